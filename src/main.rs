@@ -1,0 +1,56 @@
+//! The binary: parse, dispatch, print the error chain, exit with the documented status.
+
+use clap::Parser;
+use xferbench::cli::{Cli, Command};
+use xferbench::error::{EXIT_FAILURE, EXIT_USAGE, UsageError};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => xferbench::runner::main(args),
+        Command::Sink(args) => xferbench::sink::main(args).map(|()| 0),
+        Command::Fixture(args) => fixture(args).map(|()| 0),
+        Command::Plot(args) => xferbench::plot::plot_dir(&args.dir).map(|files| {
+            files.iter().for_each(|f| println!("{}", f.display()));
+            0
+        }),
+        Command::Compare(args) => xferbench::compare::compare_dirs(&args.dirs, &args.out).map(|table| {
+            print!("{table}");
+            0
+        }),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("xferbench: error: {err:#}");
+            let usage = err.chain().any(|cause| cause.is::<UsageError>());
+            std::process::exit(if usage { EXIT_USAGE } else { EXIT_FAILURE });
+        }
+    }
+}
+
+fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
+    use xferbench::fixture::{FixtureSpec, default_path, ensure};
+    let size = xferbench::units::parse_size("--size", &args.size)?;
+    if size == 0 {
+        return Err(UsageError::msg("--size must be above 0 bytes").into());
+    }
+    let path = args
+        .path
+        .unwrap_or_else(|| default_path(std::path::Path::new("fixtures"), size, args.seed));
+    let fixture = ensure(
+        &FixtureSpec {
+            path,
+            size,
+            seed: args.seed,
+        },
+        true,
+    )?;
+    println!(
+        "{} ({} bytes, seed {})",
+        fixture.path.display(),
+        fixture.size,
+        args.seed
+    );
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! Sizes, rates and durations: parsed from what people type, formatted for people to read.
+//!
+//! Files always carry raw units (bytes, seconds, MB/s with MB = 10^6 bytes); only the terminal sees scaled ones.
+
+use crate::error::UsageError;
+use std::time::Duration;
+
+/// Parses a size such as `1.2GB`, `1.2G`, `512MiB`, `64MiB` or `4096` into bytes.
+///
+/// Decimal suffixes (`K`, `M`, `G`, with or without `B`) mean powers of 1000, binary ones (`KiB`, `MiB`, `GiB`)
+/// powers of 1024, as the article's "1.2 GB" means 1,200,000,000 bytes.
+pub fn parse_size(flag: &str, text: &str) -> Result<u64, UsageError> {
+    let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(UsageError::new(flag, text, "a size cannot be negative"));
+    }
+    parse_size::Config::new()
+        .parse_size(trimmed)
+        .map_err(|e| UsageError::new(flag, text, format!("not a size ({e}); try 1.2GB, 512MiB or 4096")))
+}
+
+/// Parses a duration: plain seconds (`30`, `0.5`) or with a unit (`90s`, `2m`, `1h`).
+pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
+    let trimmed = text.trim();
+    let parsed = match trimmed.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(_) => Err("it must be a positive number of seconds".to_string()),
+        Err(_) => humantime::parse_duration(trimmed).map_err(|e| format!("not a duration ({e}); try 30s or 2m")),
+    };
+    match parsed {
+        Ok(d) if d.is_zero() => Err(UsageError::new(flag, text, "the duration must be above zero")),
+        Ok(d) => Ok(d),
+        Err(why) => Err(UsageError::new(flag, text, why)),
+    }
+}
+
+/// Formats a byte count with a decimal unit: `1.20 GB`, `128.0 KiB` stays binary when exact.
+pub fn format_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    if bytes >= KIB && bytes % KIB == 0 && bytes < 1_000_000_000_000 {
+        let (value, unit) = if bytes % (KIB * KIB * KIB) == 0 {
+            (bytes / (KIB * KIB * KIB), "GiB")
+        } else if bytes % (KIB * KIB) == 0 {
+            (bytes / (KIB * KIB), "MiB")
+        } else {
+            (bytes / KIB, "KiB")
+        };
+        return format!("{value} {unit}");
+    }
+    let b = bytes as f64;
+    match b {
+        _ if b >= 1e12 => format!("{:.2} TB", b / 1e12),
+        _ if b >= 1e9 => format!("{:.2} GB", b / 1e9),
+        _ if b >= 1e6 => format!("{:.1} MB", b / 1e6),
+        _ if b >= 1e3 => format!("{:.1} kB", b / 1e3),
+        _ => format!("{bytes} B"),
+    }
+}
+
+/// Formats a rate given in MB/s (10^6 bytes per second) for people.
+pub fn format_rate_mb_s(mb_s: f64) -> String {
+    if mb_s >= 1000.0 {
+        format!("{:.2} GB/s", mb_s / 1000.0)
+    } else {
+        format!("{mb_s:.0} MB/s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_the_issue_names() {
+        assert_eq!(parse_size("--size", "1.2GB").unwrap(), 1_200_000_000);
+        assert_eq!(parse_size("--size", "1.2G").unwrap(), 1_200_000_000);
+        assert_eq!(parse_size("--size", "512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("--size", "64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("--size", "4096").unwrap(), 4096);
+        assert_eq!(parse_size("--size", "128KiB").unwrap(), 128 << 10);
+    }
+
+    #[test]
+    fn bad_sizes_say_which_flag() {
+        let e = parse_size("--chunk", "-5MB").unwrap_err();
+        assert!(e.to_string().contains("--chunk"), "{e}");
+        assert!(e.to_string().contains("negative"), "{e}");
+        let e = parse_size("--size", "lots").unwrap_err();
+        assert!(e.to_string().contains("not a size"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("--timeout", "30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("--timeout", "2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("--timeout", "0").is_err());
+        assert!(parse_duration("--timeout", "-1").is_err());
+        assert!(parse_duration("--timeout", "soon").is_err());
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(format_bytes(1_200_000_000), "1.20 GB");
+        assert_eq!(format_bytes(10 << 20), "10 MiB");
+        assert_eq!(format_bytes(131072), "128 KiB");
+        assert_eq!(format_rate_mb_s(4210.0), "4.21 GB/s");
+        assert_eq!(format_rate_mb_s(663.4), "663 MB/s");
+    }
+}

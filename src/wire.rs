@@ -1,0 +1,320 @@
+//! What travels on a data connection besides the file: the stream header the sender opens with, the sink's
+//! one-line acknowledgement, and the one-line JSON report the sink sends after the sender shuts its side down.
+//!
+//! ```text
+//! sender -> sink   "XFERBNCH" | version: u16 BE | length: u16 BE | StreamHeader as JSON (length bytes)
+//! sink -> sender   Ack as one line of JSON
+//! sender -> sink   the stream's bytes, then shutdown(SHUT_WR)
+//! sink -> sender   StreamReport as one line of JSON
+//! ```
+//! The layout of a stream (which file offsets it carries, in which order) is a pure function of the header, so the
+//! sink can verify content without knowing anything else about the run.
+
+use serde::{Deserialize, Serialize};
+use std::io::{self, BufRead, Read, Write};
+use std::ops::Range;
+
+/// Opens every stream so that a stray connection is recognised at once.
+pub const MAGIC: [u8; 8] = *b"XFERBNCH";
+/// Bumped whenever the header, ack or report changes meaning.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The largest header the sink reads; a longer one is rejected without reading it.
+pub const MAX_HEADER_BYTES: usize = 4096;
+/// The most streams one run may announce.
+pub const MAX_STREAMS: u32 = 1024;
+/// The longest ack or report line either side reads.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// How a file is divided among the streams of one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// One stream carries the whole file.
+    Single,
+    /// Stream k carries chunks k, k+N, k+2N, ... (as the original Java code did).
+    Striped,
+    /// Stream k carries one contiguous range of about size/N bytes.
+    Contiguous,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Single => "single",
+            Layout::Striped => "striped",
+            Layout::Contiguous => "contiguous",
+        }
+    }
+}
+
+/// Which file offsets one stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPlan {
+    pub file_bytes: u64,
+    pub chunk_bytes: u64,
+    pub layout: Layout,
+    pub streams: u32,
+    pub index: u32,
+}
+
+impl StreamPlan {
+    /// Contiguous ranges are cut at multiples of this, so direct I/O stays aligned.
+    const ALIGN: u64 = 4096;
+
+    /// The file ranges this stream carries, in the order it sends them. Each striped range is one chunk;
+    /// single and contiguous ranges are cut into chunk-sized calls by the strategy.
+    pub fn ranges(&self) -> Box<dyn Iterator<Item = Range<u64>> + Send> {
+        let size = self.file_bytes;
+        let n = u64::from(self.streams.max(1));
+        let k = u64::from(self.index);
+        match self.layout {
+            Layout::Single => Box::new(std::iter::once(0..size).filter(|r| !r.is_empty())),
+            Layout::Contiguous => {
+                let per = size.div_ceil(n).div_ceil(Self::ALIGN) * Self::ALIGN;
+                let start = (k * per).min(size);
+                let end = ((k + 1) * per).min(size);
+                Box::new(std::iter::once(start..end).filter(|r| !r.is_empty()))
+            }
+            Layout::Striped => {
+                let chunk = self.chunk_bytes.max(1);
+                let chunks = size.div_ceil(chunk);
+                Box::new(
+                    (k..chunks)
+                        .step_by(n as usize)
+                        .map(move |c| c * chunk..((c + 1) * chunk).min(size)),
+                )
+            }
+        }
+    }
+
+    /// Bytes this stream carries in all.
+    pub fn total_bytes(&self) -> u64 {
+        match self.layout {
+            Layout::Striped => {
+                let chunk = self.chunk_bytes.max(1);
+                let chunks = self.file_bytes.div_ceil(chunk);
+                let n = u64::from(self.streams.max(1));
+                let k = u64::from(self.index);
+                if k >= chunks {
+                    return 0;
+                }
+                let mine = (chunks - k).div_ceil(n);
+                let last = k + (mine - 1) * n;
+                (mine - 1) * chunk + (self.file_bytes - last * chunk).min(chunk)
+            }
+            _ => self.ranges().map(|r| r.end - r.start).sum(),
+        }
+    }
+}
+
+/// First thing on every data connection, after the magic, version and length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamHeader {
+    pub run_id: String,
+    pub case_id: String,
+    pub plan: StreamPlan,
+    /// Fixture seed: present when the file is a generated fixture whose content the sink can check.
+    pub seed: Option<u64>,
+    /// Check every byte against the generator (needs `seed`).
+    pub verify: bool,
+    /// Must equal the sink's `--token` when it has one.
+    pub token: Option<String>,
+}
+
+/// The sink's answer to a header: go ahead, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    pub ok: bool,
+    pub version: u16,
+    /// `/proc/sys/kernel/random/boot_id` of the sink's kernel: equal on both sides means they share
+    /// CLOCK_MONOTONIC, so the sink's byte times can be set against the sender's.
+    pub boot_id: String,
+    /// Receive mode and buffer the sink will use for this stream.
+    pub rx_mode: String,
+    pub rx_buffer_bytes: u64,
+    pub error: Option<String>,
+}
+
+/// What the sink saw on one stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamReport {
+    pub stream: u32,
+    pub bytes: u64,
+    /// Every byte checked against the generator and all matched (false when not checked).
+    pub verified: bool,
+    /// Absolute file offset of the first wrong byte, when one was found.
+    pub mismatch_offset: Option<u64>,
+    /// CLOCK_MONOTONIC nanoseconds of the first and last byte received, and of this report.
+    pub first_byte_ns: Option<u64>,
+    pub last_byte_ns: Option<u64>,
+    pub report_ns: u64,
+    /// The stream thread's own CPU and context switches (getrusage RUSAGE_THREAD), from ack to EOF.
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub voluntary_ctxsw: u64,
+    pub involuntary_ctxsw: u64,
+    /// Receive calls made.
+    pub recv_calls: u64,
+    /// Set when the stream ended by error rather than EOF.
+    pub error: Option<String>,
+}
+
+/// Writes magic, version, length and the JSON header in one write.
+pub fn write_header(w: &mut impl Write, header: &StreamHeader) -> io::Result<()> {
+    let json = serde_json::to_vec(header).map_err(io::Error::other)?;
+    if json.len() > MAX_HEADER_BYTES {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "stream header too long"));
+    }
+    let mut buf = Vec::with_capacity(12 + json.len());
+    buf.extend_from_slice(&MAGIC);
+    buf.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    buf.extend_from_slice(&(json.len() as u16).to_be_bytes());
+    buf.extend_from_slice(&json);
+    w.write_all(&buf)
+}
+
+/// Why a header was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    #[error("not an xferbench stream (bad magic)")]
+    BadMagic,
+    #[error("protocol version {0} is not supported; this side speaks version {PROTOCOL_VERSION}")]
+    Version(u16),
+    #[error("header of {0} bytes exceeds the limit of {MAX_HEADER_BYTES}")]
+    TooLong(usize),
+    #[error("malformed header: {0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Reads and checks a header; reads at most MAX_HEADER_BYTES after the fixed part, whatever the peer claims.
+pub fn read_header(r: &mut impl Read) -> Result<StreamHeader, HeaderError> {
+    let mut fixed = [0u8; 12];
+    r.read_exact(&mut fixed)?;
+    if fixed[..8] != MAGIC {
+        return Err(HeaderError::BadMagic);
+    }
+    let version = u16::from_be_bytes([fixed[8], fixed[9]]);
+    if version != PROTOCOL_VERSION {
+        return Err(HeaderError::Version(version));
+    }
+    let len = u16::from_be_bytes([fixed[10], fixed[11]]) as usize;
+    if len > MAX_HEADER_BYTES {
+        return Err(HeaderError::TooLong(len));
+    }
+    let mut json = vec![0u8; len];
+    r.read_exact(&mut json)?;
+    let header: StreamHeader = serde_json::from_slice(&json).map_err(|e| HeaderError::Malformed(e.to_string()))?;
+    let plan = &header.plan;
+    if plan.streams == 0 || plan.streams > MAX_STREAMS || plan.index >= plan.streams {
+        return Err(HeaderError::Malformed(format!(
+            "stream {} of {} (at most {MAX_STREAMS} streams)",
+            plan.index, plan.streams
+        )));
+    }
+    if plan.chunk_bytes == 0 {
+        return Err(HeaderError::Malformed("chunk of 0 bytes".into()));
+    }
+    if header.verify && header.seed.is_none() {
+        return Err(HeaderError::Malformed("verify asked without a fixture seed".into()));
+    }
+    Ok(header)
+}
+
+/// Writes one value as one line of JSON.
+pub fn write_line<T: Serialize>(w: &mut impl Write, value: &T) -> io::Result<()> {
+    let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line)?;
+    w.flush()
+}
+
+/// Reads one line of JSON of at most MAX_LINE_BYTES.
+pub fn read_line<T: for<'de> Deserialize<'de>>(r: &mut impl BufRead) -> io::Result<T> {
+    let mut line = Vec::new();
+    r.take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the peer closed the connection without answering",
+        ));
+    }
+    serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad reply: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(size: u64, chunk: u64, layout: Layout, streams: u32, index: u32) -> StreamPlan {
+        StreamPlan {
+            file_bytes: size,
+            chunk_bytes: chunk,
+            layout,
+            streams,
+            index,
+        }
+    }
+
+    #[test]
+    fn streams_cover_the_file_exactly_once() {
+        for layout in [Layout::Striped, Layout::Contiguous] {
+            for (size, chunk, n) in [
+                (1000u64, 64u64, 3u32),
+                (10_000_000, 1 << 20, 10),
+                (4096, 4096, 1),
+                (5, 1, 5),
+            ] {
+                let mut seen: Vec<Range<u64>> = (0..n).flat_map(|k| plan(size, chunk, layout, n, k).ranges()).collect();
+                let total: u64 = (0..n).map(|k| plan(size, chunk, layout, n, k).total_bytes()).sum();
+                assert_eq!(total, size, "{layout:?} {size} {chunk} {n}");
+                seen.sort_by_key(|r| r.start);
+                let mut at = 0;
+                for r in seen {
+                    assert_eq!(r.start, at);
+                    at = r.end;
+                }
+                assert_eq!(at, size);
+            }
+        }
+    }
+
+    #[test]
+    fn striped_is_round_robin() {
+        let p = plan(100, 10, Layout::Striped, 3, 1);
+        let starts: Vec<u64> = p.ranges().map(|r| r.start).collect();
+        assert_eq!(starts, vec![10, 40, 70]);
+        assert_eq!(p.total_bytes(), 30);
+        let last = plan(95, 10, Layout::Striped, 3, 0);
+        assert_eq!(last.total_bytes(), 10 + 10 + 10 + 5);
+    }
+
+    #[test]
+    fn header_round_trip_and_rejections() {
+        let h = StreamHeader {
+            run_id: "r".into(),
+            case_id: "c".into(),
+            plan: plan(10, 5, Layout::Single, 1, 0),
+            seed: Some(1),
+            verify: true,
+            token: None,
+        };
+        let mut buf = Vec::new();
+        write_header(&mut buf, &h).unwrap();
+        assert_eq!(read_header(&mut buf.as_slice()).unwrap(), h);
+
+        let mut bad = buf.clone();
+        bad[0] = b'Y';
+        assert!(matches!(read_header(&mut bad.as_slice()), Err(HeaderError::BadMagic)));
+        let mut v2 = buf.clone();
+        v2[9] = 9;
+        assert!(matches!(read_header(&mut v2.as_slice()), Err(HeaderError::Version(9))));
+        let mut long = buf.clone();
+        long[10] = 0xff;
+        assert!(matches!(
+            read_header(&mut long.as_slice()),
+            Err(HeaderError::TooLong(_))
+        ));
+    }
+}

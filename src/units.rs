@@ -34,10 +34,11 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
     }
 }
 
-/// Formats a byte count with a decimal unit: `1.20 GB`, `128.0 KiB` stays binary when exact.
+/// Formats a byte count for people: whole binary units when exact (`10 MiB`, `128 KiB`), else decimal (`1.20 GB`).
 pub fn format_bytes(bytes: u64) -> String {
     const KIB: u64 = 1024;
-    if bytes >= KIB && bytes % KIB == 0 && bytes < 1_000_000_000_000 {
+    let binary = bytes % (KIB * KIB) == 0 || (bytes < KIB * KIB && bytes % KIB == 0);
+    if bytes >= KIB && binary && bytes < 1_000_000_000_000 {
         let (value, unit) = if bytes % (KIB * KIB * KIB) == 0 {
             (bytes / (KIB * KIB * KIB), "GiB")
         } else if bytes % (KIB * KIB) == 0 {

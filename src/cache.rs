@@ -1,18 +1,239 @@
-//! Page-cache state of the test file: warm it, evict it, measure it. (Placeholder: being built.)
+//! Page-cache state of the test file: warm it, evict it, measure it.
+//!
+//! A case is labelled warm or cold; `residency` (mincore over a mapping that is never touched) measures what the
+//! label claims, and `contradicts` says when the measurement and the label disagree enough to distrust the case.
 
+use crate::error::UsageError;
+use anyhow::Context;
+use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::num::NonZeroUsize;
 use std::path::Path;
+use std::ptr::NonNull;
+
+/// A warm case whose file is less resident than this was not really warm.
+pub const WARM_MIN_RATIO: f64 = 0.98;
+/// A cold case whose file is more resident than this was not really cold.
+pub const COLD_MAX_RATIO: f64 = 0.02;
+
+/// Size of each read while warming: big enough that syscall cost is nothing next to the copy.
+const WARM_READ: usize = 1 << 20;
+
+const DROP_CACHES: &str = "/proc/sys/vm/drop_caches";
+
+fn open(path: &Path) -> anyhow::Result<File> {
+    File::open(path).with_context(|| format!("cannot open '{}'", path.display()))
+}
 
 /// Reads the whole file so that its pages are resident.
-pub fn warm(_path: &Path) -> anyhow::Result<()> {
-    anyhow::bail!("cache::warm is not built yet")
+pub fn warm(path: &Path) -> anyhow::Result<()> {
+    let mut file = open(path)?;
+    // WILLNEED starts readahead of the whole file at once; the reads below then make sure of every page.
+    posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_WILLNEED)
+        .with_context(|| format!("posix_fadvise(WILLNEED) failed on '{}'", path.display()))?;
+    let mut buf = vec![0u8; WARM_READ];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read '{}' to warm it", path.display())),
+        }
+    }
 }
 
 /// Writes back and evicts the file's pages; with `drop_all` also drops the whole page cache (root only).
-pub fn evict(_path: &Path, _drop_all: bool) -> anyhow::Result<()> {
-    anyhow::bail!("cache::evict is not built yet")
+pub fn evict(path: &Path, drop_all: bool) -> anyhow::Result<()> {
+    if drop_all && !is_root() {
+        return Err(UsageError::msg("--drop-caches needs root; run as root or leave the flag out").into());
+    }
+    let file = open(path)?;
+    // DONTNEED silently skips dirty pages, so a freshly written file must be written back first.
+    nix::unistd::fdatasync(&file).with_context(|| format!("fdatasync failed on '{}'", path.display()))?;
+    posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED)
+        .with_context(|| format!("posix_fadvise(DONTNEED) failed on '{}'", path.display()))?;
+    drop(file);
+    if drop_all {
+        drop_all_caches()?;
+    }
+    Ok(())
+}
+
+/// Whether we run as root (the `user` feature of nix, which has `geteuid`, is not enabled in this crate).
+fn is_root() -> bool {
+    // SAFETY: geteuid takes nothing, touches no memory of ours and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Empties the whole page cache (clean pages only, hence the sync first).
+fn drop_all_caches() -> anyhow::Result<()> {
+    nix::unistd::sync();
+    std::fs::write(DROP_CACHES, "1\n").map_err(|e| {
+        let hint = match e.raw_os_error() {
+            Some(libc::EROFS) => "/proc/sys is mounted read-only here (a container?)",
+            Some(libc::EACCES) | Some(libc::EPERM) => "not allowed here (a container without CAP_SYS_ADMIN?)",
+            _ => "the kernel refused",
+        };
+        anyhow::Error::new(e).context(format!(
+            "--drop-caches: cannot write to {DROP_CACHES}: {hint}; run without --drop-caches"
+        ))
+    })
+}
+
+/// Unmaps on drop, so that every return path releases the mapping.
+struct Mapping {
+    addr: NonNull<libc::c_void>,
+    len: usize,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `addr` and `len` are exactly what mmap returned and was given; nothing borrows the mapping
+        // (no reference into it is ever made), and it is unmapped only here, once.
+        let _ = unsafe { munmap(self.addr, self.len) };
+    }
 }
 
 /// Fraction of the file's pages resident in the page cache (mincore).
-pub fn residency(_path: &Path) -> anyhow::Result<f64> {
-    anyhow::bail!("cache::residency is not built yet")
+pub fn residency(path: &Path) -> anyhow::Result<f64> {
+    let shown = path.display();
+    let file = open(path)?;
+    let size = file
+        .metadata()
+        .with_context(|| format!("cannot read the metadata of '{shown}'"))?
+        .len();
+    let len = usize::try_from(size).with_context(|| format!("'{shown}' is too large to map"))?;
+    let Some(nonzero) = NonZeroUsize::new(len) else {
+        anyhow::bail!("cannot measure the residency of '{shown}': empty file");
+    };
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .context("sysconf(_SC_PAGESIZE) failed")?
+        .and_then(|p| usize::try_from(p).ok())
+        .filter(|&p| p > 0)
+        .context("sysconf(_SC_PAGESIZE) gave no page size")?;
+    let pages = len.div_ceil(page);
+
+    // SAFETY: a fresh read-only shared mapping of an open file at offset 0, placed by the kernel (no address
+    // given), so it overlaps nothing of ours. Its memory is never read: mincore looks at the page tables and the
+    // page cache, so no page is faulted in, and a concurrent truncation cannot raise SIGBUS here.
+    let addr = unsafe { mmap(None, nonzero, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, &file, 0) }
+        .with_context(|| format!("cannot mmap '{shown}'"))?;
+    let mapping = Mapping { addr, len };
+    let mut vec = vec![0u8; pages];
+    // SAFETY: the range is the whole live mapping (page-aligned start, as mmap returns), and `vec` holds one byte
+    // for each of its ceil(len / page) pages, as mincore writes.
+    let rc = unsafe { libc::mincore(mapping.addr.as_ptr(), mapping.len, vec.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("mincore failed on '{shown}'"));
+    }
+    drop(mapping);
+    let resident = vec.iter().filter(|&&v| v & 1 != 0).count();
+    Ok(resident as f64 / pages as f64)
+}
+
+/// True when a measured residency belies the case's label: a warm case below `WARM_MIN_RATIO`, a cold one above
+/// `COLD_MAX_RATIO`. A ratio that is not a number belies either label.
+pub fn contradicts(label_is_warm: bool, ratio: f64) -> bool {
+    if ratio.is_nan() {
+        return true;
+    }
+    if label_is_warm {
+        ratio < WARM_MIN_RATIO
+    } else {
+        ratio > COLD_MAX_RATIO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use tempfile::TempDir;
+
+    /// tmpfs pages live only in the page cache (or swap): there DONTNEED has nothing to drop.
+    fn cannot_evict_here(dir: &Path) -> Option<&'static str> {
+        let fs = nix::sys::statfs::statfs(dir).ok()?;
+        (fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+            .then_some("the temporary directory is on tmpfs, whose pages cannot be evicted")
+    }
+
+    fn write_file(dir: &TempDir, size: usize) -> std::path::PathBuf {
+        let path = dir.path().join("data.bin");
+        let mut data = vec![0u8; size];
+        crate::pattern::fill(9, 0, &mut data);
+        let mut f = File::create(&path).unwrap();
+        f.write_all(&data).unwrap();
+        path
+    }
+
+    #[test]
+    fn evict_then_warm_moves_the_residency() {
+        let dir = TempDir::new().unwrap();
+        // Not a whole number of pages, so that the last, partial page counts too.
+        let path = write_file(&dir, (4 << 20) + 100);
+        let fresh = residency(&path).unwrap();
+        evict(&path, false).unwrap();
+        let evicted = residency(&path).unwrap();
+        eprintln!("residency: freshly written {fresh:.3}, after fdatasync + DONTNEED {evicted:.3}");
+        match cannot_evict_here(dir.path()) {
+            Some(why) if evicted > COLD_MAX_RATIO => eprintln!("NOT CHECKED: eviction left {evicted:.3}: {why}"),
+            _ => assert!(evicted <= COLD_MAX_RATIO, "still {evicted:.3} resident after evict"),
+        }
+        warm(&path).unwrap();
+        let warmed = residency(&path).unwrap();
+        assert!(warmed >= WARM_MIN_RATIO, "only {warmed:.3} resident after warm");
+        // Measuring must not fault pages in: after another eviction a measurement still reads cold.
+        evict(&path, false).unwrap();
+        if cannot_evict_here(dir.path()).is_none() {
+            assert!(residency(&path).unwrap() <= COLD_MAX_RATIO);
+            assert!(
+                residency(&path).unwrap() <= COLD_MAX_RATIO,
+                "the first measurement faulted pages in"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_or_missing_file_has_no_residency() {
+        let dir = TempDir::new().unwrap();
+        let empty = dir.path().join("empty");
+        File::create(&empty).unwrap();
+        assert!(format!("{:#}", residency(&empty).unwrap_err()).contains("empty file"));
+        let missing = dir.path().join("missing");
+        assert!(format!("{:#}", residency(&missing).unwrap_err()).contains("missing"));
+        assert!(warm(&missing).is_err());
+        assert!(evict(&missing, false).is_err());
+    }
+
+    #[test]
+    fn drop_all_needs_root() {
+        let dir = TempDir::new().unwrap();
+        let path = write_file(&dir, 4096);
+        if is_root() {
+            // As root it may work or may be refused (read-only /proc/sys); either way the message must say why.
+            if let Err(e) = evict(&path, true) {
+                assert!(format!("{e:#}").contains("--drop-caches"), "{e:#}");
+            }
+        } else {
+            let e = evict(&path, true).unwrap_err();
+            assert!(e.chain().any(|c| c.is::<UsageError>()));
+            assert!(e.to_string().contains("--drop-caches needs root"), "{e}");
+        }
+    }
+
+    #[test]
+    fn contradiction_truth_table() {
+        assert!(!contradicts(true, 1.0));
+        assert!(!contradicts(true, WARM_MIN_RATIO));
+        assert!(contradicts(true, 0.97));
+        assert!(contradicts(true, 0.0));
+        assert!(!contradicts(false, 0.0));
+        assert!(!contradicts(false, COLD_MAX_RATIO));
+        assert!(contradicts(false, 0.03));
+        assert!(contradicts(false, 1.0));
+        assert!(contradicts(true, f64::NAN));
+        assert!(contradicts(false, f64::NAN));
+    }
 }

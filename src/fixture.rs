@@ -171,8 +171,10 @@ fn check_free_space(dir: &Path, size: u64) -> anyhow::Result<()> {
 /// Writes the content into `<name>.tmp-<pid>`, syncs it and renames it into place.
 fn make(spec: &FixtureSpec, progress: bool) -> anyhow::Result<()> {
     let dir = parent_dir(&spec.path);
+    // Check on the nearest directory that exists, so that a refusal creates no directory either.
+    let existing = dir.ancestors().find(|d| d.is_dir()).unwrap_or(Path::new("."));
+    check_free_space(existing, spec.size)?;
     fs::create_dir_all(dir).with_context(|| format!("cannot create the directory '{}'", dir.display()))?;
-    check_free_space(dir, spec.size)?;
 
     let tmp = with_suffix(&spec.path, &format!(".tmp-{}", std::process::id()));
     let file = OpenOptions::new()

@@ -1,0 +1,257 @@
+//! The receiving side: a process of its own, so that sender and receiver CPU are measured apart, and the same
+//! code serves loopback (spawned by `run`) and a remote host (`xferbench sink --listen ADDR`).
+//!
+//! One thread per connection. A connection opens with a stream header (`wire`); the sink answers with an ack,
+//! receives until the sender shuts its side down, checking content when asked, and answers with one line of JSON:
+//! bytes, verification, first and last byte times, and the thread's own CPU and context switches. It keeps serving
+//! run after run; a stranger's connection is dropped with one log line and costs no more than the limits below.
+
+mod receive;
+pub mod spawn;
+
+use crate::cli::SinkArgs;
+use crate::error::UsageError;
+use crate::probe::Counters;
+use crate::wire::{self, Ack, StreamHeader, StreamReport};
+use anyhow::Context;
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use receive::RxMode;
+
+/// The sink's settings, checked.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub listen: String,
+    pub rx_buffer: usize,
+    pub rx_mode: RxMode,
+    pub token: Option<String>,
+    pub rcvbuf: Option<u64>,
+    pub cpus: Option<Vec<usize>>,
+    pub idle_timeout: Duration,
+}
+
+/// Time a new connection has to send its whole header.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `xferbench sink`.
+pub fn main(args: SinkArgs) -> anyhow::Result<()> {
+    let rx_buffer = crate::units::parse_size("--rx-buffer", &args.rx_buffer)?;
+    if rx_buffer == 0 || rx_buffer > 1 << 30 {
+        return Err(UsageError::new("--rx-buffer", &args.rx_buffer, "must be between 1 byte and 1 GiB").into());
+    }
+    let cfg = SinkConfig {
+        listen: args.listen,
+        rx_buffer: rx_buffer as usize,
+        rx_mode: RxMode::parse("--rx-mode", &args.rx_mode)?,
+        token: args.token,
+        rcvbuf: args
+            .rcvbuf
+            .as_deref()
+            .map(|s| crate::units::parse_size("--rcvbuf", s))
+            .transpose()?,
+        cpus: args.cpus.as_deref().map(|s| parse_cpu_list("--cpus", s)).transpose()?,
+        idle_timeout: crate::units::parse_duration("--idle-timeout", &args.idle_timeout)?,
+    };
+    serve(cfg)
+}
+
+/// Binds, prints `listening on ADDR` on stdout, and serves until the process is stopped.
+pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
+    let addrs: Vec<SocketAddr> = cfg
+        .listen
+        .to_socket_addrs()
+        .map_err(|e| UsageError::new("--listen", &cfg.listen, format!("not an address to listen on ({e})")))?
+        .collect();
+    let listener = TcpListener::bind(&addrs[..]).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another sink already running?)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot listen on {}: {e}{hint}", cfg.listen)
+    })?;
+    if let Some(cpus) = &cfg.cpus {
+        crate::strategy::streams::pin_current_thread(cpus);
+    }
+    let local = listener.local_addr()?;
+    let mut out = std::io::stdout();
+    writeln!(out, "listening on {local}")?;
+    out.flush()?;
+    eprintln!(
+        "xferbench sink: listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run",
+        cfg.rx_mode.name(),
+        cfg.rx_buffer,
+        wire::MAX_HEADER_BYTES,
+        wire::MAX_STREAMS
+    );
+    let cfg = Arc::new(cfg);
+    let boot_id: Arc<str> = crate::env::boot_id().into();
+    for conn in listener.incoming() {
+        match conn {
+            Ok(sock) => {
+                let (cfg, boot_id) = (Arc::clone(&cfg), Arc::clone(&boot_id));
+                let spawned = std::thread::Builder::new().name("sink-stream".into()).spawn(move || {
+                    let peer = sock.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+                    if let Err(e) = handle(sock, &cfg, &boot_id) {
+                        eprintln!("xferbench sink: {peer}: {e:#}");
+                    }
+                });
+                if let Err(e) = spawned {
+                    eprintln!("xferbench sink: cannot start a stream thread: {e}");
+                }
+            }
+            Err(e) => eprintln!("xferbench sink: accept failed: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// One connection: header, ack, stream, report.
+fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()> {
+    if let Some(bytes) = cfg.rcvbuf {
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::RcvBuf, &(bytes as usize))?;
+    }
+    sock.set_read_timeout(Some(HEADER_TIMEOUT))?;
+    let mut writer = sock.try_clone()?;
+    let refuse = |writer: &mut TcpStream, why: String| -> anyhow::Result<()> {
+        let ack = Ack {
+            ok: false,
+            version: wire::PROTOCOL_VERSION,
+            boot_id: boot_id.to_string(),
+            rx_mode: cfg.rx_mode.name().into(),
+            rx_buffer_bytes: cfg.rx_buffer as u64,
+            error: Some(why.clone()),
+        };
+        let _ = wire::write_line(writer, &ack);
+        anyhow::bail!("rejected: {why}")
+    };
+    let header: StreamHeader = match wire::read_header(&mut &sock) {
+        Ok(h) => h,
+        Err(wire::HeaderError::Io(e)) => anyhow::bail!("rejected: no complete header ({e})"),
+        Err(e) => return refuse(&mut writer, e.to_string()),
+    };
+    if cfg.token.is_some() && header.token != cfg.token {
+        return refuse(&mut writer, "wrong or missing token".into());
+    }
+    if header.verify && !cfg.rx_mode.can_verify() {
+        return refuse(
+            &mut writer,
+            format!("rx mode {} discards the bytes and cannot verify", cfg.rx_mode.name()),
+        );
+    }
+    let mut receiver = receive::Receiver::new(cfg.rx_mode, cfg.rx_buffer)?;
+    let ack = Ack {
+        ok: true,
+        version: wire::PROTOCOL_VERSION,
+        boot_id: boot_id.to_string(),
+        rx_mode: cfg.rx_mode.name().into(),
+        rx_buffer_bytes: cfg.rx_buffer as u64,
+        error: None,
+    };
+    wire::write_line(&mut writer, &ack)?;
+    sock.set_read_timeout(Some(cfg.idle_timeout))?;
+    let before = Counters::thread();
+    let check = if header.verify {
+        header.seed.map(|seed| receive::Check::new(seed, header.plan))
+    } else {
+        None
+    };
+    let outcome = receiver.run(&sock, check);
+    let used = Counters::thread().since(&before);
+    let report = StreamReport {
+        stream: header.plan.index,
+        bytes: outcome.bytes,
+        verified: outcome.verified && outcome.bytes == header.plan.total_bytes(),
+        mismatch_offset: outcome.mismatch_offset,
+        first_byte_ns: outcome.first_byte_ns,
+        last_byte_ns: outcome.last_byte_ns,
+        report_ns: crate::env::monotonic_ns(),
+        user_s: used.user_s,
+        sys_s: used.sys_s,
+        voluntary_ctxsw: used.voluntary_ctxsw,
+        involuntary_ctxsw: used.involuntary_ctxsw,
+        recv_calls: outcome.calls,
+        error: outcome.error.clone(),
+    };
+    // The sender may be gone (a killed run): the report then has nobody to go to, which is not the sink's failure.
+    let _ = wire::write_line(&mut writer, &report);
+    if let Some(e) = outcome.error {
+        anyhow::bail!(
+            "stream {} of run {} ended early after {} bytes: {e}",
+            header.plan.index,
+            header.run_id,
+            report.bytes
+        );
+    }
+    Ok(())
+}
+
+/// Reads the ack of a header just sent: the sink's answer, or why there was none.
+pub fn read_ack(reader: &mut BufReader<&TcpStream>) -> anyhow::Result<Ack> {
+    let ack: Ack = wire::read_line(reader).context("no answer to the stream header")?;
+    if !ack.ok {
+        anyhow::bail!(
+            "the sink refused the stream: {}",
+            ack.error.as_deref().unwrap_or("no reason given")
+        );
+    }
+    if ack.version != wire::PROTOCOL_VERSION {
+        anyhow::bail!(
+            "the sink speaks protocol version {}, this sender {}",
+            ack.version,
+            wire::PROTOCOL_VERSION
+        );
+    }
+    Ok(ack)
+}
+
+/// Parses a CPU list such as `0-3,8,10-11`.
+pub fn parse_cpu_list(flag: &str, text: &str) -> Result<Vec<usize>, UsageError> {
+    let bad = |why: &str| UsageError::new(flag, text, why);
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<usize>(), b.trim().parse::<usize>()),
+            None => (part.parse::<usize>(), part.parse::<usize>()),
+        };
+        let (lo, hi) = (
+            lo.map_err(|_| bad("not a CPU list; try 0-3,8"))?,
+            hi.map_err(|_| bad("not a CPU list; try 0-3,8"))?,
+        );
+        if lo > hi || hi >= nix::sched::CpuSet::count() {
+            return Err(bad("a CPU range is reversed or beyond the CPUs the kernel supports"));
+        }
+        cpus.extend(lo..=hi);
+    }
+    if cpus.is_empty() {
+        return Err(bad("names no CPU"));
+    }
+    let online = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let max_cpu = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+        .ok()
+        .flatten()
+        .unwrap_or(online as i64);
+    if let Some(&c) = cpus.iter().find(|&&c| c as i64 >= max_cpu) {
+        return Err(bad(&format!("CPU {c} is not online (this machine has {max_cpu})")));
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("--cpus", "0").unwrap(), vec![0]);
+        assert!(parse_cpu_list("--cpus", "1-0").is_err());
+        assert!(parse_cpu_list("--cpus", "x").is_err());
+        assert!(parse_cpu_list("--cpus", "100000").is_err());
+        assert!(parse_cpu_list("--cpus", "").is_err());
+    }
+}

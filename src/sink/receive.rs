@@ -1,0 +1,148 @@
+//! The sink's receive loop, per mode, and the content check it runs as bytes arrive.
+
+use crate::error::UsageError;
+use crate::wire::StreamPlan;
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, recv};
+use std::net::TcpStream;
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+
+/// How the sink takes bytes off the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RxMode {
+    /// recv() into a user buffer: the receiver pays one copy, as any real consumer does.
+    Copy,
+    /// recv() with MSG_TRUNC: the kernel discards the bytes, no copy.
+    Trunc,
+}
+
+impl RxMode {
+    pub const ALL: [RxMode; 2] = [RxMode::Copy, RxMode::Trunc];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RxMode::Copy => "copy",
+            RxMode::Trunc => "trunc",
+        }
+    }
+
+    pub fn parse(flag: &str, text: &str) -> Result<RxMode, UsageError> {
+        RxMode::ALL
+            .into_iter()
+            .find(|m| m.name() == text.trim())
+            .ok_or_else(|| {
+                let known: Vec<_> = RxMode::ALL.iter().map(|m| m.name()).collect();
+                UsageError::new(flag, text, format!("unknown receive mode; known: {}", known.join(", ")))
+            })
+    }
+
+    /// Whether the bytes reach user space, where they can be checked.
+    pub fn can_verify(self) -> bool {
+        matches!(self, RxMode::Copy)
+    }
+}
+
+/// Checks arriving bytes against the generator, following the stream's file ranges.
+pub struct Check {
+    seed: u64,
+    ranges: Box<dyn Iterator<Item = Range<u64>> + Send>,
+    current: Range<u64>,
+    mismatch: Option<u64>,
+    overflow: bool,
+}
+
+impl Check {
+    pub fn new(seed: u64, plan: StreamPlan) -> Check {
+        Check {
+            seed,
+            ranges: plan.ranges(),
+            current: 0..0,
+            mismatch: None,
+            overflow: false,
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() && self.mismatch.is_none() && !self.overflow {
+            if self.current.is_empty() {
+                match self.ranges.next() {
+                    Some(r) => self.current = r,
+                    None => {
+                        self.overflow = true;
+                        return;
+                    }
+                }
+            }
+            let take = ((self.current.end - self.current.start) as usize).min(data.len());
+            self.mismatch = crate::pattern::first_mismatch(self.seed, self.current.start, &data[..take]);
+            self.current.start += take as u64;
+            data = &data[take..];
+        }
+    }
+}
+
+/// What one stream brought.
+#[derive(Debug, Default)]
+pub struct Received {
+    pub bytes: u64,
+    pub calls: u64,
+    pub verified: bool,
+    pub mismatch_offset: Option<u64>,
+    pub first_byte_ns: Option<u64>,
+    pub last_byte_ns: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// A receive loop with its buffer, allocated and touched before the stream starts.
+pub struct Receiver {
+    mode: RxMode,
+    buf: Vec<u8>,
+}
+
+impl Receiver {
+    pub fn new(mode: RxMode, rx_buffer: usize) -> anyhow::Result<Receiver> {
+        Ok(Receiver {
+            mode,
+            buf: vec![1u8; rx_buffer],
+        })
+    }
+
+    /// Receives until EOF, an error or the idle timeout.
+    pub fn run(&mut self, sock: &TcpStream, mut check: Option<Check>) -> Received {
+        let fd = sock.as_raw_fd();
+        let mut got = Received::default();
+        let flags = match self.mode {
+            RxMode::Copy => MsgFlags::empty(),
+            RxMode::Trunc => MsgFlags::MSG_TRUNC,
+        };
+        loop {
+            let n = match recv(fd, &mut self.buf, flags) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => {
+                    got.error = Some("idle: nothing arrived within the idle timeout".into());
+                    break;
+                }
+                Err(e) => {
+                    got.error = Some(format!("recv: {e}"));
+                    break;
+                }
+            };
+            let now = crate::env::monotonic_ns();
+            got.calls += 1;
+            got.first_byte_ns.get_or_insert(now);
+            got.last_byte_ns = Some(now);
+            got.bytes += n as u64;
+            if let Some(c) = check.as_mut() {
+                c.feed(&self.buf[..n.min(self.buf.len())]);
+            }
+        }
+        if let Some(c) = check {
+            got.mismatch_offset = c.mismatch;
+            got.verified = c.mismatch.is_none() && !c.overflow;
+        }
+        got
+    }
+}

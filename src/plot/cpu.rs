@@ -1,0 +1,97 @@
+//! `cpu.{png,svg}`: CPU seconds spent per gigabyte sent, per case, as stacked bars of where the time went:
+//! the sender in user space, the sender in the kernel, the sink, and softirq (where loopback TCP does much of
+//! its work, so leaving it out would flatter every strategy). Each part is the median over the repetitions.
+
+use super::{CaseKey, Figure, Labeler, bands, cases, colour, gb, median, subtitle, titled};
+use crate::record::Row;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// The stacked parts, in drawing order.
+const PARTS: [&str; 4] = [
+    "sender user",
+    "sender system",
+    "sink (user + system)",
+    "softirq (system-wide)",
+];
+
+pub(crate) struct Cpu {
+    subtitle: String,
+    labels: Vec<String>,
+    /// Per case, seconds per GB of each of `PARTS`.
+    parts: Vec<[f64; 4]>,
+    sink_measured: bool,
+}
+
+impl Cpu {
+    pub fn new(rows: &[Row]) -> Self {
+        let cases = cases(rows);
+        let labeler = Labeler::new(cases.iter().map(|(k, _)| k));
+        let per_gb = |reps: &[&Row], f: &dyn Fn(&Row) -> f64| median(reps.iter().map(|r| f(r) / gb(r)));
+        let parts = cases
+            .iter()
+            .map(|(_, reps)| {
+                [
+                    per_gb(reps, &|r| r.sender_user_s),
+                    per_gb(reps, &|r| r.sender_sys_s),
+                    per_gb(reps, &|r| r.sink_user_s.unwrap_or(0.0) + r.sink_sys_s.unwrap_or(0.0)),
+                    per_gb(reps, &|r| r.softirq_s),
+                ]
+            })
+            .collect();
+        Cpu {
+            subtitle: subtitle(rows),
+            labels: cases.iter().map(|(k, _): &(CaseKey, _)| labeler.label(k)).collect(),
+            parts,
+            sink_measured: rows.iter().any(|r| r.sink_user_s.is_some() || r.sink_sys_s.is_some()),
+        }
+    }
+}
+
+impl Figure for Cpu {
+    fn stem(&self) -> &str {
+        "cpu"
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let area = titled(root, "CPU time per GB sent (medians)", &self.subtitle)?;
+        let top = self.parts.iter().map(|p| p.iter().sum::<f64>()).fold(0.0, f64::max);
+        // Headroom on the right keeps the legend clear of the longest bar.
+        let x_max = if top > 0.0 { top * 1.4 } else { 1.0 };
+        let mut chart = bands::chart(
+            &area,
+            "",
+            &self.labels,
+            0.0..x_max,
+            "CPU seconds per GB (GB = 10^9 bytes)",
+        )?;
+        let n = self.labels.len();
+        for (part, name) in PARTS.iter().enumerate() {
+            let fill = colour(part).filled();
+            let bars = self.parts.iter().enumerate().map(|(i, p)| {
+                let x0: f64 = p[..part].iter().sum();
+                Rectangle::new(bands::bar(i, n, 0, 1, x0, x0 + p[part]), fill)
+            });
+            let name = if part == 2 && !self.sink_measured {
+                "sink (not measured)"
+            } else {
+                name
+            };
+            chart
+                .draw_series(bars)?
+                .label(name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font((super::FONT, 16))
+            .draw()?;
+        Ok(())
+    }
+}

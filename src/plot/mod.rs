@@ -1,0 +1,305 @@
+//! Charts of a result folder: `xferbench plot DIR` reads `DIR/runs.csv` and writes each figure beside it as PNG
+//! (to look at) and SVG (to put in a page). Each figure lives in its own module; this one holds what they share:
+//! the canvas size, the embedded font, the palette, case labels, medians and the code that draws one figure to
+//! both backends.
+//!
+//! Only rows with status `ok` are drawn: a failed repetition has no meaningful throughput. The font is compiled
+//! in (DejaVu Sans from the `dejavu` crate) so that charts render the same on a bare machine with no font package.
+
+pub(crate) mod bands;
+mod cpu;
+mod latency;
+mod switches;
+mod throughput;
+
+use crate::record::{Row, read_rows};
+use crate::units::format_bytes;
+use anyhow::{Context, anyhow};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Canvas of every figure, in pixels (PNG) or user units (SVG).
+pub(crate) const SIZE: (u32, u32) = (1400, 860);
+/// Family name the embedded font is registered under; plotters' own default text uses this name too.
+pub(crate) const FONT: &str = "sans-serif";
+/// Colour-blind-safe series colours (Okabe–Ito), in the order series are given them.
+pub(crate) const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(213, 94, 0),
+    RGBColor(120, 94, 240),
+    RGBColor(80, 80, 80),
+];
+
+/// The `i`th series colour, cycling when there are more series than colours.
+pub(crate) fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Registers the embedded font once per process; plotters finds no text otherwise (no system fonts are used).
+pub(crate) fn register_font() -> anyhow::Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok()
+            && plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the embedded DejaVu Sans font does not parse"))
+    }
+}
+
+/// One chart that can be drawn onto any backend, so PNG and SVG come from the same code.
+pub(crate) trait Figure {
+    /// File name without extension, e.g. `throughput`.
+    fn stem(&self) -> &str;
+    /// Draws the whole figure onto `root` (already filled white).
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Draws `fig` into `dir/<stem>.png` and `dir/<stem>.svg`, returning both paths.
+pub(crate) fn render(dir: &Path, fig: &impl Figure) -> anyhow::Result<Vec<PathBuf>> {
+    register_font()?;
+    let png = dir.join(format!("{}.png", fig.stem()));
+    let svg = dir.join(format!("{}.svg", fig.stem()));
+    {
+        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        draw_on(&root, fig).with_context(|| format!("cannot draw '{}'", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+        draw_on(&root, fig).with_context(|| format!("cannot draw '{}'", svg.display()))?;
+    }
+    Ok(vec![png, svg])
+}
+
+fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &impl Figure) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    fig.draw(root)?;
+    // The bitmap backend writes its file here; an error (disk full, no permission) must not pass silently.
+    root.present()?;
+    Ok(())
+}
+
+/// Splits off a two-line heading (figure name, then the machine and file it describes) and returns the rest.
+pub(crate) fn titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    subtitle: &str,
+) -> anyhow::Result<DrawingArea<DB, Shift>>
+where
+    DB::ErrorType: 'static,
+{
+    let area = root.titled(title, (FONT, 30).into_font().style(FontStyle::Bold))?;
+    Ok(area.titled(subtitle, (FONT, 18))?)
+}
+
+/// Reads the rows of `dir/runs.csv` that count: status `ok`. None at all is an error, as there is nothing to draw.
+pub fn ok_rows(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let path = dir.join("runs.csv");
+    let rows = read_rows(&path)?;
+    let total = rows.len();
+    let ok: Vec<Row> = rows.into_iter().filter(Row::is_ok).collect();
+    anyhow::ensure!(
+        !ok.is_empty(),
+        "'{}' has no row with status ok ({total} rows in all): nothing to draw or compare",
+        path.display()
+    );
+    Ok(ok)
+}
+
+/// The distinct values of `f` over `rows`, joined with `, ` (one value when the rows agree, as they should).
+pub(crate) fn distinct(rows: &[Row], f: impl Fn(&Row) -> String) -> String {
+    rows.iter()
+        .map(f)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The line under every title: where and what was measured.
+pub(crate) fn subtitle(rows: &[Row]) -> String {
+    format!(
+        "{} · kernel {} · {} · file {} · chunk {}",
+        distinct(rows, |r| r.host.clone()),
+        distinct(rows, |r| r.kernel.clone()),
+        distinct(rows, |r| r.cpu_model.clone()),
+        distinct(rows, |r| format_bytes(r.file_bytes)),
+        distinct(rows, |r| format_bytes(r.chunk_bytes)),
+    )
+}
+
+/// Median, minimum and maximum of some repetitions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The spread of `values`, or None when there are none (or any is NaN, which a sound CSV never holds).
+pub(crate) fn spread(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    if v.is_empty() || v.iter().any(|x| x.is_nan()) {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Spread {
+        median,
+        min: v[0],
+        max: v[n - 1],
+    })
+}
+
+/// Median of `values`; 0 when there are none, which only happens for a case with no rows (never built).
+pub(crate) fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    spread(values).map_or(0.0, |s| s.median)
+}
+
+/// Gigabytes (10^9 bytes) of the file a row sent, the denominator of every "per GB" figure.
+pub(crate) fn gb(row: &Row) -> f64 {
+    row.file_bytes as f64 / 1e9
+}
+
+/// True for strategies that spread the file over several connections (`parallel-*`).
+pub(crate) fn is_parallel(strategy: &str) -> bool {
+    strategy.starts_with("parallel-")
+}
+
+/// What tells one case from another in a chart: the columns that change what is measured.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct CaseKey {
+    pub cache: String,
+    pub strategy: String,
+    pub threads: u32,
+    pub chunk_bytes: u64,
+    pub layout: String,
+}
+
+impl CaseKey {
+    pub fn of(row: &Row) -> Self {
+        CaseKey {
+            cache: row.cache.clone(),
+            strategy: row.strategy.clone(),
+            threads: row.threads,
+            chunk_bytes: row.chunk_bytes,
+            layout: row.layout.clone(),
+        }
+    }
+}
+
+/// The cases of `rows` in a stable order with their repetitions.
+pub(crate) fn cases(rows: &[Row]) -> Vec<(CaseKey, Vec<&Row>)> {
+    let mut map: std::collections::BTreeMap<CaseKey, Vec<&Row>> = Default::default();
+    for row in rows {
+        map.entry(CaseKey::of(row)).or_default().push(row);
+    }
+    let mut cases: Vec<_> = map.into_iter().collect();
+    // Warm before cold and serial before parallel: the order the story is told in.
+    cases.sort_by_key(|(k, _)| (k.cache != "warm", k.cache.clone(), is_parallel(&k.strategy), k.clone()));
+    cases
+}
+
+/// Names cases with only the columns that vary among them, so labels stay short enough for an axis.
+pub(crate) struct Labeler {
+    cache: bool,
+    chunk: bool,
+    layout: bool,
+}
+
+impl Labeler {
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a CaseKey> + Clone) -> Self {
+        let distinct = |f: &dyn Fn(&CaseKey) -> Option<String>| {
+            keys.clone().into_iter().filter_map(f).collect::<BTreeSet<_>>().len()
+        };
+        Labeler {
+            cache: distinct(&|k| Some(k.cache.clone())) > 1,
+            chunk: distinct(&|k| Some(k.chunk_bytes.to_string())) > 1,
+            // Serial rows say `single`; only parallel layouts are worth telling apart.
+            layout: distinct(&|k| is_parallel(&k.strategy).then(|| k.layout.clone())) > 1,
+        }
+    }
+
+    pub fn label(&self, k: &CaseKey) -> String {
+        let mut s = k.strategy.clone();
+        if is_parallel(&k.strategy) {
+            s.push_str(&format!(" ×{}", k.threads));
+            if self.layout {
+                s.push_str(&format!(" {}", k.layout));
+            }
+        }
+        if self.chunk {
+            s.push_str(&format!(" {}", format_bytes(k.chunk_bytes)));
+        }
+        if self.cache {
+            s.push_str(&format!(" ({})", k.cache));
+        }
+        s
+    }
+}
+
+/// Writes every figure of `dir/runs.csv` into `dir`, returning the files written.
+pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let rows = ok_rows(dir)?;
+    let mut files = Vec::new();
+    files.extend(render(dir, &throughput::Throughput::new(&rows))?);
+    files.extend(render(dir, &cpu::Cpu::new(&rows))?);
+    files.extend(render(dir, &switches::Switches::new(&rows))?);
+    files.extend(render(dir, &latency::Latency::new(&rows))?);
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_of_odd_and_even_counts() {
+        assert_eq!(
+            spread([3.0, 1.0, 2.0]),
+            Some(Spread {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0
+            })
+        );
+        assert_eq!(spread([4.0, 1.0, 2.0, 3.0]).map(|s| s.median), Some(2.5));
+        assert_eq!(spread(Vec::new()), None);
+    }
+
+    #[test]
+    fn labels_name_only_what_varies() {
+        let key = |strategy: &str, threads, cache: &str| CaseKey {
+            cache: cache.into(),
+            strategy: strategy.into(),
+            threads,
+            chunk_bytes: 1 << 20,
+            layout: if threads > 1 { "striped".into() } else { "single".into() },
+        };
+        let one_cache = [key("sendfile", 1, "warm"), key("parallel-sendfile", 4, "warm")];
+        let l = Labeler::new(one_cache.iter());
+        assert_eq!(l.label(&one_cache[0]), "sendfile");
+        assert_eq!(l.label(&one_cache[1]), "parallel-sendfile ×4");
+        let two = [key("sendfile", 1, "warm"), key("sendfile", 1, "cold")];
+        assert_eq!(Labeler::new(two.iter()).label(&two[1]), "sendfile (cold)");
+    }
+}

@@ -1,0 +1,224 @@
+//! `throughput.{png,svg}`: MB/s against the number of connections. Each parallel strategy is a line of medians
+//! with min–max whiskers over the repetitions; each serial strategy is a dashed horizontal reference, since it has
+//! no thread count to vary but is what the parallel ones must beat. One panel per cache state, sharing the y axis.
+//!
+//! The thread axis is logarithmic (base 2) because thread counts are usually 1, 2, 4, 8, ...
+
+use super::{FONT, Figure, Spread, colour, distinct, is_parallel, spread, subtitle, titled};
+use crate::record::Row;
+use crate::units::{format_bytes, format_rate_mb_s};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::collections::BTreeMap;
+
+/// One line (parallel) or reference (serial): a strategy at one chunk size and layout.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SeriesKey {
+    strategy: String,
+    chunk_bytes: u64,
+    layout: String,
+}
+
+struct Panel {
+    cache: String,
+    /// Per parallel series: (threads, spread of MB/s), threads ascending.
+    lines: Vec<(usize, Vec<(u32, Spread)>)>,
+    /// Per serial series: spread of MB/s.
+    references: Vec<(usize, Spread)>,
+}
+
+pub(crate) struct Throughput {
+    subtitle: String,
+    /// Legend names, indexed like the colours.
+    names: Vec<String>,
+    panels: Vec<Panel>,
+    threads: Vec<u32>,
+    y_max: f64,
+}
+
+impl Throughput {
+    pub fn new(rows: &[Row]) -> Self {
+        let key = |r: &Row| SeriesKey {
+            strategy: r.strategy.clone(),
+            chunk_bytes: r.chunk_bytes,
+            layout: if is_parallel(&r.strategy) {
+                r.layout.clone()
+            } else {
+                String::new()
+            },
+        };
+        // Parallel series first so they get the strongest colours; the index is shared by all panels.
+        let mut keys: Vec<SeriesKey> = rows.iter().map(key).collect();
+        keys.sort_by_key(|k| (!is_parallel(&k.strategy), k.clone()));
+        keys.dedup();
+        let chunks_vary = distinct(rows, |r| r.chunk_bytes.to_string()).contains(',');
+        let layouts_vary = rows
+            .iter()
+            .filter(|r| is_parallel(&r.strategy))
+            .map(|r| &r.layout)
+            .any(|l| rows.iter().any(|o| is_parallel(&o.strategy) && &o.layout != l));
+        let names = keys
+            .iter()
+            .map(|k| {
+                let mut s = k.strategy.clone();
+                if layouts_vary && is_parallel(&k.strategy) {
+                    s.push_str(&format!(" {}", k.layout));
+                }
+                if chunks_vary {
+                    s.push_str(&format!(" {}", format_bytes(k.chunk_bytes)));
+                }
+                s
+            })
+            .collect();
+
+        // Warm first: it is the case the article leads with.
+        let mut caches: Vec<String> = distinct(rows, |r| r.cache.clone())
+            .split(", ")
+            .map(String::from)
+            .collect();
+        caches.sort_by_key(|c| (c != "warm", c.clone()));
+        let panels = caches
+            .into_iter()
+            .map(|cache| {
+                let mut groups: BTreeMap<(usize, u32), Vec<f64>> = BTreeMap::new();
+                for r in rows.iter().filter(|r| r.cache == cache) {
+                    let i = keys.iter().position(|k| *k == key(r)).unwrap_or(0);
+                    groups.entry((i, r.threads)).or_default().push(r.throughput_mb_s);
+                }
+                let mut lines: BTreeMap<usize, Vec<(u32, Spread)>> = BTreeMap::new();
+                let mut references = Vec::new();
+                for ((i, threads), values) in groups {
+                    let Some(s) = spread(values) else { continue };
+                    if is_parallel(&keys[i].strategy) {
+                        lines.entry(i).or_default().push((threads, s));
+                    } else {
+                        references.push((i, s));
+                    }
+                }
+                Panel {
+                    cache,
+                    lines: lines.into_iter().collect(),
+                    references,
+                }
+            })
+            .collect();
+
+        let mut threads: Vec<u32> = rows
+            .iter()
+            .filter(|r| is_parallel(&r.strategy))
+            .map(|r| r.threads)
+            .collect();
+        threads.sort_unstable();
+        threads.dedup();
+        if threads.is_empty() {
+            threads.push(1);
+        }
+        let top = rows.iter().map(|r| r.throughput_mb_s).fold(0.0, f64::max);
+        Throughput {
+            subtitle: subtitle(rows),
+            names,
+            panels,
+            threads,
+            y_max: if top > 0.0 { top * 1.15 } else { 1.0 },
+        }
+    }
+}
+
+/// Where `threads` sits on the base-2 logarithmic x axis.
+fn x_of(threads: u32) -> f64 {
+    f64::from(threads.max(1)).log2()
+}
+
+impl Figure for Throughput {
+    fn stem(&self) -> &str {
+        "throughput"
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let area = titled(
+            root,
+            "Throughput against threads (median, whiskers min–max)",
+            &self.subtitle,
+        )?;
+        let key_points: Vec<f64> = self.threads.iter().map(|t| x_of(*t)).collect();
+        let (first, last) = (key_points[0], key_points[key_points.len() - 1]);
+        let x_range = first - 0.4..last + 0.4;
+        for (p, (panel, cell)) in self
+            .panels
+            .iter()
+            .zip(area.split_evenly((1, self.panels.len())))
+            .enumerate()
+        {
+            let mut chart = ChartBuilder::on(&cell)
+                .caption(format!("{} page cache", panel.cache), (FONT, 20))
+                .margin(14)
+                .x_label_area_size(48)
+                .y_label_area_size(80)
+                .build_cartesian_2d(
+                    super::bands::KeyedAxis::new(x_range.clone(), key_points.clone()),
+                    0.0..self.y_max,
+                )?;
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|x| format!("{:.0}", x.exp2()))
+                .y_label_formatter(&|y| format!("{y:.0}"))
+                .x_desc("threads (connections)")
+                .y_desc("throughput, MB/s (10^6 bytes/s)")
+                .label_style((FONT, 15))
+                .axis_desc_style((FONT, 17))
+                .draw()?;
+
+            for (i, s) in &panel.references {
+                let c = colour(*i);
+                let ends = [(x_range.start, s.median), (x_range.end, s.median)];
+                chart
+                    .draw_series(DashedLineSeries::new(ends, 10, 6, c.stroke_width(2)))?
+                    .label(format!("{} (serial)", self.names[*i]))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                let text = format!("{} {}", self.names[*i], format_rate_mb_s(s.median));
+                chart.draw_series(std::iter::once(Text::new(
+                    text,
+                    (x_range.start + 0.05, s.median),
+                    (FONT, 14).into_font().color(&c).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                )))?;
+            }
+            for (i, points) in &panel.lines {
+                let c = colour(*i);
+                let medians = points.iter().map(|(t, s)| (x_of(*t), s.median));
+                chart
+                    .draw_series(LineSeries::new(medians, c.stroke_width(3)))?
+                    .label(self.names[*i].clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+                chart.draw_series(
+                    points
+                        .iter()
+                        .map(|(t, s)| Circle::new((x_of(*t), s.median), 5, c.filled())),
+                )?;
+                // Whiskers: the spread of the repetitions, so a noisy case does not pass for a clear one.
+                let cap = 0.04;
+                chart.draw_series(points.iter().flat_map(|(t, s)| {
+                    let x = x_of(*t);
+                    [
+                        PathElement::new(vec![(x, s.min), (x, s.max)], c.stroke_width(2)),
+                        PathElement::new(vec![(x - cap, s.min), (x + cap, s.min)], c.stroke_width(2)),
+                        PathElement::new(vec![(x - cap, s.max), (x + cap, s.max)], c.stroke_width(2)),
+                    ]
+                }))?;
+            }
+            if p == 0 {
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::LowerRight)
+                    .background_style(WHITE.mix(0.9))
+                    .border_style(BLACK)
+                    .label_font((FONT, 16))
+                    .draw()?;
+            }
+        }
+        Ok(())
+    }
+}

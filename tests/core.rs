@@ -1,0 +1,228 @@
+//! The harness core end to end: every strategy on a small fixture, warm and cold, verified by the sink; the CSV's
+//! columns and values; a sink that is fed a wrong byte; resuming a sweep.
+
+mod common;
+
+use common::{out_dir, out_rows, small_run, xferbench};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::{Command, Stdio};
+use xferbench::wire::{self, Ack, Layout, StreamHeader, StreamPlan, StreamReport};
+
+const SIZE: u64 = 6 << 20;
+
+#[test]
+fn every_strategy_verified_warm_and_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    small_run(dir.path(), "6MiB")
+        .args([
+            "--strategies",
+            "read-send,mmap-send,sendfile,parallel-sendfile,parallel-read-send",
+        ])
+        .args([
+            "--threads",
+            "1,3",
+            "--chunk",
+            "1MiB",
+            "--layout",
+            "striped,contiguous",
+            "--cache",
+            "warm,cold",
+        ])
+        .arg("--verify")
+        .assert()
+        .success();
+    let rows = out_rows(dir.path());
+    // 3 serial + 2 parallel x 2 thread counts x 2 layouts, each warm and cold.
+    assert_eq!(rows.len(), 2 * (3 + 2 * 2 * 2));
+    for r in &rows {
+        let what = format!("{} x{} {} {}", r.strategy, r.threads, r.layout, r.cache);
+        assert_eq!(r.status, "ok", "{what}: {}", r.error);
+        assert_eq!(r.file_bytes, SIZE);
+        assert_eq!(r.bytes_sent, SIZE, "{what}");
+        assert_eq!(r.bytes_received, Some(SIZE), "{what}");
+        assert!(r.verified, "{what}");
+        assert_eq!(r.path, r.strategy, "{what}: no fallback expected");
+        let copies = match r.strategy.trim_start_matches("parallel-") {
+            "read-send" => 2,
+            "mmap-send" => 1,
+            "sendfile" => 0,
+            other => panic!("unexpected strategy {other}"),
+        };
+        assert_eq!(r.user_copy_bytes, copies * SIZE, "{what}: copy accounting");
+        match r.cache.as_str() {
+            "warm" => assert!(r.resident_before_ratio >= 0.98, "{what}: {}", r.resident_before_ratio),
+            "cold" => assert!(r.resident_before_ratio <= 0.02, "{what}: {}", r.resident_before_ratio),
+            other => panic!("cache {other}"),
+        }
+        assert!(!r.flags.split(';').any(|f| f == "residency-mismatch"), "{what}");
+        assert!(
+            r.wall_s > 0.0 && r.wall_s >= r.send_s,
+            "{what}: wall {} send {}",
+            r.wall_s,
+            r.send_s
+        );
+        assert!((r.throughput_mb_s - SIZE as f64 / 1e6 / r.wall_s).abs() < 1e-6 * r.throughput_mb_s);
+        assert!(
+            r.syscalls >= SIZE.div_ceil(1 << 20),
+            "{what}: at least one call per chunk"
+        );
+        assert!(
+            r.sink_user_s.is_some() && r.recv_s.is_some(),
+            "{what}: receiver measured"
+        );
+        assert!(r.call_p50_us > 0.0 && r.call_p99_us >= r.call_p50_us && r.call_max_us >= r.call_p99_us);
+        assert!(!r.kernel.is_empty() && !r.host.is_empty() && r.logical_cpus >= 1);
+        assert_eq!(r.transport, "loopback");
+        if r.strategy.starts_with("parallel-") {
+            assert!(r.layout == "striped" || r.layout == "contiguous");
+        } else {
+            assert_eq!((r.threads, r.layout.as_str()), (1, "single"));
+        }
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir(dir.path()).join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["state"], "finished");
+    assert_eq!(summary["cases"].as_array().unwrap().len(), rows.len());
+    assert!(summary["environment"]["kernel"].as_str().is_some_and(|k| !k.is_empty()));
+}
+
+#[test]
+fn csv_has_the_promised_columns() {
+    let header = xferbench::export::header_line();
+    let columns: Vec<&str> = header.split(',').collect();
+    for name in "strategy threads chunk_bytes layout cache resident_before_ratio file_bytes bytes_received verified \
+                 repetition wall_s throughput_mb_s sender_user_s sender_sys_s sink_user_s sink_sys_s softirq_s \
+                 sender_voluntary_ctxsw sender_involuntary_ctxsw sink_voluntary_ctxsw sink_involuntary_ctxsw \
+                 system_ctxsw syscalls user_copy_bytes minor_faults major_faults call_p50_us call_p99_us call_max_us \
+                 kernel host cpu_model logical_cpus xferbench_version status send_s recv_s"
+        .split_whitespace()
+    {
+        assert!(columns.contains(&name), "column {name} missing from {header}");
+    }
+}
+
+/// Starts `xferbench sink` on a free loopback port; returns the child and its address.
+fn start_sink() -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xferbench"))
+        .args(["sink", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("the sink prints its address")
+        .to_string();
+    (child, addr)
+}
+
+fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64) -> StreamReport {
+    let sock = TcpStream::connect(addr).unwrap();
+    let header = StreamHeader {
+        run_id: "test".into(),
+        case_id: "test".into(),
+        plan: StreamPlan {
+            file_bytes: planned,
+            chunk_bytes: 4096,
+            layout: Layout::Single,
+            streams: 1,
+            index: 0,
+        },
+        seed: Some(seed),
+        verify: true,
+        token: None,
+    };
+    wire::write_header(&mut &sock, &header).unwrap();
+    let mut reader = BufReader::new(&sock);
+    let ack: Ack = wire::read_line(&mut reader).unwrap();
+    assert!(ack.ok, "{ack:?}");
+    (&sock).write_all(data).unwrap();
+    sock.shutdown(Shutdown::Write).unwrap();
+    wire::read_line(&mut reader).unwrap()
+}
+
+#[test]
+fn a_wrong_byte_is_not_verified() {
+    let (mut child, addr) = start_sink();
+    let mut data = vec![0u8; 1 << 20];
+    xferbench::pattern::fill(9, 0, &mut data);
+    let good = send_stream(&addr, &data, 1 << 20, 9);
+    data[777_777] ^= 1;
+    let bad = send_stream(&addr, &data, 1 << 20, 9);
+    data[777_777] ^= 1;
+    let short = send_stream(&addr, &data[..1000], 1 << 20, 9);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(good.verified && good.bytes == 1 << 20, "{good:?}");
+    assert!(!bad.verified, "{bad:?}");
+    assert_eq!(bad.mismatch_offset, Some(777_777));
+    assert_eq!(bad.bytes, 1 << 20);
+    assert!(!short.verified, "a short stream is not verified: {short:?}");
+}
+
+#[test]
+fn resume_skips_finished_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    small_run(dir.path(), "2MiB")
+        .args(["--strategies", "sendfile"])
+        .assert()
+        .success();
+    assert_eq!(out_rows(dir.path()).len(), 1);
+    small_run(dir.path(), "2MiB")
+        .args(["--strategies", "sendfile,read-send", "--resume"])
+        .assert()
+        .success();
+    let rows = out_rows(dir.path());
+    assert_eq!(
+        rows.iter().map(|r| r.strategy.as_str()).collect::<Vec<_>>(),
+        vec!["sendfile", "read-send"]
+    );
+}
+
+#[test]
+fn the_table_and_a_user_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.dat");
+    std::fs::write(&file, vec![7u8; 3 << 20]).unwrap();
+    let out = xferbench()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--repeat",
+            "2",
+            "--warmup",
+            "1",
+            "--chunk",
+            "256KiB",
+            "--threads",
+            "4",
+        ])
+        .arg("--file")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for needle in [
+        "read-send",
+        "mmap-send",
+        "parallel-sendfile x4 striped",
+        "1.00x",
+        "CPU s/GB",
+    ] {
+        assert!(stdout.contains(needle), "table lacks {needle}:\n{stdout}");
+    }
+    let rows = out_rows(dir.path());
+    assert_eq!(rows.len(), 4 * 2, "warm-ups are not written");
+    assert!(
+        rows.iter()
+            .all(|r| r.is_ok() && !r.verified && r.bytes_received == Some(3 << 20))
+    );
+}

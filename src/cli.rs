@@ -33,6 +33,8 @@ pub enum Command {
     Plot(PlotArgs),
     /// Line up result sets from different machines or kernels.
     Compare(CompareArgs),
+    /// Put the article's 2017 medians beside a result folder's (writes DIR/article.md).
+    Article(ArticleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +129,9 @@ pub struct RunArgs {
     /// Print only the final table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the plan (cases, runs, bytes) and exit without making or sending anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -182,4 +187,14 @@ pub struct CompareArgs {
     /// Folder for the comparison chart and table (default: the current folder).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ArticleArgs {
+    /// A result folder holding runs.csv with sendfile, parallel-sendfile and read-send rows, cold and warm.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The original study's runs, one row per trial.
+    #[arg(long, value_name = "PATH", default_value = "fixtures/article/original-runs.csv")]
+    pub original: PathBuf,
 }

@@ -93,6 +93,7 @@ pub struct RunConfig {
     pub sink_cpus: Option<String>,
     pub queue_depth: u32,
     pub quiet: bool,
+    pub dry_run: bool,
 }
 
 fn parse_count(flag: &str, text: &str, min: u32, max: u32) -> Result<u32, UsageError> {
@@ -295,6 +296,7 @@ pub fn resolve(args: RunArgs) -> Result<RunConfig, UsageError> {
         sink_cpus: args.sink_cpus,
         queue_depth,
         quiet: args.quiet,
+        dry_run: args.dry_run,
     };
     if let Some(size) = file_bytes {
         check_against_file(&cfg, size)?;

@@ -4,6 +4,7 @@
 //! `runner`, `compare` → `plot`, `export`, `summary`, `sink` → `config`, `record`, `fixture`, `strategy` →
 //! `cli`, `units`, `probe`, `cache`, `wire`, `pattern`, `env`, `error`.
 
+pub mod article;
 pub mod cache;
 pub mod cli;
 pub mod compare;
@@ -12,6 +13,7 @@ pub mod env;
 pub mod error;
 pub mod export;
 pub mod fixture;
+pub mod out;
 pub mod pattern;
 pub mod plot;
 pub mod probe;

@@ -11,11 +11,16 @@ fn main() {
         Command::Sink(args) => xferbench::sink::main(args).map(|()| 0),
         Command::Fixture(args) => fixture(args).map(|()| 0),
         Command::Plot(args) => xferbench::plot::plot_dir(&args.dir).map(|files| {
-            files.iter().for_each(|f| println!("{}", f.display()));
+            files.iter().for_each(|f| xferbench::outln!("{}", f.display()));
             0
         }),
+        Command::Article(args) => xferbench::article::table(&args.dir, &args.original).and_then(|table| {
+            std::fs::write(args.dir.join("article.md"), &table)?;
+            xferbench::out!("{table}");
+            Ok(0)
+        }),
         Command::Compare(args) => xferbench::compare::compare_dirs(&args.dirs, &args.out).map(|table| {
-            print!("{table}");
+            xferbench::out!("{table}");
             0
         }),
     };
@@ -46,7 +51,7 @@ fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
         },
         true,
     )?;
-    println!(
+    xferbench::outln!(
         "{} ({} bytes, seed {})",
         fixture.path.display(),
         fixture.size,

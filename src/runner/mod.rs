@@ -53,6 +53,10 @@ struct Plan<'a> {
 /// `xferbench run`: returns the exit status.
 pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     let cfg = config::resolve(args)?;
+    if cfg.dry_run {
+        print_plan(&cfg)?;
+        return Ok(0);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
@@ -243,11 +247,11 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     write_summary(&rows, if interrupted { "interrupted" } else { "finished" })?;
     let this_run: Vec<Row> = rows.iter().filter(|r| r.run_id == run_id).cloned().collect();
     let shown = if this_run.is_empty() { &rows } else { &this_run };
-    println!("{}", table(&summarise(shown)));
-    println!("results: {}", out.display());
+    crate::outln!("{}", table(&summarise(shown)));
+    crate::outln!("results: {}", out.display());
     if cfg.plot && !shown.is_empty() {
         match crate::plot::plot_dir(&out) {
-            Ok(files) => println!("charts: {}", files.len()),
+            Ok(files) => crate::outln!("charts: {}", files.len()),
             Err(e) => eprintln!("xferbench: warning: plotting failed: {e:#}"),
         }
     }
@@ -328,6 +332,21 @@ fn check_fixture(fixture: &Fixture) -> anyhow::Result<()> {
             fixture.size,
             now
         );
+    }
+    Ok(())
+}
+
+/// `--dry-run`: the plan, one case a line after a summary line that scripts parse.
+fn print_plan(cfg: &RunConfig) -> anyhow::Result<()> {
+    let bytes = match &cfg.source {
+        Source::Generated(spec) => spec.size,
+        Source::UserFile(path) => fixture::open_user_file(path)?.size,
+    };
+    config::check_against_file(cfg, bytes)?;
+    let runs = cfg.cases.len() as u64 * u64::from(cfg.warmup + cfg.repeat);
+    crate::outln!("plan: {} cases, {runs} runs, {bytes} bytes per run", cfg.cases.len());
+    for case in &cfg.cases {
+        crate::outln!("  {}", describe(case));
     }
     Ok(())
 }

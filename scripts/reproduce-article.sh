@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The article's experiment on this machine: a 1.2 GB file over loopback, serial sendfile against 10 threads
+# sending 10 MiB chunks striped (as the original Java code did), read+send as the "traditional" path, cold and warm
+# page cache, 4 trials each; then the 2017 medians beside this machine's (xferbench article).
+#
+# Environment (defaults in brackets):
+#   SIZE       [1.2GB]   REPEAT [4]   THREADS [10]   CHUNK [10MiB]
+#   OUT        result folder [results/article-<host>-<kernel>-<UTC date>]
+#   DROP_CACHES=1  also drop the whole page cache before cold cases (root), as the original study did
+#   XFERBENCH  the binary [target/release/xferbench, built if missing]
+#   EXTRA      more options for `xferbench run`
+set -euo pipefail
+start_dir=$PWD
+cd "$(dirname "$0")/.."
+abs() { case $1 in /*) echo "$1";; *) echo "$start_dir/$1";; esac; }
+
+SIZE=${SIZE:-1.2GB}
+REPEAT=${REPEAT:-4}
+THREADS=${THREADS:-10}
+CHUNK=${CHUNK:-10MiB}
+OUT=$(abs "${OUT:-results/article-$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}")
+EXTRA=${EXTRA:-}
+bin=$(abs "${XFERBENCH:-target/release/xferbench}")
+if [ ! -x "$bin" ]; then
+    echo "reproduce: building $bin"
+    cargo build --release --quiet
+fi
+drop=()
+[ "${DROP_CACHES:-0}" = 1 ] && drop=(--drop-caches)
+
+echo "reproduce: $SIZE, sendfile vs parallel-sendfile x$THREADS ($CHUNK chunks, striped) vs read-send,"
+echo "           cold then warm, $REPEAT trials each, into $OUT"
+status=0
+# shellcheck disable=SC2086
+"$bin" run --size "$SIZE" --strategies sendfile,parallel-sendfile,read-send --threads "$THREADS" \
+    --chunk "$CHUNK" --layout striped --cache cold,warm --repeat "$REPEAT" --warmup 1 --out "$OUT" --resume \
+    "${drop[@]}" $EXTRA || status=$?
+[ "$status" -eq 130 ] && exit 130
+[ -s "$OUT/runs.csv" ] || exit "$status"
+"$bin" plot "$OUT" >/dev/null || true
+echo
+"$bin" article "$OUT" --original fixtures/article/original-runs.csv
+exit "$status"

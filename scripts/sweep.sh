@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Thread-count sweep: serial and parallel sendfile (and read-send) over thread counts, chunk sizes and both cache
+# states, into one result folder, plotted at the end. Re-running with the same OUT resumes: cases already in its
+# runs.csv are skipped.
+#
+# Environment (defaults in brackets):
+#   SIZE        test file size [1.2GB]
+#   THREADS     thread counts, space-separated [1 2 4 8 10 12 16, less those above 2x this machine's CPUs]
+#   CHUNKS      chunk sizes [1MiB 10MiB]
+#   CACHES      cache states [warm cold]
+#   REPEAT      counted repetitions per case [3]
+#   WARMUP      warm-up repetitions per case [1]
+#   STRATEGIES  serial and parallel- strategies [sendfile read-send parallel-sendfile]
+#   LAYOUT      striped or contiguous [striped]
+#   OUT         result folder [results/<host>-<kernel>-<UTC date>]
+#   XFERBENCH   the binary [target/release/xferbench, built if missing]
+#   EXTRA       more options for `xferbench run`, e.g. "--drop-caches --sender-cpus 0-7"
+set -euo pipefail
+# OUT and XFERBENCH may be given relative to where the script was started.
+start_dir=$PWD
+cd "$(dirname "$0")/.."
+abs() { case $1 in /*) echo "$1";; *) echo "$start_dir/$1";; esac; }
+[ -n "${OUT:-}" ] && OUT=$(abs "$OUT")
+[ -n "${XFERBENCH:-}" ] && XFERBENCH=$(abs "$XFERBENCH")
+
+cpus=$(nproc)
+SIZE=${SIZE:-1.2GB}
+CHUNKS=${CHUNKS:-"1MiB 10MiB"}
+CACHES=${CACHES:-"warm cold"}
+REPEAT=${REPEAT:-3}
+WARMUP=${WARMUP:-1}
+STRATEGIES=${STRATEGIES:-"sendfile read-send parallel-sendfile"}
+LAYOUT=${LAYOUT:-striped}
+OUT=${OUT:-results/$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}
+EXTRA=${EXTRA:-}
+if [ -n "${THREADS:-}" ]; then
+    threads=$THREADS
+else
+    # More sender threads than twice the CPUs only measures the scheduler; ask with THREADS to go beyond.
+    threads=""
+    for t in 1 2 4 8 10 12 16; do
+        if [ "$t" -le $((2 * cpus)) ]; then threads="$threads $t"; else dropped="${dropped:-} $t"; fi
+    done
+    threads=${threads# }
+    [ -n "${dropped:-}" ] && echo "sweep: $cpus CPUs here: leaving out thread counts${dropped} (set THREADS to force)"
+fi
+
+bin=${XFERBENCH:-target/release/xferbench}
+if [ ! -x "$bin" ]; then
+    echo "sweep: building $bin"
+    cargo build --release --quiet
+fi
+
+join() { local IFS=,; echo "$*"; }
+# shellcheck disable=SC2086
+strategies=$(join $STRATEGIES); threads_csv=$(join $threads); chunks=$(join $CHUNKS); caches=$(join $CACHES)
+
+run_args=(--size "$SIZE" --strategies "$strategies" --threads "$threads_csv" --chunk "$chunks" --cache "$caches"
+    --layout "$LAYOUT" --repeat "$REPEAT" --warmup "$WARMUP")
+plan=$("$bin" run "${run_args[@]}" --dry-run)
+plan=${plan%%$'\n'*}
+cases=$(echo "$plan" | sed -n 's/^plan: \([0-9]*\) cases.*/\1/p')
+runs=$(echo "$plan" | sed -n 's/.* \([0-9]*\) runs.*/\1/p')
+bytes=$(echo "$plan" | sed -n 's/.* \([0-9]*\) bytes per run/\1/p')
+# Rough: a warm run moves ~1 GB/s, a cold one ~0.3 GB/s, and each run spends about a second on set-up.
+case " $CACHES " in *" cold "*) rate=300000000;; *) rate=1000000000;; esac
+estimate=$(( runs * (bytes / rate + 1) ))
+
+cat <<PLAN
+sweep: $cases case(s) x ($WARMUP warm-up + $REPEAT counted) = $runs runs of $SIZE
+  strategies: $STRATEGIES
+  threads:    $threads (parallel strategies only; layout $LAYOUT)
+  chunks:     $CHUNKS
+  caches:     $CACHES
+  into:       $OUT (resumes: finished cases are skipped)
+  roughly:    $((estimate / 60)) min $((estimate % 60)) s, if nothing is already done
+PLAN
+
+mkdir -p "$OUT"
+status=0
+# shellcheck disable=SC2086
+"$bin" run "${run_args[@]}" --out "$OUT" --resume $EXTRA || status=$?
+if [ "$status" -eq 130 ]; then
+    echo "sweep: interrupted; run again with OUT=$OUT to resume"
+    exit 130
+fi
+"$bin" plot "$OUT" >/dev/null && echo "sweep: charts in $OUT"
+exit "$status"

@@ -1,0 +1,214 @@
+//! The article's experiment beside this machine's: the original study's medians (from its published runs, one row
+//! per trial) next to a result folder's, as times and MB/s, with the parallel/serial ratio per cache state and a
+//! one-line reading of what differs. Reads CSV files only.
+
+use crate::record::{Row, read_rows};
+use crate::summary::Stat;
+use anyhow::Context;
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The original study's sheet for one machine over loopback, as corrected the day after its first run.
+pub const ORIGINAL_SHEET: &str = "single-machine-1.2GB-2017-11-7";
+
+/// One trial of the original study.
+#[derive(Debug, Deserialize)]
+struct Trial {
+    sheet: String,
+    file_gb: f64,
+    cache: String,
+    strategy: String,
+    total_ms: f64,
+}
+
+/// The article's paths and the strategies here that do the same.
+const PATHS: &[(&str, &str, &str)] = &[
+    ("serial transferTo", "serial-transferTo", "sendfile"),
+    ("parallel transferTo", "parallel-transferTo", "parallel-sendfile"),
+    ("NIO read+write", "java-nio-read-write", "read-send"),
+    ("IO read+write", "java-io-read-write", "read-send"),
+];
+
+struct Cell {
+    seconds: f64,
+    mb_s: f64,
+    n: usize,
+}
+
+fn original(trials: &[Trial], cache: &str, strategy: &str) -> Option<Cell> {
+    let picked: Vec<&Trial> = trials
+        .iter()
+        .filter(|t| t.sheet == ORIGINAL_SHEET && t.cache == cache && t.strategy == strategy)
+        .collect();
+    let stat = Stat::of(&picked.iter().map(|t| t.total_ms / 1000.0).collect::<Vec<_>>())?;
+    let bytes = picked.first()?.file_gb * 1e9;
+    Some(Cell {
+        seconds: stat.median,
+        mb_s: bytes / 1e6 / stat.median,
+        n: picked.len(),
+    })
+}
+
+fn ours(rows: &[Row], cache: &str, strategy: &str, threads: Option<u32>) -> Option<Cell> {
+    let picked: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.is_ok() && r.cache == cache && r.strategy == strategy && threads.is_none_or(|t| r.threads == t))
+        .collect();
+    let stat = Stat::of(&picked.iter().map(|r| r.wall_s).collect::<Vec<_>>())?;
+    Some(Cell {
+        seconds: stat.median,
+        mb_s: picked.first()?.file_bytes as f64 / 1e6 / stat.median,
+        n: picked.len(),
+    })
+}
+
+fn cell(c: &Option<Cell>) -> String {
+    match c {
+        Some(c) => format!("{:.2} s ({:.0} MB/s, n={})", c.seconds, c.mb_s, c.n),
+        None => "-".into(),
+    }
+}
+
+/// Builds the side-by-side table for the result folder `dir`; `original` is the study's runs CSV.
+pub fn table(dir: &Path, original_csv: &Path) -> anyhow::Result<String> {
+    let mut reader = csv::Reader::from_path(original_csv)
+        .with_context(|| format!("cannot read the original runs '{}'", original_csv.display()))?;
+    let trials: Vec<Trial> = reader
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("'{}' does not parse", original_csv.display()))?;
+    let rows = read_rows(&dir.join("runs.csv"))?;
+    let Some(first) = rows.iter().find(|r| r.is_ok()) else {
+        anyhow::bail!("'{}' has no row with status ok", dir.join("runs.csv").display());
+    };
+    let threads = rows
+        .iter()
+        .filter(|r| r.is_ok() && r.strategy == "parallel-sendfile")
+        .map(|r| r.threads)
+        .max();
+    let mut out = String::new();
+    writeln!(
+        out,
+        "## The article's experiment, then and here\n\n2017: 1.2 GB over loopback, Xeon E7420, 16 logical CPUs, \
+         CentOS 5.10 (sheet {ORIGINAL_SHEET}, medians of its trials).\nHere: {} over loopback, {}, {} logical CPUs, \
+         kernel {}, host {}, parallel at {} threads, chunk {}.\n",
+        crate::units::format_bytes(first.file_bytes),
+        first.cpu_model,
+        first.logical_cpus,
+        first.kernel,
+        first.host,
+        threads.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+        crate::units::format_bytes(first.chunk_bytes),
+    )?;
+    writeln!(out, "| cache | path | 2017 | here |\n|---|---|---|---|")?;
+    let mut readings = Vec::new();
+    for cache in ["cold", "warm"] {
+        for (label, theirs, mine) in PATHS {
+            let t = if *mine == "parallel-sendfile" { threads } else { None };
+            writeln!(
+                out,
+                "| {cache} | {label} | {} | {} |",
+                cell(&original(&trials, cache, theirs)),
+                cell(&ours(&rows, cache, mine, t))
+            )?;
+        }
+        let ratio = |serial: Option<Cell>, parallel: Option<Cell>| Some(serial?.seconds / parallel?.seconds);
+        let then = ratio(
+            original(&trials, cache, "serial-transferTo"),
+            original(&trials, cache, "parallel-transferTo"),
+        );
+        let now = ratio(
+            ours(&rows, cache, "sendfile", None),
+            ours(&rows, cache, "parallel-sendfile", threads),
+        );
+        let fmt = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "| {cache} | **parallel speed-up over serial** | **{}** | **{}** |",
+            fmt(then),
+            fmt(now)
+        )?;
+        readings.push(reading(cache, then, now, &rows, threads));
+    }
+    let shortest = rows
+        .iter()
+        .filter(|r| r.is_ok())
+        .map(|r| r.wall_s)
+        .fold(f64::INFINITY, f64::min);
+    if shortest < crate::summary::SHORT_RUN_S {
+        writeln!(
+            out,
+            "\nCaution: some runs here lasted under {} s, too short to time well; use a bigger SIZE.",
+            crate::summary::SHORT_RUN_S
+        )?;
+    }
+    writeln!(out, "\nReading:")?;
+    for r in readings {
+        writeln!(out, "- {r}")?;
+    }
+    Ok(out)
+}
+
+/// One line on what differs for a cache state.
+fn reading(cache: &str, then: Option<f64>, now: Option<f64>, rows: &[Row], threads: Option<u32>) -> String {
+    let (Some(then), Some(now)) = (then, now) else {
+        return format!("{cache}: this result set lacks serial or parallel sendfile rows for a ratio.");
+    };
+    let verdict = |r: f64| {
+        if r >= 1.05 {
+            "faster"
+        } else if r <= 0.95 {
+            "slower"
+        } else {
+            "no faster"
+        }
+    };
+    let serial_cold = ours(rows, "cold", "sendfile", None);
+    let serial_warm = ours(rows, "warm", "sendfile", None);
+    let why = match (cache, serial_cold, serial_warm) {
+        ("cold", Some(c), Some(w)) if c.mb_s < 0.5 * w.mb_s => format!(
+            "cold reads here come at {:.0} MB/s against {:.0} MB/s warm: storage-bound, as the 2017 single disk \
+             (~120 MB/s) was",
+            c.mb_s, w.mb_s
+        ),
+        ("cold", Some(c), Some(w)) => format!(
+            "cold runs here reach {:.0} MB/s, {:.0}% of the warm {:.0} MB/s and far above the 2017 single disk \
+             (~120 MB/s): cold does not mean disk-bound on this machine",
+            c.mb_s,
+            100.0 * c.mb_s / w.mb_s,
+            w.mb_s
+        ),
+        _ => format!(
+            "warm, the file is in the page cache and the limit is CPU: {} parallel connections against {} CPUs here",
+            threads.unwrap_or(0),
+            rows.first().map(|r| r.logical_cpus).unwrap_or(0)
+        ),
+    };
+    format!(
+        "{cache}: parallel was {} than serial in 2017 ({then:.2}x) and is {} here ({now:.2}x); {why}.",
+        verdict(then),
+        verdict(now)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_original_medians_match_the_article() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/article/original-runs.csv");
+        let trials: Vec<Trial> = csv::Reader::from_path(path)
+            .unwrap()
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+        let secs = |cache, s| (original(&trials, cache, s).unwrap().seconds * 100.0).round() / 100.0;
+        assert_eq!(secs("cold", "serial-transferTo"), 9.86);
+        assert_eq!(secs("cold", "parallel-transferTo"), 12.56);
+        assert_eq!(secs("warm", "serial-transferTo"), 1.81);
+        assert_eq!(secs("warm", "parallel-transferTo"), 0.50);
+        assert_eq!(secs("cold", "java-nio-read-write"), 10.68);
+    }
+}

@@ -1,0 +1,82 @@
+//! The shell scripts users run: the thread sweep (and its resume) and the article reproduction, on tiny sizes.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use xferbench::record::read_rows;
+
+fn script(name: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name))
+        .current_dir(dir)
+        .env("XFERBENCH", env!("CARGO_BIN_EXE_xferbench"))
+        .env("EXTRA", format!("--fixture-dir {} --quiet", dir.join("fx").display()));
+    cmd
+}
+
+#[test]
+fn sweep_runs_plots_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = |dir: &Path| {
+        let out = script("sweep.sh", dir)
+            .envs([
+                ("SIZE", "4MiB"),
+                ("THREADS", "1 2"),
+                ("CHUNKS", "1MiB"),
+                ("CACHES", "warm cold"),
+            ])
+            .envs([("REPEAT", "1"), ("WARMUP", "0"), ("OUT", "sweep")])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let first = sweep(dir.path());
+    assert!(
+        first.contains("8 case(s)") && first.contains("roughly"),
+        "the plan is printed first:\n{first}"
+    );
+    let rows = read_rows(&dir.path().join("sweep/runs.csv")).unwrap();
+    // sendfile and read-send once each, parallel-sendfile at 1 and 2 threads; warm and cold.
+    assert_eq!(rows.len(), 8);
+    assert!(rows.iter().all(|r| r.is_ok()));
+    for chart in ["throughput", "cpu", "switches", "latency"] {
+        for ext in ["png", "svg"] {
+            assert!(
+                dir.path().join(format!("sweep/{chart}.{ext}")).is_file(),
+                "{chart}.{ext}"
+            );
+        }
+    }
+    sweep(dir.path());
+    assert_eq!(
+        read_rows(&dir.path().join("sweep/runs.csv")).unwrap().len(),
+        8,
+        "a second sweep resumes"
+    );
+}
+
+#[test]
+fn article_reproduction_prints_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = script("reproduce-article.sh", dir.path())
+        .envs([
+            ("SIZE", "8MiB"),
+            ("CHUNK", "512KiB"),
+            ("REPEAT", "1"),
+            ("OUT", "article"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("| warm | serial transferTo | 1.81 s (663 MB/s, n=4) |"),
+        "{text}"
+    );
+    assert!(text.contains("**3.62x**") && text.contains("**0.78x**"), "{text}");
+    assert!(text.contains("Reading:"), "{text}");
+    assert!(dir.path().join("article/article.md").is_file());
+}

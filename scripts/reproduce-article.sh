@@ -20,7 +20,8 @@ THREADS=${THREADS:-10}
 CHUNK=${CHUNK:-10MiB}
 OUT=$(abs "${OUT:-results/article-$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}")
 EXTRA=${EXTRA:-}
-bin=$(abs "${XFERBENCH:-target/release/xferbench}")
+bin=$PWD/target/release/xferbench
+[ -n "${XFERBENCH:-}" ] && bin=$(abs "$XFERBENCH")
 if [ ! -x "$bin" ]; then
     echo "reproduce: building $bin"
     cargo build --release --quiet

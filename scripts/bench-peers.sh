@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# xferbench against its peers, side by side in one run, on loopback with the same warm file:
+#   xferbench sendfile and read-send  vs  a bare C sender/receiver (bench/bare.c: only the syscall loop, the
+#   receiver reading into 128 KiB)  vs  iperf3 -Z -F FILE and iperf3 -F FILE.
+# Runs alternate (A B C ... A B C ...) so that drift in the machine hits every tool alike; medians, spreads and
+# ratios are printed and written to OUT/peers.md. Also measures the cost of --verify on single-stream sendfile and
+# the fixture's creation rate against dd of the same size.
+#
+# Environment: SIZE [1.2GB], ROUNDS [5], CHUNK [10MiB], OUT [results/peers-<host>-<kernel>-<date>],
+#              XFERBENCH [target/release/xferbench, built if missing], NO_IPERF=1 to skip iperf3.
+set -euo pipefail
+start_dir=$PWD
+cd "$(dirname "$0")/.."
+abs() { case $1 in /*) echo "$1";; *) echo "$start_dir/$1";; esac; }
+SIZE=${SIZE:-1.2GB}
+ROUNDS=${ROUNDS:-5}
+CHUNK=${CHUNK:-10MiB}
+OUT=$(abs "${OUT:-results/peers-$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}")
+bin=$PWD/target/release/xferbench
+[ -n "${XFERBENCH:-}" ] && bin=$(abs "$XFERBENCH")
+[ -x "$bin" ] || cargo build --release --quiet
+mkdir -p "$OUT"
+work=$(mktemp -d)
+trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
+
+if [ "${NO_IPERF:-0}" != 1 ] && ! command -v iperf3 >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "peers: installing iperf3"
+        (apt-get install -y -qq iperf3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iperf3 >/dev/null; })
+    else
+        echo "peers: iperf3 missing and cannot be installed here; skipping it" && NO_IPERF=1
+    fi
+fi
+gcc -O2 -o "$work/bare" bench/bare.c
+file=$("$bin" fixture --size "$SIZE" | sed -n 's/^\(.*\) (\([0-9]*\) bytes.*/\1/p')
+file=$(abs "$file")
+chunk=$(python3 -c "
+import re,sys
+s='$CHUNK'; m=re.fullmatch(r'([0-9.]+)\s*([KMG]?)(i?)B?', s, re.I)
+print(int(float(m[1]) * (1024 if m[3] else 1000) ** ' KMG'.index((m[2] or ' ').upper())))")
+cat "$file" >/dev/null
+results="$OUT/peers.csv"
+echo "tool,round,mb_s" >"$results"
+record() { echo "$1,$2,$3" >>"$results"; printf '  %-26s %8s MB/s\n' "$1" "$3"; }
+
+xb() { # strategy, extra options -> MB/s of one warm repetition
+    local o="$work/xb-$RANDOM"
+    "$bin" run --file "$file" --strategies "$1" --chunk "$CHUNK" --repeat 1 --warmup 0 --out "$o" --quiet "${@:2}" >/dev/null
+    python3 -c "import csv;print(round(float(next(csv.DictReader(open('$o/runs.csv')))['throughput_mb_s'])))"
+}
+bare() { # sendfile|read -> MB/s from the sender's first call to the receiver's last byte
+    local port=$((20000 + RANDOM % 20000)) r
+    coproc RECV { "$work/bare" recv "$port" 131072; }
+    read -r _ <&"${RECV[0]}"
+    local s; s=$("$work/bare" send "$port" "$file" "$1" "$chunk")
+    read -r r <&"${RECV[0]}"
+    wait "$RECV_PID" 2>/dev/null || true
+    python3 -c "s='$s'.split(); r='$r'.split(); print(round(int(r[1]) / 1e6 / ((int(r[3]) - int(s[2])) / 1e9)))"
+}
+iperf() { # extra client options -> MB/s as iperf3 reports it (receiver side)
+    local port=$((20000 + RANDOM % 20000))
+    iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
+    local pid=$!
+    sleep 0.3
+    iperf3 -c 127.0.0.1 -p "$port" -F "$file" -J "$@" >"$work/iperf.json" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    python3 -c "import json;d=json.load(open('$work/iperf.json'));print(round(d['end']['sum_received']['bits_per_second']/8e6))"
+}
+
+echo "peers: $ROUNDS alternating rounds over $file ($CHUNK chunks), into $OUT"
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round"
+    record xferbench-sendfile "$round" "$(xb sendfile)"
+    record bare-sendfile "$round" "$(bare sendfile)"
+    record xferbench-read-send "$round" "$(xb read-send)"
+    record bare-read-send "$round" "$(bare read)"
+    record xferbench-sendfile-verify "$round" "$(xb sendfile --verify --seed 1)"
+    if [ "${NO_IPERF:-0}" != 1 ]; then
+        record iperf3-Z-F "$round" "$(iperf -Z)"
+        record iperf3-F "$round" "$(iperf)"
+    fi
+done
+
+echo "fixture creation against dd (same size, both synced to disk)"
+for round in 1 2; do
+    rm -f "$work/f.bin" "$work/f.bin.meta.json" "$work/dd.bin"
+    t0=$(date +%s.%N); "$bin" fixture --size "$SIZE" --seed 99 --path "$work/f.bin" >/dev/null; t1=$(date +%s.%N)
+    bytes=$(stat -c %s "$work/f.bin"); rm -f "$work/f.bin" "$work/f.bin.meta.json"
+    t2=$(date +%s.%N); dd if=/dev/zero of="$work/dd.bin" bs=1M count=$((bytes / 1048576)) conv=fdatasync status=none; t3=$(date +%s.%N)
+    record fixture "$round" "$(python3 -c "print(round($bytes / 1e6 / ($t1 - $t0)))")"
+    record dd-zero "$round" "$(python3 -c "print(round($bytes / 1e6 / ($t3 - $t2)))")"
+done
+
+python3 - "$results" "$OUT/peers.md" "$(uname -r)" "$(hostname)" "$(nproc)" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+by = {}
+for r in rows:
+    by.setdefault(r["tool"], []).append(float(r["mb_s"]))
+med = {k: statistics.median(v) for k, v in by.items()}
+def spread(v): return (max(v) - min(v)) / statistics.median(v) * 100
+lines = [f"## Peers on {sys.argv[4]} (kernel {sys.argv[3]}, {sys.argv[5]} CPUs), medians of alternating rounds", "",
+         "| tool | median MB/s | spread | n |", "|---|---|---|---|"]
+lines += [f"| {k} | {med[k]:.0f} | {spread(v):.0f}% | {len(v)} |" for k, v in by.items()]
+lines += ["", "| ratio | value |", "|---|---|"]
+def ratio(a, b, label):
+    if a in med and b in med:
+        lines.append(f"| {label} | {med[a] / med[b]:.2f}x |")
+ratio("xferbench-sendfile", "bare-sendfile", "xferbench sendfile / bare sendfile (goal >= 1.0)")
+ratio("xferbench-read-send", "bare-read-send", "xferbench read-send / bare read-send")
+ratio("xferbench-sendfile", "iperf3-Z-F", "xferbench sendfile / iperf3 -Z -F (goal >= 1.5)")
+ratio("xferbench-read-send", "iperf3-F", "xferbench read-send / iperf3 -F")
+ratio("xferbench-sendfile-verify", "xferbench-sendfile", "with --verify / without (goal >= 0.85)")
+ratio("fixture", "dd-zero", "fixture creation / dd of zeros")
+text = "\n".join(lines) + "\n"
+open(sys.argv[2], "w").write(text)
+print(text)
+PY

@@ -138,3 +138,26 @@ fn the_sink_refuses_what_it_must_not_trust_and_keeps_serving() {
     );
     assert!(out.status.success(), "{}\nsink: {}", text(&out.stderr), sink.log());
 }
+
+#[test]
+fn a_peer_that_is_not_a_sink_is_named_and_raw_is_suggested() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().expect("accept");
+        let _ = sock.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_limited(
+        run_cmd(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]),
+        LIMIT,
+    );
+    server.join().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("sink at {target}")), "{err}");
+    assert!(
+        err.contains("not as an xferbench sink") && err.contains("--raw"),
+        "{err}"
+    );
+}

@@ -264,7 +264,8 @@ fn open_streams(
             wire::write_header(&mut &sock, &header).map_err(|e| ("connect-failed", e.into()))?;
             sock.set_read_timeout(Some(ACK_TIMEOUT))
                 .map_err(|e| ("setup-failed", e.into()))?;
-            let ack = read_ack(&mut BufReader::new(&sock)).map_err(fail("refused"))?;
+            let ack = read_ack(&mut BufReader::new(&sock))
+                .map_err(|e| ("refused", e.context(format!("sink at {}", ctx.target_label))))?;
             same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
             if ctx.transport == "remote" {
                 // The receiving side is set up over there: the row records what that sink said it uses.

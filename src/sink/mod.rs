@@ -14,7 +14,6 @@ use crate::cli::SinkArgs;
 use crate::error::UsageError;
 use crate::probe::Counters;
 use crate::wire::{self, Ack, StreamHeader, StreamReport};
-use anyhow::Context;
 use std::io::{BufRead, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -213,7 +212,16 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
 
 /// Reads the ack of a header just sent: the sink's answer, or why there was none.
 pub fn read_ack(reader: &mut impl BufRead) -> anyhow::Result<Ack> {
-    let ack: Ack = wire::read_line(reader).context("no answer to the stream header")?;
+    let ack: Ack = wire::read_line(reader).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => anyhow::anyhow!(
+            "the peer answered, but not as an xferbench sink ({e}); for a receiver that is not xferbench use --raw"
+        ),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => anyhow::anyhow!(
+            "no answer to the stream header in time (is an xferbench sink listening there? for any other \
+             receiver use --raw)"
+        ),
+        _ => anyhow::Error::new(e).context("no answer to the stream header"),
+    })?;
     let reason = ack.error.as_deref().unwrap_or("no reason given");
     if ack.version != wire::PROTOCOL_VERSION {
         anyhow::bail!(

@@ -237,7 +237,8 @@ impl NetPair {
 
     /// Runs `f` on a thread that has entered namespace `ns` (setns changes only the calling thread).
     pub fn inside<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
-        let path = format!("/run/netns/{ns}");
+        // Where iproute2 keeps the namespaces it names (its NETNS_RUN_DIR).
+        let path = format!("/var/run/netns/{ns}");
         std::thread::spawn(move || {
             let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
             nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns into the namespace");

@@ -233,6 +233,11 @@ pub fn resolve(args: RunArgs) -> Result<RunConfig, UsageError> {
             "--rcvbuf and --sink-cpus set up a spawned sink; with --connect give them to the remote `xferbench sink`",
         ));
     }
+    if args.raw && args.token.is_some() {
+        return Err(UsageError::msg(
+            "--token travels in the stream header, which --raw does not send",
+        ));
+    }
     if args.connect.is_some() && rx_modes != [RxMode::Copy] {
         return Err(UsageError::msg(
             "--rx-mode sets up a spawned sink; with --connect give it to the remote sink",

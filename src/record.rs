@@ -85,9 +85,9 @@ pub struct Row {
     pub call_p99_us: f64,
     /// Slowest transfer call.
     pub call_max_us: f64,
-    /// The sink's receive buffer (bytes per recv call).
-    pub rx_buffer_bytes: u64,
-    /// How the sink received: `copy` (recv into a buffer), `trunc` (MSG_TRUNC) or `splice`.
+    /// The sink's receive buffer (bytes per recv call; empty in raw mode).
+    pub rx_buffer_bytes: Option<u64>,
+    /// How the sink received: `copy` (recv into a buffer), `trunc` (MSG_TRUNC) or `splice` (empty in raw mode).
     pub rx_mode: String,
     /// `loopback` for a sink this run spawned, `remote` for one reached with --connect, `raw` without protocol.
     pub transport: String,
@@ -95,13 +95,13 @@ pub struct Row {
     pub sink_addr: String,
     /// SO_SNDBUF asked for (empty: kernel default).
     pub sndbuf_bytes: Option<u64>,
-    /// SO_RCVBUF asked for on the sink side (empty: kernel default).
+    /// SO_RCVBUF asked for on the sink side (empty: kernel default, or raw mode).
     pub rcvbuf_bytes: Option<u64>,
     /// TCP_NODELAY set on the sender's sockets.
     pub nodelay: bool,
     /// CPUs the sender was pinned to (empty: not pinned).
     pub sender_cpus: String,
-    /// CPUs the sink was pinned to (empty: not pinned).
+    /// CPUs the sink was pinned to (empty: not pinned, or raw mode).
     pub sink_cpus: String,
     /// io_uring queue depth (empty for other strategies).
     pub queue_depth: Option<u32>,

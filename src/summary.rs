@@ -248,7 +248,7 @@ pub fn table(cases: &[CaseSummary]) -> String {
         } else {
             c.strategy.clone()
         };
-        let label = if c.rx_mode != "copy" {
+        let label = if !c.rx_mode.is_empty() && c.rx_mode != "copy" {
             format!("{label} rx:{}", c.rx_mode)
         } else {
             label

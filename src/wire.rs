@@ -132,6 +132,12 @@ pub struct Ack {
     /// Receive mode and buffer the sink will use for this stream.
     pub rx_mode: String,
     pub rx_buffer_bytes: u64,
+    /// The sink's SO_RCVBUF and CPU pinning, so that rows of a remote run record them (absent: not set, or a
+    /// sink too old to say).
+    #[serde(default)]
+    pub rcvbuf_bytes: Option<u64>,
+    #[serde(default)]
+    pub cpus: Option<String>,
     pub error: Option<String>,
 }
 
@@ -178,7 +184,10 @@ pub fn write_header(w: &mut impl Write, header: &StreamHeader) -> io::Result<()>
 pub enum HeaderError {
     #[error("not an xferbench stream (bad magic)")]
     BadMagic,
-    #[error("protocol version {0} is not supported; this side speaks version {PROTOCOL_VERSION}")]
+    #[error(
+        "the sender speaks protocol version {0} and this sink version {PROTOCOL_VERSION}; run the same xferbench \
+         release on both hosts"
+    )]
     Version(u16),
     #[error("header of {0} bytes exceeds the limit of {MAX_HEADER_BYTES}")]
     TooLong(usize),

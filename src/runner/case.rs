@@ -242,7 +242,7 @@ fn measure(ctx: &Context, case: &Case, row: &mut Row) -> Result<(), (&'static st
 fn open_streams(
     ctx: &Context,
     case: &Case,
-    row: &Row,
+    row: &mut Row,
     plans: &[StreamPlan],
 ) -> Result<(Vec<TcpStream>, bool), (&'static str, anyhow::Error)> {
     let cfg = ctx.cfg;
@@ -264,8 +264,16 @@ fn open_streams(
             wire::write_header(&mut &sock, &header).map_err(|e| ("connect-failed", e.into()))?;
             sock.set_read_timeout(Some(ACK_TIMEOUT))
                 .map_err(|e| ("setup-failed", e.into()))?;
-            let ack = read_ack(&mut BufReader::new(&sock)).map_err(fail("refused"))?;
+            let ack = read_ack(&mut BufReader::new(&sock))
+                .map_err(|e| ("refused", e.context(format!("sink at {}", ctx.target_label))))?;
             same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
+            if ctx.transport == "remote" {
+                // The receiving side is set up over there: the row records what that sink said it uses.
+                row.rx_mode = ack.rx_mode.clone();
+                row.rx_buffer_bytes = Some(ack.rx_buffer_bytes);
+                row.rcvbuf_bytes = ack.rcvbuf_bytes;
+                row.sink_cpus = ack.cpus.clone().unwrap_or_default();
+            }
             if ack.rx_mode != case.rx_mode.name() && ctx.transport == "loopback" {
                 return Err((
                     "setup-failed",
@@ -288,6 +296,7 @@ pub fn connect(addrs: &[SocketAddr], label: &str) -> anyhow::Result<TcpStream> {
         }
     }
     match last {
+        Some((addr, e)) if addr.to_string() == label => anyhow::bail!("cannot connect to {label}: {e}"),
         Some((addr, e)) => anyhow::bail!("cannot connect to {label} ({addr}): {e}"),
         None => anyhow::bail!("{label} resolves to no address"),
     }
@@ -347,8 +356,13 @@ fn base_row(ctx: &Context, case: &Case, repetition: u32) -> Row {
         cache: case.cache.name().into(),
         file_bytes: ctx.fixture.size,
         repetition,
-        rx_buffer_bytes: cfg.rx_buffer,
-        rx_mode: case.rx_mode.name().into(),
+        // Raw mode knows nothing of the receiver: its columns stay empty.
+        rx_buffer_bytes: (!cfg.raw).then_some(cfg.rx_buffer),
+        rx_mode: if cfg.raw {
+            String::new()
+        } else {
+            case.rx_mode.name().into()
+        },
         transport: ctx.transport.into(),
         sink_addr: ctx.target_label.to_string(),
         sndbuf_bytes: cfg.sndbuf,

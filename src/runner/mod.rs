@@ -194,7 +194,9 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 // Cut short by the signal: dropped whole rather than recorded as a failure of the case.
                 break 'cases;
             }
-            any_connected |= row.status != "connect-failed";
+            // A sink that cannot be reached, or that refuses us (token, protocol version), will refuse every case:
+            // one clear line and a non-zero exit rather than a table of failures.
+            any_connected |= !matches!(row.status.as_str(), "connect-failed" | "refused");
             if !any_connected {
                 anyhow::bail!("{}", row.error);
             }

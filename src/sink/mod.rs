@@ -6,6 +6,7 @@
 //! bytes, verification, first and last byte times, and the thread's own CPU and context switches. It keeps serving
 //! run after run; a stranger's connection is dropped with one log line and costs no more than the limits below.
 
+mod listen;
 mod receive;
 pub mod spawn;
 
@@ -13,9 +14,8 @@ use crate::cli::SinkArgs;
 use crate::error::UsageError;
 use crate::probe::Counters;
 use crate::wire::{self, Ack, StreamHeader, StreamReport};
-use anyhow::Context;
-use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io::{BufRead, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ pub struct SinkConfig {
     pub idle_timeout: Duration,
 }
 
-/// Time a new connection has to send its whole header.
+/// Time a new connection has to send its whole header (or the idle timeout, when shorter).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `xferbench sink`.
@@ -65,7 +65,7 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
         .to_socket_addrs()
         .map_err(|e| UsageError::new("--listen", &cfg.listen, format!("not an address to listen on ({e})")))?
         .collect();
-    let listener = TcpListener::bind(&addrs[..]).map_err(|e| {
+    let listener = listen::bind_listener(&addrs, cfg.rcvbuf).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
             " (another sink already running?)"
         } else {
@@ -81,20 +81,33 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     writeln!(out, "listening on {local}")?;
     out.flush()?;
     eprintln!(
-        "xferbench sink: listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run",
+        "xferbench sink: listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run, {} open \
+         connections, idle {}",
         cfg.rx_mode.name(),
         cfg.rx_buffer,
         wire::MAX_HEADER_BYTES,
-        wire::MAX_STREAMS
+        wire::MAX_STREAMS,
+        listen::MAX_OPEN,
+        humantime::format_duration(cfg.idle_timeout)
     );
     let cfg = Arc::new(cfg);
     let boot_id: Arc<str> = crate::env::boot_id().into();
+    let gate = listen::Gate::default();
     for conn in listener.incoming() {
         match conn {
             Ok(sock) => {
+                let peer = sock.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+                // A flood of connections costs a closed socket each, not a thread and a buffer each.
+                let Some(slot) = gate.enter() else {
+                    eprintln!(
+                        "xferbench sink: {peer}: rejected: {} connections already open",
+                        listen::MAX_OPEN
+                    );
+                    continue;
+                };
                 let (cfg, boot_id) = (Arc::clone(&cfg), Arc::clone(&boot_id));
                 let spawned = std::thread::Builder::new().name("sink-stream".into()).spawn(move || {
-                    let peer = sock.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+                    let _slot = slot;
                     if let Err(e) = handle(sock, &cfg, &boot_id) {
                         eprintln!("xferbench sink: {peer}: {e:#}");
                     }
@@ -111,29 +124,45 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
 
 /// One connection: header, ack, stream, report.
 fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()> {
-    if let Some(bytes) = cfg.rcvbuf {
-        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::RcvBuf, &(bytes as usize))?;
-    }
-    sock.set_read_timeout(Some(HEADER_TIMEOUT))?;
+    let header_timeout = HEADER_TIMEOUT.min(cfg.idle_timeout);
+    sock.set_read_timeout(Some(header_timeout))?;
+    // A peer that stops reading must not hold the thread forever on the ack or the report.
+    sock.set_write_timeout(Some(cfg.idle_timeout.max(HEADER_TIMEOUT)))?;
     let mut writer = sock.try_clone()?;
+    let answer = |ok: bool, error: Option<String>| Ack {
+        ok,
+        version: wire::PROTOCOL_VERSION,
+        boot_id: boot_id.to_string(),
+        rx_mode: cfg.rx_mode.name().into(),
+        rx_buffer_bytes: cfg.rx_buffer as u64,
+        rcvbuf_bytes: cfg.rcvbuf,
+        cpus: cfg.cpus.as_ref().map(|c| cpu_list_text(c)),
+        error,
+    };
     let refuse = |writer: &mut TcpStream, why: String| -> anyhow::Result<()> {
-        let ack = Ack {
-            ok: false,
-            version: wire::PROTOCOL_VERSION,
-            boot_id: boot_id.to_string(),
-            rx_mode: cfg.rx_mode.name().into(),
-            rx_buffer_bytes: cfg.rx_buffer as u64,
-            error: Some(why.clone()),
-        };
-        let _ = wire::write_line(writer, &ack);
+        let _ = wire::write_line(writer, &answer(false, Some(why.clone())));
         anyhow::bail!("rejected: {why}")
     };
     let header: StreamHeader = match wire::read_header(&mut &sock) {
         Ok(h) => h,
-        Err(wire::HeaderError::Io(e)) => anyhow::bail!("rejected: no complete header ({e})"),
+        Err(wire::HeaderError::Io(e)) => {
+            let why = match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    format!(
+                        "no complete header within {}",
+                        humantime::format_duration(header_timeout)
+                    )
+                }
+                std::io::ErrorKind::UnexpectedEof => "closed before sending a complete header".into(),
+                _ => format!("no complete header ({e})"),
+            };
+            anyhow::bail!("rejected: {why}")
+        }
         Err(e) => return refuse(&mut writer, e.to_string()),
     };
-    if cfg.token.is_some() && header.token != cfg.token {
+    if let Some(token) = &cfg.token
+        && !header.token.as_deref().is_some_and(|t| listen::same_secret(t, token))
+    {
         return refuse(&mut writer, "wrong or missing token".into());
     }
     if header.verify && !cfg.rx_mode.can_verify() {
@@ -143,15 +172,7 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
         );
     }
     let mut receiver = receive::Receiver::new(cfg.rx_mode, cfg.rx_buffer)?;
-    let ack = Ack {
-        ok: true,
-        version: wire::PROTOCOL_VERSION,
-        boot_id: boot_id.to_string(),
-        rx_mode: cfg.rx_mode.name().into(),
-        rx_buffer_bytes: cfg.rx_buffer as u64,
-        error: None,
-    };
-    wire::write_line(&mut writer, &ack)?;
+    wire::write_line(&mut writer, &answer(true, None))?;
     sock.set_read_timeout(Some(cfg.idle_timeout))?;
     let before = Counters::thread();
     let check = if header.verify {
@@ -190,22 +211,40 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
 }
 
 /// Reads the ack of a header just sent: the sink's answer, or why there was none.
-pub fn read_ack(reader: &mut BufReader<&TcpStream>) -> anyhow::Result<Ack> {
-    let ack: Ack = wire::read_line(reader).context("no answer to the stream header")?;
-    if !ack.ok {
-        anyhow::bail!(
-            "the sink refused the stream: {}",
-            ack.error.as_deref().unwrap_or("no reason given")
-        );
-    }
+pub fn read_ack(reader: &mut impl BufRead) -> anyhow::Result<Ack> {
+    let ack: Ack = wire::read_line(reader).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => anyhow::anyhow!(
+            "the peer answered, but not as an xferbench sink ({e}); for a receiver that is not xferbench use --raw"
+        ),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => anyhow::anyhow!(
+            "no answer to the stream header in time (is an xferbench sink listening there? for any other \
+             receiver use --raw)"
+        ),
+        _ => anyhow::Error::new(e).context("no answer to the stream header"),
+    })?;
+    let reason = ack.error.as_deref().unwrap_or("no reason given");
     if ack.version != wire::PROTOCOL_VERSION {
         anyhow::bail!(
-            "the sink speaks protocol version {}, this sender {}",
+            "the sink speaks protocol version {} and this sender version {}; run the same xferbench release on \
+             both hosts{}",
             ack.version,
-            wire::PROTOCOL_VERSION
+            wire::PROTOCOL_VERSION,
+            if ack.ok {
+                String::new()
+            } else {
+                format!(" (the sink said: {reason})")
+            }
         );
     }
+    if !ack.ok {
+        anyhow::bail!("the sink refused the stream: {reason}");
+    }
     Ok(ack)
+}
+
+/// A CPU list as `0,2,3`, the form `--cpus` accepts back.
+fn cpu_list_text(cpus: &[usize]) -> String {
+    cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
 }
 
 /// Parses a CPU list such as `0-3,8,10-11`.
@@ -245,6 +284,42 @@ pub fn parse_cpu_list(flag: &str, text: &str) -> Result<Vec<usize>, UsageError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ack(ok: bool, version: u16, error: Option<&str>) -> Vec<u8> {
+        let mut line = Vec::new();
+        let ack = Ack {
+            ok,
+            version,
+            boot_id: String::new(),
+            rx_mode: "copy".into(),
+            rx_buffer_bytes: 1,
+            rcvbuf_bytes: None,
+            cpus: None,
+            error: error.map(String::from),
+        };
+        wire::write_line(&mut line, &ack).unwrap();
+        line
+    }
+
+    #[test]
+    fn acks_name_why_a_stream_was_refused() {
+        let v = wire::PROTOCOL_VERSION;
+        assert!(read_ack(&mut ack(true, v, None).as_slice()).is_ok());
+        let token = read_ack(&mut ack(false, v, Some("wrong or missing token")).as_slice()).unwrap_err();
+        assert_eq!(
+            format!("{token:#}"),
+            "the sink refused the stream: wrong or missing token"
+        );
+        let newer = read_ack(&mut ack(false, v + 1, Some("the sender speaks ...")).as_slice()).unwrap_err();
+        let text = format!("{newer:#}");
+        assert!(text.contains(&format!("protocol version {}", v + 1)), "{text}");
+        assert!(text.contains("the sender speaks"), "{text}");
+        // An ack from a sink that predates the rcvbuf and cpus fields still reads.
+        let old = br#"{"ok":true,"version":1,"boot_id":"","rx_mode":"copy","rx_buffer_bytes":1,"error":null}"#;
+        let mut line = old.to_vec();
+        line.push(b'\n');
+        assert!(read_ack(&mut line.as_slice()).is_ok());
+    }
 
     #[test]
     fn cpu_lists() {

@@ -1,21 +1,26 @@
-//! Helpers shared by the integration tests: run the binary in a temporary folder, read what it wrote.
+//! Helpers shared by the integration tests: run the binary in a temporary folder and read what it wrote; a sink
+//! process that is stopped when dropped; two network namespaces joined by a veth pair, deleted when dropped.
 
 #![allow(dead_code)]
 
-use assert_cmd::Command;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
+use std::time::Instant;
 use xferbench::record::{Row, read_rows};
 
 /// The `xferbench` binary with a time limit, so that a hang fails the test instead of stalling CI.
-pub fn xferbench() -> Command {
-    let mut cmd = Command::cargo_bin("xferbench").expect("the binary is built");
+pub fn xferbench() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("xferbench").expect("the binary is built");
     cmd.timeout(Duration::from_secs(120));
     cmd
 }
 
 /// A `run` on a small fixture made in `dir`, writing into `dir/out`.
-pub fn small_run(dir: &Path, size: &str) -> Command {
+pub fn small_run(dir: &Path, size: &str) -> assert_cmd::Command {
     let mut cmd = xferbench();
     cmd.current_dir(dir)
         .args(["run", "--size", size, "--repeat", "1", "--warmup", "0", "--quiet"])
@@ -34,4 +39,249 @@ pub fn out_rows(dir: &Path) -> Vec<Row> {
 
 pub fn out_dir(dir: &Path) -> PathBuf {
     dir.join("out")
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_xferbench");
+
+/// Longest any command of these tests may run before it is killed and the test failed.
+pub const LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs a command to its end, or kills it after `limit` and fails.
+pub fn run_limited(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_thread = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} ran longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+    }
+}
+
+/// `xferbench sink` running (in a namespace when `prefix` says `ip netns exec NS`), killed when dropped.
+pub struct Sink {
+    child: Child,
+    pub addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Sink {
+    /// Starts the sink with `args` and waits for its `listening on ADDR` line.
+    pub fn start(prefix: &[&str], args: &[&str]) -> Sink {
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        cmd.arg("sink")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink_log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink_log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut sink = Sink {
+            child,
+            addr: String::new(),
+            log,
+        };
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        match line.trim().strip_prefix("listening on ") {
+            Some(addr) => sink.addr = addr.to_string(),
+            None => panic!("the sink did not start: stdout {line:?}, stderr {:?}", sink.log()),
+        }
+        sink
+    }
+
+    /// Everything the sink has written to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log holds `count` lines containing `needle` (or `limit` passes); returns the log.
+    pub fn wait_for_log(&self, needle: &str, count: usize, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.lines().filter(|l| l.contains(needle)).count() >= count || start.elapsed() > limit {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `xferbench run` with a small fixture in `dir`, one counted repetition and no warm-up, then `args`.
+pub fn run_cmd(prefix: &[&str], dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    cmd.arg("run")
+        .args([
+            "--size",
+            "4MiB",
+            "--chunk",
+            "256KiB",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--timeout",
+            "60s",
+        ])
+        .arg("--fixture-dir")
+        .arg(dir.join("fixtures"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args(args);
+    cmd
+}
+
+/// The rows `run` wrote into `dir/out`.
+pub fn rows(dir: &Path) -> Vec<xferbench::record::Row> {
+    xferbench::record::read_rows(&dir.join("out/runs.csv")).expect("runs.csv reads")
+}
+
+/// The bytes of the fixture `run_cmd` made in `dir`.
+pub fn fixture_bytes(dir: &Path) -> Vec<u8> {
+    let entries: Vec<_> = std::fs::read_dir(dir.join("fixtures"))
+        .expect("fixture folder")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .collect();
+    assert_eq!(entries.len(), 1, "one fixture in {entries:?}");
+    std::fs::read(&entries[0]).expect("fixture reads")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Two network namespaces joined by a veth pair: `near` (10.99.0.1, fd99::1) sends, `far` (10.99.0.2,
+/// fd99::2) receives. Both are deleted when this is dropped, which removes the veth pair with them.
+pub struct NetPair {
+    pub near: String,
+    pub far: String,
+}
+
+pub const NEAR_IP: &str = "10.99.0.1";
+pub const FAR_IP: &str = "10.99.0.2";
+pub const FAR_IP6: &str = "fd99::2";
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run `ip` ({e}): these tests need iproute2 and root; install it with \
+             `apt-get install iproute2`"
+        )
+    });
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), text(&out.stderr));
+}
+
+impl NetPair {
+    /// Names unique to this process and call, so tests running in parallel do not meet.
+    pub fn new() -> NetPair {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let tag = format!("xb{}n{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let pair = NetPair {
+            near: format!("{tag}a"),
+            far: format!("{tag}b"),
+        };
+        // Created one by one so that the guard above deletes whatever was made before a step failed.
+        ip(&["netns", "add", &pair.near]);
+        ip(&["netns", "add", &pair.far]);
+        let (va, vb) = (format!("{tag}x"), format!("{tag}y"));
+        ip(&[
+            "link", "add", &va, "netns", &pair.near, "type", "veth", "peer", "name", &vb, "netns", &pair.far,
+        ]);
+        for (ns, dev, v4, v6) in [(&pair.near, &va, NEAR_IP, "fd99::1"), (&pair.far, &vb, FAR_IP, FAR_IP6)] {
+            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev]);
+            // nodad: usable at once, without waiting out duplicate address detection.
+            ip(&["-n", ns, "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        pair
+    }
+
+    /// `ip netns exec NS`, to put before a command.
+    pub fn exec(ns: &str) -> [&str; 4] {
+        ["ip", "netns", "exec", ns]
+    }
+
+    /// Runs `f` on a thread that has entered namespace `ns` (setns changes only the calling thread).
+    pub fn inside<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+        // Where iproute2 keeps the namespaces it names (its NETNS_RUN_DIR).
+        let path = format!("/var/run/netns/{ns}");
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns into the namespace");
+            f()
+        })
+    }
+}
+
+impl Drop for NetPair {
+    fn drop(&mut self) {
+        for ns in [&self.near, &self.far] {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).output();
+        }
+    }
 }

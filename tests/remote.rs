@@ -1,0 +1,163 @@
+//! `run --connect` and `xferbench sink` on this host's loopback: addresses by name and IPv6, a refused address,
+//! and what the sink does with headers it must not trust.
+
+mod common;
+
+use common::{LIMIT, Sink, rows, run_cmd, run_limited, text};
+use std::io::{BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+use xferbench::wire::{self, Ack};
+
+#[test]
+fn host_names_and_ipv6_loopback_resolve() {
+    let sink = Sink::start(&[], &["--listen", "[::1]:0"]);
+    assert!(sink.addr.starts_with("[::1]:"), "{}", sink.addr);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_limited(
+        run_cmd(
+            &[],
+            tmp.path(),
+            &["--connect", &sink.addr, "--strategies", "sendfile", "--verify"],
+        ),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}\nsink: {}", text(&out.stderr), sink.log());
+    assert!(rows(tmp.path())[0].verified);
+
+    // A name, resolved by the sink to listen and by the sender to connect (to each address in turn).
+    let named = Sink::start(&[], &["--listen", "localhost:0"]);
+    let port_named = named.addr.rsplit_once(':').unwrap().1;
+    let tmp = tempfile::tempdir().unwrap();
+    let target = format!("localhost:{port_named}");
+    let out = run_limited(
+        run_cmd(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}\nsink: {}", text(&out.stderr), named.log());
+    let row = &rows(tmp.path())[0];
+    assert_eq!(
+        (row.transport.as_str(), row.sink_addr.as_str()),
+        ("remote", target.as_str())
+    );
+}
+
+#[test]
+fn a_refused_address_fails_fast_and_names_it() {
+    // A port that was free a moment ago and has nobody listening now.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let target = format!("127.0.0.1:{port}");
+    let tmp = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let out = run_limited(
+        run_cmd(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]),
+        LIMIT,
+    );
+    let took = start.elapsed();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("cannot connect to {target}")), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+    // The message is one line, not a table of failed cases.
+    assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "{err}");
+    // A bound, not a speed: fixture and connection together are far below this unless the connect hangs.
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+}
+
+/// Sends `bytes` as a stream's opening and returns the sink's answer.
+fn answer_to(addr: &str, bytes: &[u8]) -> Ack {
+    let mut sock = TcpStream::connect(addr).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    sock.write_all(bytes).expect("write");
+    wire::read_line(&mut BufReader::new(&sock)).expect("an ack")
+}
+
+fn opening(version: u16, claimed_len: u16, json: &[u8]) -> Vec<u8> {
+    let mut v = wire::MAGIC.to_vec();
+    v.extend_from_slice(&version.to_be_bytes());
+    v.extend_from_slice(&claimed_len.to_be_bytes());
+    v.extend_from_slice(json);
+    v
+}
+
+#[test]
+fn the_sink_refuses_what_it_must_not_trust_and_keeps_serving() {
+    let sink = Sink::start(&[], &["--listen", "127.0.0.1:0", "--idle-timeout", "5s"]);
+    let startup = sink.log();
+    assert!(
+        startup.contains(&format!(
+            "limits: header {} bytes, {} streams per run",
+            wire::MAX_HEADER_BYTES,
+            wire::MAX_STREAMS
+        )),
+        "{startup}"
+    );
+
+    // Another protocol version: the reason names both versions.
+    let other = answer_to(&sink.addr, &opening(wire::PROTOCOL_VERSION + 1, 2, b"{}"));
+    assert!(!other.ok);
+    assert_eq!(other.version, wire::PROTOCOL_VERSION);
+    let why = other.error.unwrap_or_default();
+    assert!(
+        why.contains(&format!("protocol version {}", wire::PROTOCOL_VERSION + 1)),
+        "{why}"
+    );
+
+    // A header longer than the limit: refused on the length alone, before any of it is read.
+    let long = answer_to(&sink.addr, &opening(wire::PROTOCOL_VERSION, u16::MAX, b""));
+    assert!(long.error.unwrap_or_default().contains("exceeds the limit"));
+
+    // More streams than a run may have.
+    let plan = format!(
+        r#"{{"run_id":"r","case_id":"c","plan":{{"file_bytes":1,"chunk_bytes":1,"layout":"striped","streams":{},"index":0}},"seed":null,"verify":false,"token":null}}"#,
+        wire::MAX_STREAMS + 1
+    );
+    let many = answer_to(
+        &sink.addr,
+        &opening(wire::PROTOCOL_VERSION, plan.len() as u16, plan.as_bytes()),
+    );
+    assert!(
+        many.error
+            .unwrap_or_default()
+            .contains(&format!("at most {} streams", wire::MAX_STREAMS))
+    );
+
+    let log = sink.wait_for_log("rejected:", 3, Duration::from_secs(10));
+    assert_eq!(log.lines().filter(|l| l.contains("rejected:")).count(), 3, "{log}");
+    assert!(log.contains("run the same xferbench release on both hosts"), "{log}");
+
+    // And a real run still gets through.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_limited(
+        run_cmd(
+            &[],
+            tmp.path(),
+            &["--connect", &sink.addr, "--strategies", "sendfile", "--verify"],
+        ),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}\nsink: {}", text(&out.stderr), sink.log());
+}
+
+#[test]
+fn a_peer_that_is_not_a_sink_is_named_and_raw_is_suggested() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().expect("accept");
+        let _ = sock.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_limited(
+        run_cmd(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]),
+        LIMIT,
+    );
+    server.join().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("sink at {target}")), "{err}");
+    assert!(
+        err.contains("not as an xferbench sink") && err.contains("--raw"),
+        "{err}"
+    );
+}

@@ -43,7 +43,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", conflicts_with_all = ["size", "seed"])]
     pub file: Option<PathBuf>,
     /// Size of the generated fixture.
-    #[arg(long, value_name = "SIZE", default_value = "1.2GB")]
+    // Numbers and sizes take a leading '-' as their value, so that `--size -5MB` is refused by `config` with the
+    // flag and the rule named, not by clap as an unknown argument '-5'.
+    #[arg(long, value_name = "SIZE", default_value = "1.2GB", allow_hyphen_values = true)]
     pub size: String,
     /// Seed of the generated fixture's content.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -55,10 +57,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = DEFAULT_STRATEGIES)]
     pub strategies: Vec<String>,
     /// Thread (connection) counts for parallel strategies, comma-separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "10")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "10",
+        allow_hyphen_values = true
+    )]
     pub threads: Vec<String>,
     /// Bytes per transfer call (and the read buffer of read-send), comma-separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "10MiB")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "10MiB",
+        allow_hyphen_values = true
+    )]
     pub chunk: Vec<String>,
     /// How parallel strategies divide the file: striped (chunk k to thread k mod N) or contiguous.
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "striped")]
@@ -67,16 +81,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "warm")]
     pub cache: Vec<String>,
     /// Counted repetitions of each case.
-    #[arg(long, value_name = "N", default_value = "3")]
+    #[arg(long, value_name = "N", default_value = "3", allow_hyphen_values = true)]
     pub repeat: String,
     /// Uncounted warm-up repetitions before each case's counted ones.
-    #[arg(long, value_name = "N", default_value = "1")]
+    #[arg(long, value_name = "N", default_value = "1", allow_hyphen_values = true)]
     pub warmup: String,
     /// Have the sink check every byte against the fixture generator.
     #[arg(long)]
     pub verify: bool,
     /// Receive buffer of the sink this run spawns.
-    #[arg(long, value_name = "SIZE", default_value = "128KiB")]
+    #[arg(long, value_name = "SIZE", default_value = "128KiB", allow_hyphen_values = true)]
     pub rx_buffer: String,
     /// How the spawned sink receives: copy (recv into a buffer), trunc (MSG_TRUNC), splice (to /dev/null).
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "copy")]
@@ -91,7 +105,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub drop_caches: bool,
     /// Longest a single repetition may take before it is failed.
-    #[arg(long, value_name = "DURATION", default_value = "120s")]
+    #[arg(long, value_name = "DURATION", default_value = "120s", allow_hyphen_values = true)]
     pub timeout: String,
     /// Stop at the first failed case instead of going on.
     #[arg(long)]
@@ -140,7 +154,7 @@ pub struct SinkArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7700")]
     pub listen: String,
     /// Bytes per receive call.
-    #[arg(long, value_name = "SIZE", default_value = "128KiB")]
+    #[arg(long, value_name = "SIZE", default_value = "128KiB", allow_hyphen_values = true)]
     pub rx_buffer: String,
     /// copy (recv into a buffer), trunc (recv with MSG_TRUNC, the kernel discards), splice (to /dev/null).
     #[arg(long, value_name = "MODE", default_value = "copy")]
@@ -162,7 +176,7 @@ pub struct SinkArgs {
 #[derive(Debug, Args)]
 pub struct FixtureArgs {
     /// Size of the file.
-    #[arg(long, value_name = "SIZE", default_value = "1.2GB")]
+    #[arg(long, value_name = "SIZE", default_value = "1.2GB", allow_hyphen_values = true)]
     pub size: String,
     /// Where to write it; default fixtures/xferbench-<bytes>-seed<N>.bin.
     #[arg(long, value_name = "PATH")]

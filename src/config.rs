@@ -97,12 +97,18 @@ pub struct RunConfig {
 }
 
 fn parse_count(flag: &str, text: &str, min: u32, max: u32) -> Result<u32, UsageError> {
-    let n: u32 = text
-        .trim()
-        .parse()
-        .map_err(|_| UsageError::new(flag, text, "not a whole number"))?;
+    let range = || UsageError::new(flag, text, format!("must be between {min} and {max}"));
+    // Parsed wide, so that -1 and 100000000000 get the range in the message rather than "not a number".
+    let n: i128 = text.trim().parse().map_err(|_| {
+        UsageError::new(
+            flag,
+            text,
+            format!("not a whole number; give one between {min} and {max}"),
+        )
+    })?;
+    let n = u32::try_from(n).map_err(|_| range())?;
     if n < min || n > max {
-        return Err(UsageError::new(flag, text, format!("must be between {min} and {max}")));
+        return Err(range());
     }
     Ok(n)
 }

@@ -16,6 +16,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, IsTerminal};
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Bytes each worker generates and writes at a time: large enough that pwrite's cost per call vanishes.
 const PIECE: u64 = 8 << 20;
@@ -65,10 +66,20 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Making a fixture stopped because `stop` was set (SIGINT, SIGTERM): nothing of it is left on disk.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted while making the test file '{0}'; nothing of it was kept")]
+pub struct Interrupted(pub PathBuf);
+
 /// Makes the fixture, or reuses a matching one.
 ///
 /// `progress` allows a progress bar (shown only when stderr is a terminal) and a "reusing" line.
 pub fn ensure(spec: &FixtureSpec, progress: bool) -> anyhow::Result<Fixture> {
+    ensure_until(spec, progress, &AtomicBool::new(false))
+}
+
+/// As `ensure`, but making the file stops with `Interrupted` soon after `stop` is set, its temporary file removed.
+pub fn ensure_until(spec: &FixtureSpec, progress: bool, stop: &AtomicBool) -> anyhow::Result<Fixture> {
     anyhow::ensure!(
         spec.size > 0,
         "a fixture must be above 0 bytes: '{}'",
@@ -92,7 +103,8 @@ pub fn ensure(spec: &FixtureSpec, progress: bool) -> anyhow::Result<Fixture> {
     if fs::symlink_metadata(&spec.path).is_ok_and(|m| m.is_file()) {
         remove_if_present(&spec.path)?;
     }
-    make(spec, progress)?;
+    remove_orphaned_temps(&spec.path);
+    make(spec, progress, stop)?;
     write_sidecar(spec)?;
     Ok(fixture)
 }
@@ -158,7 +170,8 @@ fn check_free_space(dir: &Path, size: u64) -> anyhow::Result<()> {
     let needed = size.saturating_add(HEADROOM);
     anyhow::ensure!(
         available >= needed,
-        "not enough free space in '{}' for a {} fixture: need {} (with {} headroom), {} available",
+        "not enough free space in '{}' for a {} fixture: need {} (with {} headroom), {} available; \
+         use a smaller --size or a --fixture-dir on a bigger filesystem",
         dir.display(),
         format_bytes(size),
         format_bytes(needed),
@@ -169,7 +182,7 @@ fn check_free_space(dir: &Path, size: u64) -> anyhow::Result<()> {
 }
 
 /// Writes the content into `<name>.tmp-<pid>`, syncs it and renames it into place.
-fn make(spec: &FixtureSpec, progress: bool) -> anyhow::Result<()> {
+fn make(spec: &FixtureSpec, progress: bool, stop: &AtomicBool) -> anyhow::Result<()> {
     let dir = parent_dir(&spec.path);
     // Check on the nearest directory that exists, so that a refusal creates no directory either.
     let existing = dir.ancestors().find(|d| d.is_dir()).unwrap_or(Path::new("."));
@@ -202,6 +215,9 @@ fn make(spec: &FixtureSpec, progress: bool) -> anyhow::Result<()> {
     let written = (0..pieces).into_par_iter().try_for_each_init(
         || vec![0u8; PIECE as usize],
         |buf, index| -> anyhow::Result<()> {
+            if stop.load(Ordering::Relaxed) {
+                return Err(Interrupted(spec.path.clone()).into());
+            }
             let offset = index * PIECE;
             // Bounded by PIECE, so it fits a usize.
             let len = (spec.size - offset).min(PIECE) as usize;
@@ -222,6 +238,38 @@ fn make(spec: &FixtureSpec, progress: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot rename '{}' to '{}'", tmp.display(), spec.path.display()))?;
     guard.keep();
     Ok(())
+}
+
+/// Removes `<name>.tmp-<pid>` files (data or sidecar) left by a process that no longer runs, e.g. one killed by
+/// SIGKILL while making this fixture. A live process's temporary file is left alone.
+fn remove_orphaned_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let Some(rest) = file.strip_prefix(name.as_ref()) else {
+            continue;
+        };
+        let pid = rest
+            .strip_prefix(".tmp-")
+            .or_else(|| rest.strip_prefix(".meta.json.tmp-"));
+        if let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok())
+            && !Path::new("/proc").join(pid.to_string()).exists()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Writes the sidecar through its own temporary file, so that a reader never sees half of it.

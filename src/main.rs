@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use xferbench::cli::{Cli, Command};
-use xferbench::error::{EXIT_FAILURE, EXIT_USAGE, UsageError};
+use xferbench::error::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError};
 
 fn main() {
     let cli = Cli::parse();
@@ -29,13 +29,18 @@ fn main() {
         Err(err) => {
             eprintln!("xferbench: error: {err:#}");
             let usage = err.chain().any(|cause| cause.is::<UsageError>());
-            std::process::exit(if usage { EXIT_USAGE } else { EXIT_FAILURE });
+            let interrupted = err.chain().any(|cause| cause.is::<xferbench::fixture::Interrupted>());
+            std::process::exit(match (usage, interrupted) {
+                (true, _) => EXIT_USAGE,
+                (_, true) => EXIT_INTERRUPTED,
+                _ => EXIT_FAILURE,
+            });
         }
     }
 }
 
 fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
-    use xferbench::fixture::{FixtureSpec, default_path, ensure};
+    use xferbench::fixture::{FixtureSpec, default_path, ensure_until};
     let size = xferbench::units::parse_size("--size", &args.size)?;
     if size == 0 {
         return Err(UsageError::msg("--size must be above 0 bytes").into());
@@ -43,14 +48,17 @@ fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
     let path = args
         .path
         .unwrap_or_else(|| default_path(std::path::Path::new("fixtures"), size, args.seed));
-    let fixture = ensure(
-        &FixtureSpec {
-            path,
-            size,
-            seed: args.seed,
-        },
-        true,
-    )?;
+    // SIGINT and SIGTERM stop the making and remove the temporary file instead of killing the process mid-write.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))?;
+    }
+    let spec = FixtureSpec {
+        path,
+        size,
+        seed: args.seed,
+    };
+    let fixture = ensure_until(&spec, true, &stop)?;
     xferbench::outln!(
         "{} ({} bytes, seed {})",
         fixture.path.display(),

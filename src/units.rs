@@ -11,8 +11,14 @@ use std::time::Duration;
 /// powers of 1024, as the article's "1.2 GB" means 1,200,000,000 bytes.
 pub fn parse_size(flag: &str, text: &str) -> Result<u64, UsageError> {
     let trimmed = text.trim();
-    if trimmed.starts_with('-') {
-        return Err(UsageError::new(flag, text, "a size cannot be negative"));
+    if let Some(rest) = trimmed.strip_prefix('-') {
+        // Sizes take values that start with '-', so a forgotten value swallows the next flag: say which it is.
+        let why = if rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+            "a size cannot be negative; give a positive size such as 64MiB"
+        } else {
+            "expected a size (such as 64MiB) but found a flag; give the size right after the flag"
+        };
+        return Err(UsageError::new(flag, text, why));
     }
     parse_size::Config::new()
         .parse_size(trimmed)

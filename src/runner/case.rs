@@ -1,6 +1,7 @@
 //! One repetition of one case: cache state, connections, the timed transfer, the sink's reports, one row.
 //! Whatever goes wrong ends up in the row's `status` and `error`; a repetition never takes the run down.
 
+use super::wait::Wait;
 use crate::cache;
 use crate::config::{Cache, Case, RunConfig};
 use crate::env::{Environment, boot_id, monotonic_ns};
@@ -14,6 +15,11 @@ use std::io::{BufReader, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
+
+/// Status of a repetition whose test file was not the size it had when the run began.
+pub const STATUS_FILE_CHANGED: &str = "file-changed";
+/// Status of a repetition cut short by SIGINT or SIGTERM (never written: the runner drops it whole).
+const STATUS_INTERRUPTED: &str = "interrupted";
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,6 +51,10 @@ pub fn run_repetition(ctx: &Context, case: &Case, repetition: u32) -> Row {
     row
 }
 
+fn interrupted() -> (&'static str, anyhow::Error) {
+    (STATUS_INTERRUPTED, anyhow::anyhow!("stopped by a signal"))
+}
+
 fn fail(status: &'static str) -> impl FnOnce(anyhow::Error) -> (&'static str, anyhow::Error) {
     move |e| (status, e)
 }
@@ -52,6 +62,8 @@ fn fail(status: &'static str) -> impl FnOnce(anyhow::Error) -> (&'static str, an
 fn measure(ctx: &Context, case: &Case, row: &mut Row) -> Result<(), (&'static str, anyhow::Error)> {
     let cfg = ctx.cfg;
     let path = &ctx.fixture.path;
+    // A file that changed size since the run began would be sent as something else than what the plan says.
+    crate::fixture::check_unchanged(ctx.fixture).map_err(fail(STATUS_FILE_CHANGED))?;
     match case.cache {
         Cache::Warm => cache::warm(path),
         Cache::Cold => cache::evict(path, cfg.drop_caches),
@@ -117,7 +129,15 @@ fn measure(ctx: &Context, case: &Case, row: &mut Row) -> Result<(), (&'static st
             }
             continue;
         }
-        let _ = s.set_read_timeout(Some(wait));
+        match super::wait::readable(s, wait, ctx.stop) {
+            Wait::Stopped => return Err(interrupted()),
+            Wait::TimedOut => {
+                let why = format!("no report for stream {i} within {:.0} s", wait.as_secs_f64());
+                missing = missing.or(Some(why));
+                continue;
+            }
+            Wait::Ready => {}
+        }
         match wire::read_line::<StreamReport>(&mut BufReader::new(s)) {
             Ok(r) => reports.push((r, Instant::now())),
             Err(e) => missing = missing.or(Some(format!("no report for stream {i}: {e}"))),
@@ -264,6 +284,9 @@ fn open_streams(
             wire::write_header(&mut &sock, &header).map_err(|e| ("connect-failed", e.into()))?;
             sock.set_read_timeout(Some(ACK_TIMEOUT))
                 .map_err(|e| ("setup-failed", e.into()))?;
+            if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {
+                return Err(interrupted());
+            }
             let ack = read_ack(&mut BufReader::new(&sock))
                 .map_err(|e| ("refused", e.context(format!("sink at {}", ctx.target_label))))?;
             same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();

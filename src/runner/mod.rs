@@ -3,13 +3,15 @@
 //! comes last. SIGINT and SIGTERM stop the run within a second or two with what was finished kept.
 
 mod case;
+mod outdir;
+mod wait;
 
 use crate::cli::RunArgs;
 use crate::config::{self, RunConfig, Source};
 use crate::env::Environment;
 use crate::error::{EXIT_FAILURE, EXIT_INTERRUPTED, UsageError};
 use crate::export::{CsvExport, write_json_atomic};
-use crate::fixture::{self, Fixture};
+use crate::fixture;
 use crate::record::{Row, read_rows};
 use crate::sink::spawn::{SpawnOptions, SpawnedSink};
 use crate::summary::{CaseSummary, summarise, table};
@@ -27,7 +29,7 @@ pub use case::{CONNECT_TIMEOUT, connect};
 #[derive(Debug, Serialize)]
 struct SummaryFile<'a> {
     run_id: &'a str,
-    /// `running`, `finished`, or `interrupted`.
+    /// `running`, `finished`, `interrupted` (SIGINT, SIGTERM) or `failed` (an error ended the run).
     state: &'a str,
     plan: Plan<'a>,
     environment: &'a Environment,
@@ -71,14 +73,16 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
-    // The output must be writable before anything is measured.
+    // The output must be writable before anything is measured; a run that fails before its first row takes back
+    // what it created there.
+    let mut litter = outdir::Litter::before_creating(&out);
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create the result folder '{}'", out.display()))?;
     let csv_path = out.join("runs.csv");
     let mut csv = CsvExport::open(&csv_path)?;
     let summary_path = out.join("summary.json");
 
     let fixture = match &cfg.source {
-        Source::Generated(spec) => fixture::ensure(spec, !cfg.quiet)?,
+        Source::Generated(spec) => fixture::ensure_until(spec, !cfg.quiet, &stop)?,
         Source::UserFile(path) => fixture::open_user_file(path)?,
     };
     config::check_against_file(&cfg, fixture.size)?;
@@ -149,101 +153,122 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         out.display()
     ));
 
-    let mut failed_cases = 0usize;
-    let mut ran_cases = 0usize;
-    let mut any_connected = false;
     let total = cfg.cases.len();
-    'cases: for (i, case) in cfg.cases.iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let id = case.id(fixture.size, cfg.rx_buffer);
-        let label = format!("[{}/{total}] {}", i + 1, describe(case));
-        if cfg.resume && done.get(&id).copied().unwrap_or(0) >= cfg.repeat {
-            say(format!("{label}: already in {}, skipped", csv_path.display()));
-            continue;
-        }
-        check_fixture(&fixture)?;
-        if let Some(s) = sink.as_mut()
-            && s.has_exited()
-        {
-            say("the sink process had exited; starting a new one".into());
-            *s = start_sink(&cfg)?;
-        }
-        let target_now: Vec<SocketAddr> = sink.as_ref().map(|s| vec![s.addr]).unwrap_or_else(|| target.clone());
-        let label_now = sink
-            .as_ref()
-            .map(|s| s.addr.to_string())
-            .unwrap_or_else(|| target_label.clone());
-        let ctx = case::Context {
-            cfg: &cfg,
-            fixture: &fixture,
-            env: &env,
-            run_id: &run_id,
-            target: &target_now,
-            target_label: &label_now,
-            transport,
-            stop: &stop,
-        };
-        ran_cases += 1;
-        let mut case_failed = false;
-        for rep in 0..cfg.warmup + cfg.repeat {
-            let warmup = rep < cfg.warmup;
-            let mut row = case::run_repetition(&ctx, case, if warmup { 0 } else { rep - cfg.warmup + 1 });
-            if stop.load(Ordering::Relaxed) && !row.is_ok() {
-                // Cut short by the signal: dropped whole rather than recorded as a failure of the case.
-                break 'cases;
+    // In a closure so that an error mid-run (the sink cannot restart, runs.csv cannot be written) still leaves
+    // summary.json saying the run failed rather than that it is running.
+    let mut walk = || -> anyhow::Result<(usize, usize, usize)> {
+        let mut failed_cases = 0usize;
+        let mut ran_cases = 0usize;
+        let mut skipped = 0usize;
+        let mut any_connected = false;
+        'cases: for (i, case) in cfg.cases.iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                break;
             }
-            // A sink that cannot be reached, or that refuses us (token, protocol version), will refuse every case:
-            // one clear line and a non-zero exit rather than a table of failures.
-            any_connected |= !matches!(row.status.as_str(), "connect-failed" | "refused");
-            if !any_connected {
-                anyhow::bail!("{}", row.error);
-            }
-            let what = if warmup {
-                "warm-up".to_string()
-            } else {
-                format!("rep {}/{}", row.repetition, cfg.repeat)
-            };
-            let result = if row.is_ok() {
-                format!(
-                    "{} in {:.3} s",
-                    crate::units::format_rate_mb_s(row.throughput_mb_s),
-                    row.wall_s
-                )
-            } else {
-                format!("FAILED ({}): {}", row.status, row.error)
-            };
-            say(format!("{label} {what}: {result}"));
-            if warmup && row.is_ok() {
+            let id = case.id(fixture.size, cfg.rx_buffer);
+            let label = format!("[{}/{total}] {}", i + 1, describe(case));
+            if cfg.resume && done.get(&id).copied().unwrap_or(0) >= cfg.repeat {
+                say(format!("{label}: already in {}, skipped", csv_path.display()));
+                skipped += 1;
                 continue;
             }
-            if warmup {
-                row.flags = [row.flags.as_str(), "warmup"]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(";");
+            if let Some(s) = sink.as_mut()
+                && s.has_exited()
+            {
+                say("the sink process had exited; starting a new one".into());
+                *s = start_sink(&cfg)?;
             }
-            csv.write(&row)?;
-            let ok = row.is_ok();
-            rows.push(row);
-            if !ok {
-                case_failed = true;
-                break;
+            let target_now: Vec<SocketAddr> = sink.as_ref().map(|s| vec![s.addr]).unwrap_or_else(|| target.clone());
+            let label_now = sink
+                .as_ref()
+                .map(|s| s.addr.to_string())
+                .unwrap_or_else(|| target_label.clone());
+            let ctx = case::Context {
+                cfg: &cfg,
+                fixture: &fixture,
+                env: &env,
+                run_id: &run_id,
+                target: &target_now,
+                target_label: &label_now,
+                transport,
+                stop: &stop,
+            };
+            ran_cases += 1;
+            let mut case_failed = false;
+            for rep in 0..cfg.warmup + cfg.repeat {
+                let warmup = rep < cfg.warmup;
+                let mut row = case::run_repetition(&ctx, case, if warmup { 0 } else { rep - cfg.warmup + 1 });
+                if stop.load(Ordering::Relaxed) && !row.is_ok() {
+                    // Cut short by the signal: dropped whole rather than recorded as a failure of the case.
+                    break 'cases;
+                }
+                // A sink that cannot be reached, or that refuses us (token, protocol version), will refuse every
+                // case: one clear line and a non-zero exit rather than a table of failures.
+                any_connected |= !matches!(row.status.as_str(), "connect-failed" | "refused");
+                if !any_connected {
+                    anyhow::bail!("{}", row.error);
+                }
+                let what = if warmup {
+                    "warm-up".to_string()
+                } else {
+                    format!("rep {}/{}", row.repetition, cfg.repeat)
+                };
+                let result = if row.is_ok() {
+                    format!(
+                        "{} in {:.3} s",
+                        crate::units::format_rate_mb_s(row.throughput_mb_s),
+                        row.wall_s
+                    )
+                } else {
+                    format!("FAILED ({}): {}", row.status, row.error)
+                };
+                say(format!("{label} {what}: {result}"));
+                if warmup && row.is_ok() {
+                    continue;
+                }
+                if warmup {
+                    row.flags = [row.flags.as_str(), "warmup"]
+                        .iter()
+                        .filter(|s| !s.is_empty())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(";");
+                }
+                csv.write(&row)?;
+                litter.keep();
+                let ok = row.is_ok();
+                rows.push(row);
+                if !ok {
+                    case_failed = true;
+                    break;
+                }
+            }
+            write_summary(&rows, "running")?;
+            if case_failed {
+                failed_cases += 1;
+                if cfg.fail_fast {
+                    say("--fail-fast: stopping at the first failed case".into());
+                    break;
+                }
+                if rows.last().is_some_and(|r| r.status == case::STATUS_FILE_CHANGED) {
+                    say("the test file changed: the cases left would not send what was planned; stopping".into());
+                    break;
+                }
             }
         }
-        write_summary(&rows, "running")?;
-        if case_failed {
-            failed_cases += 1;
-            if cfg.fail_fast {
-                say("--fail-fast: stopping at the first failed case".into());
-                break;
-            }
-        }
-    }
+        Ok((failed_cases, ran_cases, skipped))
+    };
+    let walked = walk();
     drop(sink);
+    let (failed_cases, ran_cases, skipped) = match walked {
+        Ok(counts) => counts,
+        Err(e) => {
+            // Removed again below (with runs.csv) when this run created it and recorded nothing.
+            let _ = write_summary(&rows, "failed");
+            return Err(e);
+        }
+    };
+    litter.keep();
 
     let interrupted = stop.load(Ordering::Relaxed);
     write_summary(&rows, if interrupted { "interrupted" } else { "finished" })?;
@@ -262,7 +287,16 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_INTERRUPTED);
     }
     if failed_cases > 0 {
-        eprintln!("xferbench: {failed_cases} of {ran_cases} case(s) failed; see the status and error columns");
+        let not_run = total - ran_cases - skipped;
+        let left = if not_run > 0 {
+            format!(" ({not_run} more not run)")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "xferbench: {failed_cases} of {ran_cases} case(s) failed{left}; see the status and error columns of {}",
+            csv_path.display()
+        );
         return Ok(EXIT_FAILURE);
     }
     Ok(0)
@@ -320,22 +354,6 @@ fn resolve(hostport: &str) -> anyhow::Result<Vec<SocketAddr>> {
         anyhow::bail!("'{hostport}' resolves to no address");
     }
     Ok(addrs)
-}
-
-/// The file must not change size between cases: a changed file would be sent as something else.
-fn check_fixture(fixture: &Fixture) -> anyhow::Result<()> {
-    let now = std::fs::metadata(&fixture.path)
-        .with_context(|| format!("the test file '{}' disappeared during the run", fixture.path.display()))?
-        .len();
-    if now != fixture.size {
-        anyhow::bail!(
-            "the test file '{}' changed size during the run ({} -> {} bytes)",
-            fixture.path.display(),
-            fixture.size,
-            now
-        );
-    }
-    Ok(())
 }
 
 /// `--dry-run`: the plan, one case a line after a summary line that scripts parse.

@@ -136,18 +136,23 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
     if cfg.token.is_some() && header.token != cfg.token {
         return refuse(&mut writer, "wrong or missing token".into());
     }
-    if header.verify && !cfg.rx_mode.can_verify() {
+    let rx_mode = match header.rx_mode.as_deref().map(|m| RxMode::parse("rx_mode", m)) {
+        None => cfg.rx_mode,
+        Some(Ok(mode)) => mode,
+        Some(Err(e)) => return refuse(&mut writer, e.to_string()),
+    };
+    if header.verify && !rx_mode.can_verify() {
         return refuse(
             &mut writer,
-            format!("rx mode {} discards the bytes and cannot verify", cfg.rx_mode.name()),
+            format!("rx mode {} discards the bytes and cannot verify", rx_mode.name()),
         );
     }
-    let mut receiver = receive::Receiver::new(cfg.rx_mode, cfg.rx_buffer)?;
+    let mut receiver = receive::Receiver::new(rx_mode, cfg.rx_buffer)?;
     let ack = Ack {
         ok: true,
         version: wire::PROTOCOL_VERSION,
         boot_id: boot_id.to_string(),
-        rx_mode: cfg.rx_mode.name().into(),
+        rx_mode: rx_mode.name().into(),
         rx_buffer_bytes: cfg.rx_buffer as u64,
         error: None,
     };

@@ -5,7 +5,7 @@
 //! A short splice breaks the chain (the kernel cancels the links after it); the bytes left in the pipe are then
 //! drained with single pipe→socket operations and the next chain starts where the file reads stopped. When the
 //! kernel refuses io_uring (io_uring_setup: EPERM in many containers, ENOSYS on old kernels) or lacks
-//! IORING_OP_SPLICE, the stream runs the plain `splice` path instead, recorded as the row's `path`.
+//! IORING_OP_SPLICE or timed waits (IORING_FEAT_EXT_ARG), the stream runs the plain `splice` path instead, recorded as the row's `path`.
 
 use super::pipe::Pipe;
 use super::splice::Splice;
@@ -43,6 +43,9 @@ impl IoUringSend {
         let depth = opts.queue_depth.max(2);
         let unusable = match IoUring::new(depth) {
             Err(e) => Err(format!("io_uring_setup: {}", errno_of(&e))),
+            Ok(ring) if !ring.params().is_feature_ext_arg() => {
+                Err("no IORING_FEAT_EXT_ARG (timed waits, kernel 5.11)".to_string())
+            }
             Ok(ring) => {
                 let mut probe = Probe::new();
                 match ring.submitter().register_probe(&mut probe) {

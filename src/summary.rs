@@ -1,7 +1,10 @@
 //! From rows to cases: median, min and max of each metric per case, the speed-up against serial sendfile, and
 //! the flags that tell a reader not to trust a number too far (too short, too spread, cache not as labelled,
-//! failed repetitions, a strategy that fell back). Used for summary.json and the terminal table; reads rows only,
-//! so a summary can be rebuilt from any runs.csv.
+//! failed repetitions, a strategy that fell back, MSG_ZEROCOPY sends the kernel copied anyway, a receiver that
+//! limited the case: see `receiver`). Used for summary.json and the terminal table; reads rows only, so a
+//! summary can be rebuilt from any runs.csv.
+
+mod receiver;
 
 use crate::record::Row;
 use crate::units::{format_bytes, format_rate_mb_s};
@@ -96,6 +99,11 @@ const METRICS: &[(&str, Extract)] = &[
     ("resident_before_ratio", |r| Some(r.resident_before_ratio)),
     ("sender_cpu_s_per_gb", |r| per_gb(r, r.sender_user_s + r.sender_sys_s)),
     ("sink_cpu_s_per_gb", |r| per_gb(r, r.sink_user_s? + r.sink_sys_s?)),
+    // Sink CPU over the wall time of one core per stream: near 1, the receiver was the bottleneck.
+    ("sink_busy_ratio", |r| {
+        let cpu = r.sink_user_s? + r.sink_sys_s?;
+        (r.wall_s > 0.0).then(|| cpu / (r.wall_s * f64::from(r.threads.max(1))))
+    }),
     ("softirq_s_per_gb", |r| per_gb(r, r.softirq_s)),
     ("cpu_s_per_gb", |r| {
         per_gb(
@@ -148,6 +156,7 @@ pub fn summarise(rows: &[Row]) -> Vec<CaseSummary> {
             c.speedup_vs_sendfile = Some(t.median / base);
         }
     }
+    receiver::compare(&mut cases);
     cases
 }
 
@@ -223,6 +232,15 @@ fn flag(case: &mut CaseSummary, rows: &[&Row]) {
         case.advice.push(format!(
             "the page cache was not {} as labelled (see resident_before_ratio)",
             case.cache
+        ));
+    }
+    if let Some(copied) = case.metric("zerocopy_copied_ratio")
+        && copied.median > 0.0
+    {
+        case.flags.push("zerocopy-copied".into());
+        case.advice.push(format!(
+            "the kernel copied {:.0}% of the MSG_ZEROCOPY sends anyway (always so on loopback): not a zero-copy result",
+            copied.median * 100.0
         ));
     }
     if case.paths.iter().any(|p| p != &case.strategy) {

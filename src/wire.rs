@@ -119,6 +119,10 @@ pub struct StreamHeader {
     pub verify: bool,
     /// Must equal the sink's `--token` when it has one.
     pub token: Option<String>,
+    /// Receive mode wanted for this stream (`copy`, `trunc`, `splice`); absent: the sink's own `--rx-mode`.
+    /// Optional so that headers without it (older senders) still parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_mode: Option<String>,
 }
 
 /// The sink's answer to a header: go ahead, or why not.
@@ -308,10 +312,19 @@ mod tests {
             seed: Some(1),
             verify: true,
             token: None,
+            rx_mode: None,
         };
         let mut buf = Vec::new();
         write_header(&mut buf, &h).unwrap();
         assert_eq!(read_header(&mut buf.as_slice()).unwrap(), h);
+
+        let with_mode = StreamHeader {
+            rx_mode: Some("trunc".into()),
+            ..h.clone()
+        };
+        let mut buf2 = Vec::new();
+        write_header(&mut buf2, &with_mode).unwrap();
+        assert_eq!(read_header(&mut buf2.as_slice()).unwrap(), with_mode);
 
         let mut bad = buf.clone();
         bad[0] = b'Y';

@@ -137,6 +137,7 @@ fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64) -> StreamReport
         seed: Some(seed),
         verify: true,
         token: None,
+        rx_mode: None,
     };
     wire::write_header(&mut &sock, &header).unwrap();
     let mut reader = BufReader::new(&sock);

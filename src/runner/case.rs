@@ -9,7 +9,7 @@ use crate::fixture::Fixture;
 use crate::probe::Snapshot;
 use crate::record::{Row, STATUS_OK};
 use crate::sink::read_ack;
-use crate::strategy::{SEND_WAKEUP, SendOptions, streams};
+use crate::strategy::{Method, SEND_WAKEUP, SendOptions, streams};
 use crate::wire::{self, Layout, StreamHeader, StreamPlan, StreamReport};
 use std::io::{BufReader, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -92,7 +92,11 @@ fn measure(ctx: &Context, case: &Case, row: &mut Row) -> Result<(), (&'static st
 
     let opts = SendOptions {
         chunk_bytes: case.chunk_bytes,
+        queue_depth: cfg.queue_depth,
     };
+    if case.strategy.method == Method::IoUring {
+        row.queue_depth = Some(cfg.queue_depth);
+    }
     let (i0, m0) = (Instant::now(), monotonic_ns());
     let deadline = i0 + cfg.timeout;
     let cpus = cfg.sender_cpus.as_ref().map(|(_, list)| list.as_slice());
@@ -280,6 +284,8 @@ fn open_streams(
                 seed: ctx.fixture.seed,
                 verify: cfg.verify,
                 token: cfg.token.clone(),
+                // A spawned sink receives as each case asks; a remote one as its own --rx-mode says.
+                rx_mode: (ctx.transport == "loopback").then(|| case.rx_mode.name().to_string()),
             };
             wire::write_header(&mut &sock, &header).map_err(|e| ("connect-failed", e.into()))?;
             sock.set_read_timeout(Some(ACK_TIMEOUT))

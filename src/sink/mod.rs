@@ -129,18 +129,18 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
     // A peer that stops reading must not hold the thread forever on the ack or the report.
     sock.set_write_timeout(Some(cfg.idle_timeout.max(HEADER_TIMEOUT)))?;
     let mut writer = sock.try_clone()?;
-    let answer = |ok: bool, error: Option<String>| Ack {
+    let answer = |ok: bool, rx_mode: RxMode, error: Option<String>| Ack {
         ok,
         version: wire::PROTOCOL_VERSION,
         boot_id: boot_id.to_string(),
-        rx_mode: cfg.rx_mode.name().into(),
+        rx_mode: rx_mode.name().into(),
         rx_buffer_bytes: cfg.rx_buffer as u64,
         rcvbuf_bytes: cfg.rcvbuf,
         cpus: cfg.cpus.as_ref().map(|c| cpu_list_text(c)),
         error,
     };
     let refuse = |writer: &mut TcpStream, why: String| -> anyhow::Result<()> {
-        let _ = wire::write_line(writer, &answer(false, Some(why.clone())));
+        let _ = wire::write_line(writer, &answer(false, cfg.rx_mode, Some(why.clone())));
         anyhow::bail!("rejected: {why}")
     };
     let header: StreamHeader = match wire::read_header(&mut &sock) {
@@ -165,14 +165,19 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
     {
         return refuse(&mut writer, "wrong or missing token".into());
     }
-    if header.verify && !cfg.rx_mode.can_verify() {
+    let rx_mode = match header.rx_mode.as_deref().map(|m| RxMode::parse("rx_mode", m)) {
+        None => cfg.rx_mode,
+        Some(Ok(mode)) => mode,
+        Some(Err(e)) => return refuse(&mut writer, e.to_string()),
+    };
+    if header.verify && !rx_mode.can_verify() {
         return refuse(
             &mut writer,
-            format!("rx mode {} discards the bytes and cannot verify", cfg.rx_mode.name()),
+            format!("rx mode {} discards the bytes and cannot verify", rx_mode.name()),
         );
     }
-    let mut receiver = receive::Receiver::new(cfg.rx_mode, cfg.rx_buffer)?;
-    wire::write_line(&mut writer, &answer(true, None))?;
+    let mut receiver = receive::Receiver::new(rx_mode, cfg.rx_buffer)?;
+    wire::write_line(&mut writer, &answer(true, rx_mode, None))?;
     sock.set_read_timeout(Some(cfg.idle_timeout))?;
     let before = Counters::thread();
     let check = if header.verify {

@@ -1,12 +1,15 @@
-//! The sink's receive loop, per mode, and the content check it runs as bytes arrive.
+//! The sink's receive loop, per mode (copy, trunc, splice), and the content check it runs as bytes arrive.
 
 use crate::error::UsageError;
+use crate::strategy::pipe::Pipe;
 use crate::wire::StreamPlan;
+use anyhow::Context;
 use nix::errno::Errno;
+use nix::fcntl::{SpliceFFlags, splice};
 use nix::sys::socket::{MsgFlags, recv};
 use std::net::TcpStream;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 /// How the sink takes bytes off the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -15,15 +18,18 @@ pub enum RxMode {
     Copy,
     /// recv() with MSG_TRUNC: the kernel discards the bytes, no copy.
     Trunc,
+    /// splice() socket -> pipe -> /dev/null: the bytes never reach user space.
+    Splice,
 }
 
 impl RxMode {
-    pub const ALL: [RxMode; 2] = [RxMode::Copy, RxMode::Trunc];
+    pub const ALL: [RxMode; 3] = [RxMode::Copy, RxMode::Trunc, RxMode::Splice];
 
     pub fn name(self) -> &'static str {
         match self {
             RxMode::Copy => "copy",
             RxMode::Trunc => "trunc",
+            RxMode::Splice => "splice",
         }
     }
 
@@ -94,30 +100,65 @@ pub struct Received {
     pub error: Option<String>,
 }
 
-/// A receive loop with its buffer, allocated and touched before the stream starts.
+/// A receive loop with its buffer (or, for splice, its pipe and /dev/null), made before the stream starts.
 pub struct Receiver {
     mode: RxMode,
     buf: Vec<u8>,
+    splice: Option<SpliceSink>,
+}
+
+/// Where splice mode sends the bytes: a pipe of about `rx_buffer` bytes, drained into /dev/null.
+struct SpliceSink {
+    pipe: Pipe,
+    null: std::fs::File,
 }
 
 impl Receiver {
     pub fn new(mode: RxMode, rx_buffer: usize) -> anyhow::Result<Receiver> {
+        let splice = match mode {
+            RxMode::Splice => Some(SpliceSink {
+                pipe: Pipe::new(rx_buffer as u64)?,
+                null: std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/null")
+                    .context("cannot open '/dev/null'")?,
+            }),
+            _ => None,
+        };
         Ok(Receiver {
             mode,
-            buf: vec![1u8; rx_buffer],
+            // Splice mode never touches a user buffer; keep one page so the loop stays uniform.
+            buf: vec![1u8; if splice.is_some() { 4096 } else { rx_buffer }],
+            splice,
         })
+    }
+
+    /// One receive call: bytes taken off the socket (0 at EOF).
+    fn take(&mut self, sock: &TcpStream) -> nix::Result<usize> {
+        match (&self.splice, self.mode) {
+            (Some(s), _) => {
+                let flags = SpliceFFlags::SPLICE_F_MOVE;
+                let n = splice(sock.as_fd(), None, s.pipe.write.as_fd(), None, s.pipe.capacity, flags)?;
+                let mut left = n;
+                while left > 0 {
+                    match splice(s.pipe.read.as_fd(), None, s.null.as_fd(), None, left, flags) {
+                        Ok(m) => left -= m,
+                        Err(Errno::EINTR) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(n)
+            }
+            (None, RxMode::Trunc) => recv(sock.as_raw_fd(), &mut self.buf, MsgFlags::MSG_TRUNC),
+            (None, _) => recv(sock.as_raw_fd(), &mut self.buf, MsgFlags::empty()),
+        }
     }
 
     /// Receives until EOF, an error or the idle timeout.
     pub fn run(&mut self, sock: &TcpStream, mut check: Option<Check>) -> Received {
-        let fd = sock.as_raw_fd();
         let mut got = Received::default();
-        let flags = match self.mode {
-            RxMode::Copy => MsgFlags::empty(),
-            RxMode::Trunc => MsgFlags::MSG_TRUNC,
-        };
         loop {
-            let n = match recv(fd, &mut self.buf, flags) {
+            let n = match self.take(sock) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(Errno::EINTR) => continue,
@@ -135,7 +176,7 @@ impl Receiver {
             got.first_byte_ns.get_or_insert(now);
             got.last_byte_ns = Some(now);
             got.bytes += n as u64;
-            if let Some(c) = check.as_mut() {
+            if let (Some(c), RxMode::Copy) = (check.as_mut(), self.mode) {
                 c.feed(&self.buf[..n.min(self.buf.len())]);
             }
         }

@@ -10,32 +10,49 @@ use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 
 pub struct MmapSend {
+    map: Mapping,
+}
+
+impl MmapSend {
+    pub fn new(file: File) -> anyhow::Result<MmapSend> {
+        Ok(MmapSend {
+            map: Mapping::new(file)?,
+        })
+    }
+}
+
+/// A whole file mapped read-only, unmapped on drop (shared with `msg-zerocopy`).
+pub(super) struct Mapping {
     addr: NonNull<std::ffi::c_void>,
     len: usize,
     _file: File,
 }
 
 // SAFETY: the mapping is read-only and owned by this value alone; moving it to another thread is sound.
-unsafe impl Send for MmapSend {}
+unsafe impl Send for Mapping {}
 
-impl MmapSend {
-    pub fn new(file: File) -> anyhow::Result<MmapSend> {
+impl Mapping {
+    pub fn new(file: File) -> anyhow::Result<Mapping> {
         let len = usize::try_from(file.metadata()?.len())?;
         let nz = NonZeroUsize::new(len).ok_or_else(|| anyhow::anyhow!("cannot map an empty file"))?;
         // SAFETY: a fresh shared read-only mapping of a file we hold open; nobody else sees the address. The file
         // may be truncated under us (a SIGBUS risk every mmap reader takes); the runner checks the size between
         // cases.
         let addr = unsafe { mmap(None, nz, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, &file, 0)? };
-        Ok(MmapSend { addr, len, _file: file })
+        Ok(Mapping { addr, len, _file: file })
     }
 
-    fn bytes(&self) -> &[u8] {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn bytes(&self) -> &[u8] {
         // SAFETY: the mapping spans `len` readable bytes for as long as `self` lives.
         unsafe { std::slice::from_raw_parts(self.addr.as_ptr().cast::<u8>(), self.len) }
     }
 }
 
-impl Drop for MmapSend {
+impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly what `new` mapped; no slice of it outlives `self`.
         let _ = unsafe { munmap(self.addr, self.len) };
@@ -51,12 +68,12 @@ impl StreamSender for MmapSend {
         ctl: &Control,
     ) -> Result<(), SendError> {
         for range in plan.ranges() {
-            if range.end as usize > self.len {
-                return Err(SendError::FileShrank(self.len as u64));
+            if range.end as usize > self.map.len() {
+                return Err(SendError::FileShrank(self.map.len() as u64));
             }
             for piece in pieces(range, plan.chunk_bytes) {
                 ctl.check()?;
-                let data = &self.bytes()[piece.start as usize..piece.end as usize];
+                let data = &self.map.bytes()[piece.start as usize..piece.end as usize];
                 send_all(sock, data, stats, ctl)?;
                 stats.user_copy_bytes += data.len() as u64;
                 stats.bytes += data.len() as u64;

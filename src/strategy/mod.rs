@@ -7,9 +7,14 @@
 //! barrier and the timing. Each method handles short writes, EINTR and EAGAIN, counts its system calls and the
 //! bytes it copies through user space, and times every call into an hdrhistogram.
 
+mod direct_read_send;
+mod io_uring;
 mod mmap_send;
+mod msg_zerocopy;
+pub mod pipe;
 mod read_send;
 mod sendfile;
+mod splice;
 pub mod streams;
 
 use crate::error::UsageError;
@@ -30,25 +35,45 @@ pub enum Method {
     MmapSend,
     /// sendfile() in `chunk`-sized calls: no copy through user space.
     Sendfile,
+    /// splice() file -> pipe -> socket: no copy through user space.
+    Splice,
+    /// The splice path as linked io_uring operations, `queue_depth / 2` pipe-fulls per submission.
+    IoUring,
+    /// send() from a mapping with MSG_ZEROCOPY: no copy unless the kernel reports it copied anyway.
+    MsgZerocopy,
+    /// pread() with O_DIRECT into an aligned buffer, then send(): the disk path for cold runs.
+    DirectReadSend,
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [Method::ReadSend, Method::MmapSend, Method::Sendfile];
+    pub const ALL: [Method; 7] = [
+        Method::ReadSend,
+        Method::MmapSend,
+        Method::Sendfile,
+        Method::Splice,
+        Method::IoUring,
+        Method::MsgZerocopy,
+        Method::DirectReadSend,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Method::ReadSend => "read-send",
             Method::MmapSend => "mmap-send",
             Method::Sendfile => "sendfile",
+            Method::Splice => "splice",
+            Method::IoUring => "io-uring",
+            Method::MsgZerocopy => "msg-zerocopy",
+            Method::DirectReadSend => "direct-read-send",
         }
     }
 
-    /// Bytes copied through user space per byte sent.
+    /// Bytes copied through user space per byte sent (msg-zerocopy: when the kernel really avoids the copy).
     pub fn user_copies(self) -> u64 {
         match self {
-            Method::ReadSend => 2,
+            Method::ReadSend | Method::DirectReadSend => 2,
             Method::MmapSend => 1,
-            Method::Sendfile => 0,
+            Method::Sendfile | Method::Splice | Method::IoUring | Method::MsgZerocopy => 0,
         }
     }
 }
@@ -99,6 +124,8 @@ impl Strategy {
 pub struct SendOptions {
     /// Bytes asked of each transfer call.
     pub chunk_bytes: u64,
+    /// Submission queue depth of `io-uring` (ignored by the others).
+    pub queue_depth: u32,
 }
 
 /// Counts and call latencies of one stream (or, merged, of a case).
@@ -268,6 +295,10 @@ pub fn prepare(method: Method, file: File, opts: &SendOptions) -> anyhow::Result
         Method::ReadSend => Box::new(read_send::ReadSend::new(file, opts)?),
         Method::MmapSend => Box::new(mmap_send::MmapSend::new(file)?),
         Method::Sendfile => Box::new(sendfile::Sendfile::new(file, opts)),
+        Method::Splice => Box::new(splice::Splice::new(file, opts)?),
+        Method::IoUring => Box::new(io_uring::IoUringSend::new(file, opts)?),
+        Method::MsgZerocopy => Box::new(msg_zerocopy::MsgZerocopy::new(file)?),
+        Method::DirectReadSend => Box::new(direct_read_send::DirectReadSend::new(file, opts)?),
     })
 }
 

@@ -1,0 +1,225 @@
+//! `msg-zerocopy`: send() from an mmap of the file with SO_ZEROCOPY and MSG_ZEROCOPY. The kernel pins the
+//! mapped pages instead of copying them, and later reports on the socket's error queue which sends it is done
+//! with, as ranges of send ids; a range flagged SO_EE_CODE_ZEROCOPY_COPIED was copied after all (always so on
+//! loopback, where the receiving socket must own its bytes). Every completion is reaped before the stream ends,
+//! so no send is in flight over the mapping when it goes away.
+//!
+//! Counts: `zerocopy_sends` are send ids completed, `zerocopy_copied` those the kernel copied, and
+//! `user_copy_bytes` the bytes of the copied sends (0 when the kernel really sent from the pages).
+//! A kernel without SO_ZEROCOPY (before 4.14) runs the mmap-send path, recorded as the row's `path`.
+
+use super::mmap_send::Mapping;
+use super::{CallStats, Control, SendError, StreamSender, pieces, send_all};
+use crate::wire::StreamPlan;
+use nix::errno::Errno;
+use std::fs::File;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+
+/// From <asm-generic/socket.h> and <linux/errqueue.h>; not all are in the libc crate.
+const SO_ZEROCOPY: libc::c_int = 60;
+const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
+const SO_EE_CODE_ZEROCOPY_COPIED: u8 = 1;
+/// Reap the error queue (without waiting) after this many sends, so notifications do not pile up.
+const REAP_EVERY: usize = 32;
+
+pub struct MsgZerocopy {
+    map: Mapping,
+    ledger: Ledger,
+}
+
+/// Sends made and completions reaped on one socket.
+#[derive(Default)]
+struct Ledger {
+    /// Bytes of each send, by send id (ids count from 0 on a fresh socket).
+    sends: Vec<u64>,
+    completed: usize,
+}
+
+impl MsgZerocopy {
+    pub fn new(file: File) -> anyhow::Result<MsgZerocopy> {
+        Ok(MsgZerocopy {
+            map: Mapping::new(file)?,
+            ledger: Ledger::default(),
+        })
+    }
+}
+
+impl StreamSender for MsgZerocopy {
+    fn send(
+        &mut self,
+        sock: &TcpStream,
+        plan: &StreamPlan,
+        stats: &mut CallStats,
+        ctl: &Control,
+    ) -> Result<(), SendError> {
+        let fd = sock.as_raw_fd();
+        let zerocopy = nix::sys::socket::setsockopt(sock, ZeroCopy, &true).err();
+        for range in plan.ranges() {
+            if range.end as usize > self.map.len() {
+                return Err(SendError::FileShrank(self.map.len() as u64));
+            }
+            for piece in pieces(range, plan.chunk_bytes) {
+                ctl.check()?;
+                let data = &self.map.bytes()[piece.start as usize..piece.end as usize];
+                if let Some(errno) = zerocopy {
+                    stats.fallback = Some(format!("msg-zerocopy(fallback:mmap-send: SO_ZEROCOPY: {errno})"));
+                    send_all(sock, data, stats, ctl)?;
+                    stats.user_copy_bytes += data.len() as u64;
+                    stats.bytes += data.len() as u64;
+                    continue;
+                }
+                self.ledger.send_piece(fd, data, stats, ctl)?;
+            }
+        }
+        // The mapping must not go away under sends the kernel still holds.
+        while self.ledger.completed < self.ledger.sends.len() {
+            self.ledger.reap(fd, stats, ctl, true)?;
+        }
+        Ok(())
+    }
+}
+
+impl Ledger {
+    fn send_piece(
+        &mut self,
+        fd: RawFd,
+        mut data: &[u8],
+        stats: &mut CallStats,
+        ctl: &Control,
+    ) -> Result<(), SendError> {
+        use nix::sys::socket::{MsgFlags, send};
+        let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::from_bits_retain(libc::MSG_ZEROCOPY);
+        while !data.is_empty() {
+            let n = stats.call(ctl, "send(MSG_ZEROCOPY)", || match send(fd, data, flags) {
+                // Too many sends held by the kernel (optmem): reap some, then send again.
+                Err(Errno::ENOBUFS) => Ok(0),
+                r => r,
+            })?;
+            if n == 0 {
+                self.reap(fd, stats, ctl, true)?;
+                continue;
+            }
+            self.sends.push(n as u64);
+            stats.bytes += n as u64;
+            data = &data[n..];
+            if self.sends.len() % REAP_EVERY == 0 {
+                self.reap(fd, stats, ctl, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every completion waiting on the error queue; with `wait`, first waits for at least one.
+    fn reap(&mut self, fd: RawFd, stats: &mut CallStats, ctl: &Control, wait: bool) -> Result<(), SendError> {
+        let mut got_any = false;
+        loop {
+            let mut found = None;
+            stats.call(ctl, "recvmsg(MSG_ERRQUEUE)", || match read_completion(fd) {
+                Ok(c) => {
+                    found = c;
+                    Ok(1)
+                }
+                // Nothing queued: not an error, and not worth a retry here.
+                Err(Errno::EAGAIN) => Ok(0),
+                Err(e) => Err(e),
+            })?;
+            match found {
+                Some(Completion { lo, hi, copied }) => {
+                    got_any = true;
+                    let count = hi.wrapping_sub(lo) as usize + 1;
+                    stats.zerocopy_sends += count as u64;
+                    if copied {
+                        stats.zerocopy_copied += count as u64;
+                        let bytes: u64 = (0..count)
+                            .filter_map(|k| self.sends.get(lo.wrapping_add(k as u32) as usize))
+                            .sum();
+                        stats.user_copy_bytes += bytes;
+                    }
+                    self.completed += count;
+                }
+                None if wait && !got_any && self.completed < self.sends.len() => {
+                    // POLLERR is raised while the error queue holds something; it needs no events asked.
+                    let mut pfd = libc::pollfd {
+                        fd,
+                        events: 0,
+                        revents: 0,
+                    };
+                    let ms = super::SEND_WAKEUP.as_millis() as libc::c_int;
+                    stats.call(ctl, "poll", || {
+                        // SAFETY: one valid pollfd, for the duration of the call.
+                        Errno::result(unsafe { libc::poll(&mut pfd, 1, ms) }).map(|n| n as usize)
+                    })?;
+                    ctl.check()?;
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// One notification: send ids `lo..=hi` are done; `copied` when the kernel copied their bytes anyway.
+struct Completion {
+    lo: u32,
+    hi: u32,
+    copied: bool,
+}
+
+/// One recvmsg(MSG_ERRQUEUE) without waiting: a zerocopy completion, None for another kind of message.
+fn read_completion(fd: RawFd) -> nix::Result<Option<Completion>> {
+    // u64 elements keep the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    // SAFETY: an all-zero msghdr is valid (no name, no data); the control pointer and length describe `control`.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: `msg` points only into `control`, which outlives the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) };
+    Errno::result(n)?;
+    // SAFETY: the kernel filled `msg` and `control`; CMSG_FIRSTHDR/NXTHDR stay within msg_controllen.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: `cmsg` is non-null and within `control` (checked by the CMSG macros).
+        let hdr = unsafe { &*cmsg };
+        let is_err = (hdr.cmsg_level == libc::SOL_IP && hdr.cmsg_type == libc::IP_RECVERR)
+            || (hdr.cmsg_level == libc::SOL_IPV6 && hdr.cmsg_type == libc::IPV6_RECVERR);
+        if is_err {
+            // SAFETY: an IP(V6)_RECVERR message carries a sock_extended_err; read unaligned to be safe.
+            let ee: libc::sock_extended_err =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>()) };
+            if ee.ee_origin == SO_EE_ORIGIN_ZEROCOPY && ee.ee_errno == 0 {
+                return Ok(Some(Completion {
+                    lo: ee.ee_info,
+                    hi: ee.ee_data,
+                    copied: ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED != 0,
+                }));
+            }
+        }
+        // SAFETY: as above.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    Ok(None)
+}
+
+/// SO_ZEROCOPY as a nix socket option.
+#[derive(Clone, Copy, Debug)]
+struct ZeroCopy;
+
+impl nix::sys::socket::SetSockOpt for ZeroCopy {
+    type Val = bool;
+
+    fn set<F: std::os::fd::AsFd>(&self, fd: &F, val: &bool) -> nix::Result<()> {
+        let one: libc::c_int = (*val).into();
+        // SAFETY: passes a pointer to a live c_int and its exact size.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_fd().as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_ZEROCOPY,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        Errno::result(r).map(drop)
+    }
+}

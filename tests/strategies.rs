@@ -1,0 +1,176 @@
+//! The transfer paths beyond the article's four (splice, io-uring, msg-zerocopy, direct-read-send, each also
+//! parallel) and the sink's receive modes, run end to end as a user runs them, on small fixtures.
+
+use assert_cmd::Command;
+use std::path::Path;
+use xferbench::record::{Row, read_rows};
+
+/// Runs `xferbench run` with a fixture and result folder in `tmp` plus `args`; returns stdout and the rows.
+fn run(tmp: &Path, args: &[&str]) -> (String, Vec<Row>) {
+    let out = tmp.join("out");
+    let result = Command::cargo_bin("xferbench")
+        .expect("binary built")
+        .args(["run", "--repeat", "1", "--warmup", "0", "--timeout", "60s"])
+        .arg("--fixture-dir")
+        .arg(tmp.join("fixtures"))
+        .arg("--out")
+        .arg(&out)
+        .args(args)
+        .output()
+        .expect("xferbench runs");
+    let stdout = String::from_utf8_lossy(&result.stdout).into_owned();
+    assert!(
+        result.status.success(),
+        "xferbench run {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    (stdout, read_rows(&out.join("runs.csv")).expect("runs.csv reads"))
+}
+
+/// The path that ran is the strategy's own, or its method's named fallback.
+fn path_is_honest(row: &Row) {
+    let method = row.strategy.trim_start_matches("parallel-");
+    let fallback = format!("{method}(fallback:");
+    assert!(
+        row.path == row.strategy || row.path.starts_with(&fallback),
+        "{}: path {:?}",
+        row.strategy,
+        row.path
+    );
+}
+
+fn check_rows(rows: &[Row], expected: usize, verify: bool) {
+    assert_eq!(rows.len(), expected, "{rows:#?}");
+    for r in rows {
+        let what = format!("{} {} {}", r.strategy, r.cache, r.rx_mode);
+        assert_eq!(r.status, "ok", "{what}: {}", r.error);
+        assert_eq!(r.bytes_sent, r.file_bytes, "{what}");
+        assert_eq!(r.bytes_received, Some(r.file_bytes), "{what}");
+        assert_eq!(r.verified, verify, "{what}");
+        path_is_honest(r);
+        if r.strategy.ends_with("io-uring") {
+            assert_eq!(r.queue_depth, Some(4), "{what}");
+        } else {
+            assert_eq!(r.queue_depth, None, "{what}");
+        }
+        if r.strategy.ends_with("msg-zerocopy") && r.path == r.strategy {
+            let ratio = r
+                .zerocopy_copied_ratio
+                .unwrap_or_else(|| panic!("{what}: no zerocopy_copied_ratio"));
+            assert!((0.0..=1.0).contains(&ratio), "{what}: ratio {ratio}");
+        } else if !r.strategy.ends_with("msg-zerocopy") {
+            assert_eq!(r.zerocopy_copied_ratio, None, "{what}");
+        }
+        // Paths that never bring the bytes into user space must not claim they did, and the others must.
+        let zero_copy = ["splice", "io-uring"].iter().any(|m| r.strategy.ends_with(m));
+        if zero_copy && r.path == r.strategy {
+            assert_eq!(r.user_copy_bytes, 0, "{what}");
+        }
+        if r.strategy.ends_with("direct-read-send") {
+            assert_eq!(r.user_copy_bytes, 2 * r.file_bytes, "{what}");
+        }
+        assert!(r.syscalls > 0, "{what}");
+    }
+}
+
+const NEW: &str = "splice,io-uring,msg-zerocopy,direct-read-send,\
+                   parallel-splice,parallel-io-uring,parallel-msg-zerocopy,parallel-direct-read-send";
+
+#[test]
+fn new_strategies_verify_warm_and_cold() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (_, rows) = run(
+        tmp.path(),
+        &[
+            "--size",
+            "8MiB",
+            "--verify",
+            "--strategies",
+            NEW,
+            "--threads",
+            "2",
+            "--chunk",
+            "1MiB",
+            "--cache",
+            "warm,cold",
+            "--queue-depth",
+            "4",
+        ],
+    );
+    check_rows(&rows, 16, true);
+    for cache in ["warm", "cold"] {
+        assert_eq!(rows.iter().filter(|r| r.cache == cache).count(), 8);
+    }
+}
+
+/// A file and chunks that are no multiple of the 4 KiB block: direct I/O must read past the tail and send only
+/// the file's bytes; contiguous ranges and striped chunks both start off the block boundary.
+#[test]
+fn unaligned_sizes_and_chunks_arrive_exactly() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (_, rows) = run(
+        tmp.path(),
+        &[
+            "--size",
+            "3000001",
+            "--verify",
+            "--strategies",
+            NEW,
+            "--threads",
+            "3",
+            "--chunk",
+            "999999",
+            "--layout",
+            "striped,contiguous",
+            "--cache",
+            "cold",
+            "--queue-depth",
+            "4",
+        ],
+    );
+    check_rows(&rows, 4 + 4 * 2, true);
+}
+
+#[test]
+fn every_rx_mode_counts_exactly_from_one_sink() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (stdout, rows) = run(
+        tmp.path(),
+        &[
+            "--size",
+            "8MiB",
+            "--strategies",
+            "sendfile,parallel-splice",
+            "--threads",
+            "2",
+            "--chunk",
+            "1MiB",
+            "--rx-mode",
+            "copy,trunc,splice",
+        ],
+    );
+    check_rows(&rows, 6, false);
+    for mode in ["copy", "trunc", "splice"] {
+        assert_eq!(rows.iter().filter(|r| r.rx_mode == mode).count(), 2, "{mode}");
+    }
+    assert!(stdout.contains("receive modes: copy"), "{stdout}");
+}
+
+#[test]
+fn verify_with_a_discarding_rx_mode_is_a_usage_error() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    Command::cargo_bin("xferbench")
+        .expect("binary built")
+        .args([
+            "run",
+            "--size",
+            "1MiB",
+            "--verify",
+            "--rx-mode",
+            "splice",
+            "--fixture-dir",
+        ])
+        .arg(tmp.path())
+        .assert()
+        .code(2);
+}

@@ -83,7 +83,7 @@ fn opening(version: u16, claimed_len: u16, json: &[u8]) -> Vec<u8> {
 #[test]
 fn the_sink_refuses_what_it_must_not_trust_and_keeps_serving() {
     let sink = Sink::start(&[], &["--listen", "127.0.0.1:0", "--idle-timeout", "5s"]);
-    let startup = sink.log();
+    let startup = sink.wait_for_log("limits:", 1, Duration::from_secs(5));
     assert!(
         startup.contains(&format!(
             "limits: header {} bytes, {} streams per run",

@@ -78,8 +78,6 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     }
     let local = listener.local_addr()?;
     let mut out = std::io::stdout();
-    writeln!(out, "listening on {local}")?;
-    out.flush()?;
     eprintln!(
         "xferbench sink: listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run, {} open \
          connections, idle {}",
@@ -90,6 +88,9 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
         listen::MAX_OPEN,
         humantime::format_duration(cfg.idle_timeout)
     );
+    // Announced on stderr before the address goes to stdout, so whoever waits for the address sees the limits.
+    writeln!(out, "listening on {local}")?;
+    out.flush()?;
     let cfg = Arc::new(cfg);
     let boot_id: Arc<str> = crate::env::boot_id().into();
     let gate = listen::Gate::default();

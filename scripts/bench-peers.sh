@@ -43,9 +43,9 @@ results="$OUT/peers.csv"
 echo "tool,round,mb_s" >"$results"
 record() { echo "$1,$2,$3" >>"$results"; printf '  %-26s %8s MB/s\n' "$1" "$3"; }
 
-xb() { # strategy, extra options -> MB/s of one warm repetition
+xb() { # strategy, extra options -> MB/s of one warm repetition (the fixture is reused, not remade)
     local o="$work/xb-$RANDOM"
-    "$bin" run --file "$file" --strategies "$1" --chunk "$CHUNK" --repeat 1 --warmup 0 --out "$o" --quiet "${@:2}" >/dev/null
+    "$bin" run --size "$SIZE" --strategies "$1" --chunk "$CHUNK" --repeat 1 --warmup 0 --out "$o" --quiet "${@:2}" >/dev/null
     python3 -c "import csv;print(round(float(next(csv.DictReader(open('$o/runs.csv')))['throughput_mb_s'])))"
 }
 bare() { # sendfile|read -> MB/s from the sender's first call to the receiver's last byte
@@ -74,7 +74,7 @@ for round in $(seq 1 "$ROUNDS"); do
     record bare-sendfile "$round" "$(bare sendfile)"
     record xferbench-read-send "$round" "$(xb read-send)"
     record bare-read-send "$round" "$(bare read)"
-    record xferbench-sendfile-verify "$round" "$(xb sendfile --verify --seed 1)"
+    record xferbench-sendfile-verify "$round" "$(xb sendfile --verify)"
     if [ "${NO_IPERF:-0}" != 1 ]; then
         record iperf3-Z-F "$round" "$(iperf -Z)"
         record iperf3-F "$round" "$(iperf)"

@@ -168,6 +168,9 @@ pub struct SinkArgs {
     /// Pin the sink to these CPUs (e.g. 4-7).
     #[arg(long, value_name = "LIST")]
     pub cpus: Option<String>,
+    /// Do not announce the address and limits on stderr (rejections are still logged).
+    #[arg(long, hide = true)]
+    pub quiet: bool,
     /// Close a connection that sends nothing for this long.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub idle_timeout: String,

@@ -5,6 +5,7 @@
 //! `cli`, `units`, `probe`, `cache`, `wire`, `pattern`, `env`, `error`.
 
 pub mod article;
+pub mod buffer;
 pub mod cache;
 pub mod cli;
 pub mod compare;

@@ -14,6 +14,8 @@ pub struct Snapshot {
     usage: Counters,
     softirq_ticks: u64,
     system_ctxsw: u64,
+    /// TCP segments retransmitted in this network namespace (/proc/net/snmp), when readable.
+    tcp_retrans_segs: Option<u64>,
 }
 
 /// Resource usage of the calling process (all threads) or thread.
@@ -76,6 +78,8 @@ pub struct Delta {
     pub softirq_s: f64,
     /// System-wide context switches.
     pub system_ctxsw: u64,
+    /// TCP segments retransmitted in the sender's network namespace (all sockets, not only the run's).
+    pub tcp_retrans_segs: Option<u64>,
 }
 
 impl Snapshot {
@@ -87,6 +91,7 @@ impl Snapshot {
             usage: Counters::process(),
             softirq_ticks: stat.total.softirq.unwrap_or(0),
             system_ctxsw: stat.ctxt,
+            tcp_retrans_segs: procfs::net::snmp().ok().map(|s| s.tcp_retrans_segs),
         })
     }
 
@@ -102,6 +107,10 @@ impl Snapshot {
             softirq_s: self.softirq_ticks.saturating_sub(earlier.softirq_ticks) as f64
                 / procfs::ticks_per_second() as f64,
             system_ctxsw: self.system_ctxsw.saturating_sub(earlier.system_ctxsw),
+            tcp_retrans_segs: match (self.tcp_retrans_segs, earlier.tcp_retrans_segs) {
+                (Some(now), Some(then)) => Some(now.saturating_sub(then)),
+                _ => None,
+            },
         }
     }
 }

@@ -71,6 +71,8 @@ pub struct Row {
     pub sink_involuntary_ctxsw: Option<u64>,
     /// System-wide context switches from /proc/stat over the case.
     pub system_ctxsw: u64,
+    /// TCP segments retransmitted in the sender's network namespace over the case (/proc/net/snmp, all sockets).
+    pub tcp_retrans_segs: Option<u64>,
     /// System calls the strategy made in the timed section (transfer calls plus any retries).
     pub syscalls: u64,
     /// Bytes the sender copied through user space (read-send: 2x file, mmap-send: 1x, sendfile: 0).

@@ -167,6 +167,7 @@ fn measure(ctx: &Context, case: &Case, row: &mut Row) -> Result<(), (&'static st
     row.major_faults = outcome.sender.major_faults;
     row.softirq_s = system.softirq_s;
     row.system_ctxsw = system.system_ctxsw;
+    row.tcp_retrans_segs = system.tcp_retrans_segs;
 
     // Wall time: first call to the last byte at the sink. On one kernel both sides read the same CLOCK_MONOTONIC;
     // across hosts the last byte is placed at the report's arrival less the sink's own delay in sending it.

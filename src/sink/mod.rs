@@ -31,6 +31,8 @@ pub struct SinkConfig {
     pub rcvbuf: Option<u64>,
     pub cpus: Option<Vec<usize>>,
     pub idle_timeout: Duration,
+    /// Skip the start-up announcement on stderr.
+    pub quiet: bool,
 }
 
 /// Time a new connection has to send its whole header (or the idle timeout, when shorter).
@@ -54,6 +56,7 @@ pub fn main(args: SinkArgs) -> anyhow::Result<()> {
             .transpose()?,
         cpus: args.cpus.as_deref().map(|s| parse_cpu_list("--cpus", s)).transpose()?,
         idle_timeout: crate::units::parse_duration("--idle-timeout", &args.idle_timeout)?,
+        quiet: args.quiet,
     };
     serve(cfg)
 }
@@ -78,16 +81,18 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     }
     let local = listener.local_addr()?;
     let mut out = std::io::stdout();
-    eprintln!(
-        "xferbench sink: listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run, {} open \
+    if !cfg.quiet {
+        eprintln!(
+            "xferbench sink: listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run, {} open \
          connections, idle {}",
-        cfg.rx_mode.name(),
-        cfg.rx_buffer,
-        wire::MAX_HEADER_BYTES,
-        wire::MAX_STREAMS,
-        listen::MAX_OPEN,
-        humantime::format_duration(cfg.idle_timeout)
-    );
+            cfg.rx_mode.name(),
+            cfg.rx_buffer,
+            wire::MAX_HEADER_BYTES,
+            wire::MAX_STREAMS,
+            listen::MAX_OPEN,
+            humantime::format_duration(cfg.idle_timeout)
+        );
+    }
     // Announced on stderr before the address goes to stdout, so whoever waits for the address sees the limits.
     writeln!(out, "listening on {local}")?;
     out.flush()?;

@@ -1,5 +1,6 @@
 //! The sink's receive loop, per mode (copy, trunc, splice), and the content check it runs as bytes arrive.
 
+use crate::buffer::AlignedBuf;
 use crate::error::UsageError;
 use crate::strategy::pipe::Pipe;
 use crate::wire::StreamPlan;
@@ -103,7 +104,9 @@ pub struct Received {
 /// A receive loop with its buffer (or, for splice, its pipe and /dev/null), made before the stream starts.
 pub struct Receiver {
     mode: RxMode,
-    buf: Vec<u8>,
+    /// Page-aligned (see `buffer`); `len` bytes of it are offered to each recv.
+    buf: AlignedBuf,
+    len: usize,
     splice: Option<SpliceSink>,
 }
 
@@ -128,7 +131,8 @@ impl Receiver {
         Ok(Receiver {
             mode,
             // Splice mode never touches a user buffer; keep one page so the loop stays uniform.
-            buf: vec![1u8; if splice.is_some() { 4096 } else { rx_buffer }],
+            buf: AlignedBuf::new(if splice.is_some() { 1 } else { rx_buffer })?,
+            len: rx_buffer,
             splice,
         })
     }
@@ -149,8 +153,16 @@ impl Receiver {
                 }
                 Ok(n)
             }
-            (None, RxMode::Trunc) => recv(sock.as_raw_fd(), &mut self.buf, MsgFlags::MSG_TRUNC),
-            (None, _) => recv(sock.as_raw_fd(), &mut self.buf, MsgFlags::empty()),
+            (None, RxMode::Trunc) => recv(
+                sock.as_raw_fd(),
+                &mut self.buf.as_mut_slice()[..self.len],
+                MsgFlags::MSG_TRUNC,
+            ),
+            (None, _) => recv(
+                sock.as_raw_fd(),
+                &mut self.buf.as_mut_slice()[..self.len],
+                MsgFlags::empty(),
+            ),
         }
     }
 
@@ -177,7 +189,7 @@ impl Receiver {
             got.last_byte_ns = Some(now);
             got.bytes += n as u64;
             if let (Some(c), RxMode::Copy) = (check.as_mut(), self.mode) {
-                c.feed(&self.buf[..n.min(self.buf.len())]);
+                c.feed(&self.buf.as_slice()[..n.min(self.len)]);
             }
         }
         if let Some(c) = check {

@@ -29,8 +29,10 @@ impl SpawnedSink {
     pub fn start(opts: &SpawnOptions) -> anyhow::Result<SpawnedSink> {
         let exe = std::env::current_exe().context("cannot find the xferbench executable to start a sink")?;
         let mut cmd = Command::new(exe);
+        // Quiet: the run announces the sink's address itself; rejections are still logged.
         cmd.args([
             "sink",
+            "--quiet",
             "--listen",
             "127.0.0.1:0",
             "--rx-buffer",

@@ -9,13 +9,12 @@
 //! buffer (by DMA here, by the CPU in the fallback) and leave it by send(), 2 x the bytes sent.
 
 use super::{CallStats, Control, SendError, SendOptions, StreamSender, pieces, send_all};
+use crate::buffer::AlignedBuf;
 use crate::wire::StreamPlan;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use std::alloc::Layout;
 use std::fs::File;
 use std::net::TcpStream;
 use std::os::fd::AsFd;
-use std::ptr::NonNull;
 
 /// Alignment of buffer, offsets and lengths: the largest logical block size in common use.
 const ALIGN: u64 = 4096;
@@ -51,7 +50,7 @@ impl DirectReadSend {
 fn enable_direct(file: &File, buf: &mut AlignedBuf) -> nix::Result<()> {
     let flags = OFlag::from_bits_retain(fcntl(file.as_fd(), FcntlArg::F_GETFL)?);
     fcntl(file.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_DIRECT))?;
-    let probe = nix::sys::uio::pread(file.as_fd(), &mut buf.as_mut()[..ALIGN as usize], 0);
+    let probe = nix::sys::uio::pread(file.as_fd(), &mut buf.as_mut_slice()[..ALIGN as usize], 0);
     if let Err(e) = probe {
         let _ = fcntl(file.as_fd(), FcntlArg::F_SETFL(flags));
         return Err(e);
@@ -81,14 +80,14 @@ impl StreamSender for DirectReadSend {
                 let mut got = 0usize;
                 while got < need {
                     let at = start + got as u64;
-                    let buf = &mut self.buf.as_mut()[got..want as usize];
+                    let buf = &mut self.buf.as_mut_slice()[got..want as usize];
                     let n = stats.call(ctl, "pread", || nix::sys::uio::pread(self.file.as_fd(), buf, at as i64))?;
                     if n == 0 {
                         return Err(SendError::FileShrank(at));
                     }
                     got += n;
                 }
-                let data = &self.buf.as_mut()[skip..need];
+                let data = &self.buf.as_mut_slice()[skip..need];
                 stats.user_copy_bytes += data.len() as u64;
                 send_all(sock, data, stats, ctl)?;
                 stats.user_copy_bytes += data.len() as u64;
@@ -96,39 +95,5 @@ impl StreamSender for DirectReadSend {
             }
         }
         Ok(())
-    }
-}
-
-/// A heap buffer aligned to `ALIGN`, as O_DIRECT needs.
-struct AlignedBuf {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-// SAFETY: the buffer is owned by this value alone; moving it to another thread is sound.
-unsafe impl Send for AlignedBuf {}
-
-impl AlignedBuf {
-    fn new(len: usize) -> anyhow::Result<AlignedBuf> {
-        let layout = Layout::from_size_align(len.max(ALIGN as usize), ALIGN as usize)?;
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc(layout) };
-        let ptr = NonNull::new(ptr).ok_or_else(|| anyhow::anyhow!("cannot allocate {len} aligned bytes"))?;
-        // SAFETY: `ptr` owns `layout.size()` writable bytes. Written now so that every page is touched, and its
-        // first-use faults are not charged to the transfer.
-        unsafe { std::ptr::write_bytes(ptr.as_ptr(), 1, layout.size()) };
-        Ok(AlignedBuf { ptr, layout })
-    }
-
-    fn as_mut(&mut self) -> &mut [u8] {
-        // SAFETY: `ptr` holds `layout.size()` initialised bytes owned by `self`.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this very layout, freed once.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
     }
 }

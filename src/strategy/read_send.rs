@@ -1,6 +1,7 @@
 //! `read-send`: pread() into a user buffer of `chunk` bytes, then send() it, the "four copies" path.
 
 use super::{CallStats, Control, SendError, SendOptions, StreamSender, pieces, send_all};
+use crate::buffer::AlignedBuf;
 use crate::wire::StreamPlan;
 use std::fs::File;
 use std::net::TcpStream;
@@ -8,7 +9,8 @@ use std::os::fd::AsFd;
 
 pub struct ReadSend {
     file: File,
-    buf: Vec<u8>,
+    /// Page-aligned (see `buffer`): `chunk` bytes of it are used.
+    buf: AlignedBuf,
     chunk: u64,
 }
 
@@ -18,7 +20,7 @@ impl ReadSend {
         // Touch the buffer now so that its first-use page faults are not charged to the transfer.
         Ok(ReadSend {
             file,
-            buf: vec![1u8; len],
+            buf: AlignedBuf::new(len)?,
             chunk: opts.chunk_bytes,
         })
     }
@@ -39,7 +41,7 @@ impl StreamSender for ReadSend {
                 let mut got = 0usize;
                 while got < want {
                     let at = piece.start + got as u64;
-                    let buf = &mut self.buf[got..want];
+                    let buf = &mut self.buf.as_mut_slice()[got..want];
                     let n = stats.call(ctl, "pread", || nix::sys::uio::pread(self.file.as_fd(), buf, at as i64))?;
                     if n == 0 {
                         return Err(SendError::FileShrank(at));
@@ -47,7 +49,7 @@ impl StreamSender for ReadSend {
                     got += n;
                 }
                 stats.user_copy_bytes += want as u64;
-                send_all(sock, &self.buf[..want], stats, ctl)?;
+                send_all(sock, &self.buf.as_slice()[..want], stats, ctl)?;
                 stats.user_copy_bytes += want as u64;
                 stats.bytes += want as u64;
             }

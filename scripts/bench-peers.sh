@@ -11,12 +11,14 @@
 set -euo pipefail
 start_dir=$PWD
 cd "$(dirname "$0")/.."
-abs() { case $1 in /*) echo "$1";; *) echo "$start_dir/$1";; esac; }
+# Paths given relative to where the script was started; inside the repository they are passed on relative to it,
+# so that no result file records a path of this machine.
+abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
 SIZE=${SIZE:-1.2GB}
 ROUNDS=${ROUNDS:-5}
 CHUNK=${CHUNK:-10MiB}
 OUT=$(abs "${OUT:-results/peers-$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}")
-bin=$PWD/target/release/xferbench
+bin=target/release/xferbench
 [ -n "${XFERBENCH:-}" ] && bin=$(abs "$XFERBENCH")
 [ -x "$bin" ] || cargo build --release --quiet
 mkdir -p "$OUT"
@@ -33,7 +35,7 @@ if [ "${NO_IPERF:-0}" != 1 ] && ! command -v iperf3 >/dev/null; then
 fi
 gcc -O2 -o "$work/bare" bench/bare.c
 file=$("$bin" fixture --size "$SIZE" | sed -n 's/^\(.*\) (\([0-9]*\) bytes.*/\1/p')
-file=$(abs "$file")
+# (relative to the repository root, where this script runs)
 chunk=$(python3 -c "
 import re,sys
 s='$CHUNK'; m=re.fullmatch(r'([0-9.]+)\s*([KMG]?)(i?)B?', s, re.I)

@@ -12,7 +12,9 @@
 set -euo pipefail
 start_dir=$PWD
 cd "$(dirname "$0")/.."
-abs() { case $1 in /*) echo "$1";; *) echo "$start_dir/$1";; esac; }
+# Paths given relative to where the script was started; inside the repository they are passed on relative to it,
+# so that no result file records a path of this machine.
+abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
 
 SIZE=${SIZE:-1.2GB}
 REPEAT=${REPEAT:-4}
@@ -20,7 +22,7 @@ THREADS=${THREADS:-10}
 CHUNK=${CHUNK:-10MiB}
 OUT=$(abs "${OUT:-results/article-$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}")
 EXTRA=${EXTRA:-}
-bin=$PWD/target/release/xferbench
+bin=target/release/xferbench
 [ -n "${XFERBENCH:-}" ] && bin=$(abs "$XFERBENCH")
 if [ ! -x "$bin" ]; then
     echo "reproduce: building $bin"

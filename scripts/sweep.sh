@@ -19,7 +19,9 @@ set -euo pipefail
 # OUT and XFERBENCH may be given relative to where the script was started.
 start_dir=$PWD
 cd "$(dirname "$0")/.."
-abs() { case $1 in /*) echo "$1";; *) echo "$start_dir/$1";; esac; }
+# Paths given relative to where the script was started; inside the repository they are passed on relative to it,
+# so that no result file records a path of this machine.
+abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
 [ -n "${OUT:-}" ] && OUT=$(abs "$OUT")
 [ -n "${XFERBENCH:-}" ] && XFERBENCH=$(abs "$XFERBENCH")
 

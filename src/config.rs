@@ -4,10 +4,9 @@
 use crate::cli::RunArgs;
 use crate::error::UsageError;
 use crate::fixture::{FixtureSpec, default_path};
-use crate::sink::RxMode;
 use crate::strategy::Strategy;
 use crate::units::{parse_duration, parse_size};
-use crate::wire::Layout;
+use crate::wire::{Layout, RxMode};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -250,11 +249,11 @@ pub fn resolve(args: RunArgs) -> Result<RunConfig, UsageError> {
         ));
     }
     let sender_cpus = match &args.sender_cpus {
-        Some(s) => Some((s.clone(), crate::sink::parse_cpu_list("--sender-cpus", s)?)),
+        Some(s) => Some((s.clone(), crate::units::parse_cpu_list("--sender-cpus", s)?)),
         None => None,
     };
     if let Some(s) = &args.sink_cpus {
-        crate::sink::parse_cpu_list("--sink-cpus", s)?;
+        crate::units::parse_cpu_list("--sink-cpus", s)?;
     }
 
     let mut cases = Vec::new();

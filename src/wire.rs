@@ -10,6 +10,7 @@
 //! The layout of a stream (which file offsets it carries, in which order) is a pure function of the header, so the
 //! sink can verify content without knowing anything else about the run.
 
+use crate::error::UsageError;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Read, Write};
 use std::ops::Range;
@@ -104,6 +105,44 @@ impl StreamPlan {
             }
             _ => self.ranges().map(|r| r.end - r.start).sum(),
         }
+    }
+}
+
+/// How the sink takes bytes off the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RxMode {
+    /// recv() into a user buffer: the receiver pays one copy, as any real consumer does.
+    Copy,
+    /// recv() with MSG_TRUNC: the kernel discards the bytes, no copy.
+    Trunc,
+    /// splice() socket -> pipe -> /dev/null: the bytes never reach user space.
+    Splice,
+}
+
+impl RxMode {
+    pub const ALL: [RxMode; 3] = [RxMode::Copy, RxMode::Trunc, RxMode::Splice];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RxMode::Copy => "copy",
+            RxMode::Trunc => "trunc",
+            RxMode::Splice => "splice",
+        }
+    }
+
+    pub fn parse(flag: &str, text: &str) -> Result<RxMode, UsageError> {
+        RxMode::ALL
+            .into_iter()
+            .find(|m| m.name() == text.trim())
+            .ok_or_else(|| {
+                let known: Vec<_> = RxMode::ALL.iter().map(|m| m.name()).collect();
+                UsageError::new(flag, text, format!("unknown receive mode; known: {}", known.join(", ")))
+            })
+    }
+
+    /// Whether the bytes reach user space, where they can be checked.
+    pub fn can_verify(self) -> bool {
+        matches!(self, RxMode::Copy)
     }
 }
 

@@ -258,39 +258,7 @@ fn cpu_list_text(cpus: &[usize]) -> String {
     cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
 }
 
-/// Parses a CPU list such as `0-3,8,10-11`.
-pub fn parse_cpu_list(flag: &str, text: &str) -> Result<Vec<usize>, UsageError> {
-    let bad = |why: &str| UsageError::new(flag, text, why);
-    let mut cpus = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (a.trim().parse::<usize>(), b.trim().parse::<usize>()),
-            None => (part.parse::<usize>(), part.parse::<usize>()),
-        };
-        let (lo, hi) = (
-            lo.map_err(|_| bad("not a CPU list; try 0-3,8"))?,
-            hi.map_err(|_| bad("not a CPU list; try 0-3,8"))?,
-        );
-        if lo > hi || hi >= nix::sched::CpuSet::count() {
-            return Err(bad("a CPU range is reversed or beyond the CPUs the kernel supports"));
-        }
-        cpus.extend(lo..=hi);
-    }
-    if cpus.is_empty() {
-        return Err(bad("names no CPU"));
-    }
-    let online = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let max_cpu = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
-        .ok()
-        .flatten()
-        .unwrap_or(online as i64);
-    if let Some(&c) = cpus.iter().find(|&&c| c as i64 >= max_cpu) {
-        return Err(bad(&format!("CPU {c} is not online (this machine has {max_cpu})")));
-    }
-    cpus.sort_unstable();
-    cpus.dedup();
-    Ok(cpus)
-}
+pub use crate::units::parse_cpu_list;
 
 #[cfg(test)]
 mod tests {
@@ -330,14 +298,5 @@ mod tests {
         let mut line = old.to_vec();
         line.push(b'\n');
         assert!(read_ack(&mut line.as_slice()).is_ok());
-    }
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(parse_cpu_list("--cpus", "0").unwrap(), vec![0]);
-        assert!(parse_cpu_list("--cpus", "1-0").is_err());
-        assert!(parse_cpu_list("--cpus", "x").is_err());
-        assert!(parse_cpu_list("--cpus", "100000").is_err());
-        assert!(parse_cpu_list("--cpus", "").is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! The sink's receive loop, per mode (copy, trunc, splice), and the content check it runs as bytes arrive.
 
 use crate::buffer::AlignedBuf;
-use crate::error::UsageError;
 use crate::strategy::pipe::Pipe;
+pub use crate::wire::RxMode;
 use crate::wire::StreamPlan;
 use anyhow::Context;
 use nix::errno::Errno;
@@ -11,44 +11,6 @@ use nix::sys::socket::{MsgFlags, recv};
 use std::net::TcpStream;
 use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd};
-
-/// How the sink takes bytes off the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RxMode {
-    /// recv() into a user buffer: the receiver pays one copy, as any real consumer does.
-    Copy,
-    /// recv() with MSG_TRUNC: the kernel discards the bytes, no copy.
-    Trunc,
-    /// splice() socket -> pipe -> /dev/null: the bytes never reach user space.
-    Splice,
-}
-
-impl RxMode {
-    pub const ALL: [RxMode; 3] = [RxMode::Copy, RxMode::Trunc, RxMode::Splice];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            RxMode::Copy => "copy",
-            RxMode::Trunc => "trunc",
-            RxMode::Splice => "splice",
-        }
-    }
-
-    pub fn parse(flag: &str, text: &str) -> Result<RxMode, UsageError> {
-        RxMode::ALL
-            .into_iter()
-            .find(|m| m.name() == text.trim())
-            .ok_or_else(|| {
-                let known: Vec<_> = RxMode::ALL.iter().map(|m| m.name()).collect();
-                UsageError::new(flag, text, format!("unknown receive mode; known: {}", known.join(", ")))
-            })
-    }
-
-    /// Whether the bytes reach user space, where they can be checked.
-    pub fn can_verify(self) -> bool {
-        matches!(self, RxMode::Copy)
-    }
-}
 
 /// Checks arriving bytes against the generator, following the stream's file ranges.
 pub struct Check {

@@ -47,7 +47,7 @@ record() { echo "$1,$2,$3" >>"$results"; printf '  %-26s %8s MB/s\n' "$1" "$3"; 
 
 xb() { # strategy, extra options -> MB/s of one warm repetition (the fixture is reused, not remade)
     local o="$work/xb-$RANDOM"
-    "$bin" run --size "$SIZE" --strategies "$1" --chunk "$CHUNK" --repeat 1 --warmup 0 --out "$o" --quiet "${@:2}" >/dev/null
+    "$bin" run --size "$SIZE" --strategies "$1" --chunk "$CHUNK" --rx-buffer 128KiB --repeat 1 --warmup 0 --out "$o" --quiet "${@:2}" >/dev/null
     python3 -c "import csv;print(round(float(next(csv.DictReader(open('$o/runs.csv')))['throughput_mb_s'])))"
 }
 bare() { # sendfile|read -> MB/s from the sender's first call to the receiver's last byte

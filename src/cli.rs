@@ -90,7 +90,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub verify: bool,
     /// Receive buffer of the sink this run spawns.
-    #[arg(long, value_name = "SIZE", default_value = "128KiB", allow_hyphen_values = true)]
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", allow_hyphen_values = true)]
     pub rx_buffer: String,
     /// How the spawned sink receives: copy (recv into a buffer), trunc (MSG_TRUNC), splice (to /dev/null).
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "copy")]
@@ -154,7 +154,7 @@ pub struct SinkArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7700")]
     pub listen: String,
     /// Bytes per receive call.
-    #[arg(long, value_name = "SIZE", default_value = "128KiB", allow_hyphen_values = true)]
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", allow_hyphen_values = true)]
     pub rx_buffer: String,
     /// copy (recv into a buffer), trunc (recv with MSG_TRUNC, the kernel discards), splice (to /dev/null).
     #[arg(long, value_name = "MODE", default_value = "copy")]

@@ -142,32 +142,12 @@ pub(crate) fn subtitle(rows: &[Row]) -> String {
     )
 }
 
-/// Median, minimum and maximum of some repetitions.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-}
+/// Median, minimum and maximum of some repetitions: the summary's own statistic.
+pub(crate) type Spread = crate::summary::Stat;
 
-/// The spread of `values`, or None when there are none (or any is NaN, which a sound CSV never holds).
+/// The spread of `values`, or None when there are none.
 pub(crate) fn spread(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
-    let mut v: Vec<f64> = values.into_iter().collect();
-    if v.is_empty() || v.iter().any(|x| x.is_nan()) {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    Some(Spread {
-        median,
-        min: v[0],
-        max: v[n - 1],
-    })
+    Spread::of(&values.into_iter().collect::<Vec<f64>>())
 }
 
 /// Median of `values`; 0 when there are none, which only happens for a case with no rows (never built).

@@ -17,7 +17,7 @@ TARBALL=${TARBALL:-results-$TAG.tar.gz}
 [ -x target/release/xferbench ] || { echo "many-core: target/release/xferbench is missing: build it first"; exit 1; }
 for step in ${STEPS:-article sweep}; do
     case $step in
-        article) OUT=results/$TAG/article SIZE=$SIZE REPEAT=${REPEAT:-3} bash scripts/reproduce-article.sh ;;
+        article) OUT=results/$TAG/article SIZE=$SIZE THREADS=10 REPEAT=${REPEAT:-3} bash scripts/reproduce-article.sh ;;
         sweep) OUT=results/$TAG/sweep SIZE=$SIZE THREADS=${THREADS:-"1 2 4 8 10 12 16"} CHUNKS=${CHUNKS:-10MiB} \
             REPEAT=${REPEAT:-3} bash scripts/sweep.sh ;;
         *) echo "many-core: unknown step $step"; exit 2 ;;

@@ -92,11 +92,6 @@ impl SpawnedSink {
         }
     }
 
-    /// Process id of the child, for tests that kill it.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Whether the child has exited.
     pub fn has_exited(&mut self) -> bool {
         !matches!(self.child.try_wait(), Ok(None))

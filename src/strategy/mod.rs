@@ -294,7 +294,7 @@ pub fn prepare(method: Method, file: File, opts: &SendOptions) -> anyhow::Result
     Ok(match method {
         Method::ReadSend => Box::new(read_send::ReadSend::new(file, opts)?),
         Method::MmapSend => Box::new(mmap_send::MmapSend::new(file)?),
-        Method::Sendfile => Box::new(sendfile::Sendfile::new(file, opts)),
+        Method::Sendfile => Box::new(sendfile::Sendfile::new(file)),
         Method::Splice => Box::new(splice::Splice::new(file, opts)?),
         Method::IoUring => Box::new(io_uring::IoUringSend::new(file, opts)?),
         Method::MsgZerocopy => Box::new(msg_zerocopy::MsgZerocopy::new(file)?),

@@ -1,22 +1,19 @@
 //! `sendfile`: the kernel moves page-cache pages to the socket; nothing crosses into user space.
 
-use super::{CallStats, Control, SendError, SendOptions, StreamSender, pieces};
+use super::{CallStats, Control, SendError, StreamSender, pieces};
 use crate::wire::StreamPlan;
 use std::fs::File;
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 
+/// Needs nothing but the file: the chunk of each call comes from the stream's plan.
 pub struct Sendfile {
     file: File,
-    chunk: u64,
 }
 
 impl Sendfile {
-    pub fn new(file: File, opts: &SendOptions) -> Sendfile {
-        Sendfile {
-            file,
-            chunk: opts.chunk_bytes,
-        }
+    pub fn new(file: File) -> Sendfile {
+        Sendfile { file }
     }
 }
 
@@ -29,7 +26,7 @@ impl StreamSender for Sendfile {
         ctl: &Control,
     ) -> Result<(), SendError> {
         for range in plan.ranges() {
-            for piece in pieces(range, self.chunk) {
+            for piece in pieces(range, plan.chunk_bytes) {
                 ctl.check()?;
                 let mut offset = piece.start as libc::off64_t;
                 let end = piece.end as libc::off64_t;

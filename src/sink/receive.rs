@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 /// Checks arriving bytes against the generator, following the stream's file ranges.
 pub struct Check {
-    seed: u64,
+    pattern: crate::pattern::Pattern,
     ranges: Box<dyn Iterator<Item = Range<u64>> + Send>,
     current: Range<u64>,
     mismatch: Option<u64>,
@@ -24,7 +24,7 @@ pub struct Check {
 impl Check {
     pub fn new(seed: u64, plan: StreamPlan) -> Check {
         Check {
-            seed,
+            pattern: crate::pattern::Pattern::new(seed),
             ranges: plan.ranges(),
             current: 0..0,
             mismatch: None,
@@ -44,7 +44,7 @@ impl Check {
                 }
             }
             let take = ((self.current.end - self.current.start) as usize).min(data.len());
-            self.mismatch = crate::pattern::first_mismatch(self.seed, self.current.start, &data[..take]);
+            self.mismatch = self.pattern.first_mismatch(self.current.start, &data[..take]);
             self.current.start += take as u64;
             data = &data[take..];
         }

@@ -36,8 +36,8 @@ impl Mapping {
         let len = usize::try_from(file.metadata()?.len())?;
         let nz = NonZeroUsize::new(len).ok_or_else(|| anyhow::anyhow!("cannot map an empty file"))?;
         // SAFETY: a fresh shared read-only mapping of a file we hold open; nobody else sees the address. The file
-        // may be truncated under us (a SIGBUS risk every mmap reader takes); the runner checks the size between
-        // cases.
+        // may be truncated under us: only the kernel reads the mapped bytes (send copies or pins them), and a
+        // fault there fails the call with EFAULT instead of raising SIGBUS; see `explain`.
         let addr = unsafe { mmap(None, nz, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, &file, 0)? };
         Ok(Mapping { addr, len, _file: file })
     }
@@ -46,6 +46,20 @@ impl Mapping {
         self.len
     }
 
+    /// A send from the mapping fails with EFAULT when the file was truncated under it (the kernel's read of a
+    /// page past the new end faults): report that as the file having changed, with its size now.
+    pub fn explain(&self, e: SendError) -> SendError {
+        match e {
+            SendError::Io {
+                errno: nix::errno::Errno::EFAULT,
+                ..
+            } => SendError::FileShrank(self._file.metadata().map_or(0, |m| m.len())),
+            e => e,
+        }
+    }
+
+    /// The mapped bytes. Only ever handed to system calls, never read here: a read of a truncated page from user
+    /// space would be a SIGBUS.
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the mapping spans `len` readable bytes for as long as `self` lives.
         unsafe { std::slice::from_raw_parts(self.addr.as_ptr().cast::<u8>(), self.len) }
@@ -74,7 +88,7 @@ impl StreamSender for MmapSend {
             for piece in pieces(range, plan.chunk_bytes) {
                 ctl.check()?;
                 let data = &self.map.bytes()[piece.start as usize..piece.end as usize];
-                send_all(sock, data, stats, ctl)?;
+                send_all(sock, data, stats, ctl).map_err(|e| self.map.explain(e))?;
                 stats.user_copy_bytes += data.len() as u64;
                 stats.bytes += data.len() as u64;
             }

@@ -64,12 +64,14 @@ impl StreamSender for MsgZerocopy {
                 let data = &self.map.bytes()[piece.start as usize..piece.end as usize];
                 if let Some(errno) = zerocopy {
                     stats.fallback = Some(format!("msg-zerocopy(fallback:mmap-send: SO_ZEROCOPY: {errno})"));
-                    send_all(sock, data, stats, ctl)?;
+                    send_all(sock, data, stats, ctl).map_err(|e| self.map.explain(e))?;
                     stats.user_copy_bytes += data.len() as u64;
                     stats.bytes += data.len() as u64;
                     continue;
                 }
-                self.ledger.send_piece(fd, data, stats, ctl)?;
+                self.ledger
+                    .send_piece(fd, data, stats, ctl)
+                    .map_err(|e| self.map.explain(e))?;
             }
         }
         // The mapping must not go away under sends the kernel still holds.

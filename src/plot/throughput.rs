@@ -28,6 +28,40 @@ struct Panel {
     references: Vec<(usize, Spread)>,
 }
 
+/// Height of the box behind a reference label (14 px text plus 2 px above and below), and the space left between
+/// a box and its line, in pixels.
+const REFERENCE_LABEL_PX: f64 = 18.0;
+const REFERENCE_GAP_PX: f64 = 3.0;
+
+/// Where one reference label goes: the y (data units) of its top edge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Slot {
+    top: f64,
+}
+
+/// Places labels of height `height` for lines at `ys` (data units, any order) so that no two overlap: taken from
+/// the highest line down, each goes `gap` above its line if that clears the label placed before it, else `gap`
+/// below its line, else directly under the previous label. Returned in the order of `ys`.
+fn label_slots(ys: &[f64], height: f64, gap: f64) -> Vec<Slot> {
+    let mut order: Vec<usize> = (0..ys.len()).collect();
+    order.sort_by(|a, b| ys[*b].total_cmp(&ys[*a]));
+    let mut slots = vec![Slot { top: 0.0 }; ys.len()];
+    let mut floor = f64::INFINITY; // the lowest edge of the labels placed so far
+    for i in order {
+        let y = ys[i];
+        let top = if y + gap + height <= floor {
+            y + gap + height
+        } else if y - gap <= floor {
+            y - gap
+        } else {
+            floor
+        };
+        slots[i] = Slot { top };
+        floor = top - height;
+    }
+    slots
+}
+
 pub(crate) struct Throughput {
     subtitle: String,
     /// Legend names, indexed like the colours.
@@ -172,19 +206,43 @@ impl Figure for Throughput {
                 .axis_desc_style((FONT, 17))
                 .draw()?;
 
-            for (i, s) in &panel.references {
+            // Reference labels sit on their lines; close lines would print them over each other, so they are
+            // placed top-down, each above its line where there is room, else below it, else just below the last.
+            let plot_height = f64::from(chart.plotting_area().dim_in_pixel().1.max(1));
+            let y_per_px = self.y_max / plot_height;
+            let label_height = REFERENCE_LABEL_PX * y_per_px;
+            let slots = label_slots(
+                &panel.references.iter().map(|(_, s)| s.median).collect::<Vec<_>>(),
+                label_height,
+                REFERENCE_GAP_PX * y_per_px,
+            );
+            let mut labels = Vec::new();
+            for ((i, s), slot) in panel.references.iter().zip(slots) {
                 let c = colour(*i);
                 let ends = [(x_range.start, s.median), (x_range.end, s.median)];
                 chart
                     .draw_series(DashedLineSeries::new(ends, 10, 6, c.stroke_width(2)))?
                     .label(format!("{} (serial)", self.names[*i]))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-                let text = format!("{} {}", self.names[*i], format_rate_mb_s(s.median));
-                chart.draw_series(std::iter::once(Text::new(
-                    text,
-                    (x_range.start + 0.05, s.median),
-                    (FONT, 14).into_font().color(&c).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                labels.push((format!("{} {}", self.names[*i], format_rate_mb_s(s.median)), c, slot));
+            }
+            // After all the lines, on a pale box, so that no other line runs through a label.
+            let plot_width = f64::from(chart.plotting_area().dim_in_pixel().0.max(1));
+            let x_per_px = (x_range.end - x_range.start) / plot_width;
+            for (text, c, slot) in labels {
+                let font = (FONT, 14).into_font().color(&c).pos(Pos::new(HPos::Left, VPos::Top));
+                let width_px = chart
+                    .plotting_area()
+                    .estimate_text_size(&text, &font)
+                    .map_or(0, |(w, _)| w);
+                let left = x_range.start + 0.05;
+                let right = left + (f64::from(width_px) + 6.0) * x_per_px;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(left, slot.top), (right, slot.top - label_height)],
+                    WHITE.mix(0.85).filled(),
                 )))?;
+                let inset = (left + 2.0 * x_per_px, slot.top - 2.0 * y_per_px);
+                chart.draw_series(std::iter::once(Text::new(text, inset, font)))?;
             }
             for (i, points) in &panel.lines {
                 let c = colour(*i);
@@ -220,5 +278,37 @@ impl Figure for Throughput {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overlaps(slots: &[Slot], height: f64) -> bool {
+        let mut tops: Vec<f64> = slots.iter().map(|s| s.top).collect();
+        tops.sort_by(f64::total_cmp);
+        tops.windows(2).any(|w| w[1] - w[0] < height - 1e-9)
+    }
+
+    #[test]
+    fn far_apart_labels_sit_just_above_their_lines() {
+        let slots = label_slots(&[100.0, 500.0, 300.0], 10.0, 1.0);
+        assert_eq!(slots, [Slot { top: 111.0 }, Slot { top: 511.0 }, Slot { top: 311.0 }]);
+    }
+
+    #[test]
+    fn equal_and_close_lines_get_labels_that_do_not_overlap() {
+        // Two equal medians (the 1 MiB and 10 MiB serial sendfile lines of a cold sweep), then a run of close ones.
+        let slots = label_slots(&[1990.0, 1990.0], 40.0, 5.0);
+        assert_eq!(
+            slots,
+            [Slot { top: 2035.0 }, Slot { top: 1985.0 }],
+            "one above, one below the line"
+        );
+        let ys = [1000.0, 1010.0, 1005.0, 995.0, 1020.0, 400.0];
+        let slots = label_slots(&ys, 40.0, 5.0);
+        assert!(!overlaps(&slots, 40.0), "{slots:?}");
+        assert_eq!(slots[5], Slot { top: 445.0 }, "a line far below is not pushed");
     }
 }

@@ -187,6 +187,10 @@ pub struct FixtureArgs {
     /// Seed of the content.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
+    /// Read the file back and check every byte against the generator (the sidecar only vouches for size, seed
+    /// and generator version); exit 1 at the first byte that differs.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -65,5 +65,14 @@ fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
         fixture.size,
         args.seed
     );
+    if args.check {
+        if let Some(offset) = xferbench::fixture::verify_file(&fixture)? {
+            anyhow::bail!(
+                "'{}' differs from the generator at offset {offset}: delete it (and its .meta.json) to have it made again",
+                fixture.path.display()
+            );
+        }
+        xferbench::outln!("checked: every byte matches the generator");
+    }
     Ok(())
 }

@@ -682,6 +682,37 @@ fn a_fixture_that_does_not_match_its_sidecar_is_remade() {
     check("no sidecar");
 }
 
+/// `fixture --check` reads the file back: a byte changed behind the sidecar's back is named with its offset, exit
+/// 1; an intact file passes.
+#[test]
+fn fixture_check_finds_a_changed_byte() {
+    let t = tmp();
+    let check = || {
+        let mut cmd = xferbench();
+        cmd.current_dir(t.path())
+            .args(["fixture", "--size", "3MiB", "--path", "f.bin", "--check"]);
+        cmd
+    };
+    let out = check().output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("every byte matches"));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(t.path().join("f.bin"))
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, b"x", 2_000_003).unwrap();
+    let out = check().output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("xferbench: error: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("differs from the generator at offset 2000003"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// The --file shrinks while it is being sent: the case fails as `file-changed` (the strategy meets the early
 /// end), and the run stops there (the cases left would send something else than planned), exit 1.
 #[test]

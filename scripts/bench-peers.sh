@@ -6,7 +6,7 @@
 # ratios are printed and written to OUT/peers.md. Also measures the cost of --verify on single-stream sendfile and
 # the fixture's creation rate against dd of the same size.
 #
-# Environment: SIZE [1.2GB], ROUNDS [5], CHUNK [10MiB], OUT [results/peers-<host>-<kernel>-<date>],
+# Environment: SIZE [1.2GB], ROUNDS [5], FIXTURE_ROUNDS [3], CHUNK [10MiB], OUT [results/peers-<host>-<kernel>-<date>],
 #              XFERBENCH [target/release/xferbench, built if missing], NO_IPERF=1 to skip iperf3.
 set -euo pipefail
 start_dir=$PWD
@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
 SIZE=${SIZE:-1.2GB}
 ROUNDS=${ROUNDS:-5}
+FIXTURE_ROUNDS=${FIXTURE_ROUNDS:-3}
 CHUNK=${CHUNK:-10MiB}
 OUT=$(abs "${OUT:-results/peers-$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}")
 bin=target/release/xferbench
@@ -84,7 +85,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo "fixture creation against dd (same size, both synced to disk)"
-for round in 1 2; do
+for round in $(seq 1 "$FIXTURE_ROUNDS"); do
     rm -f "$work/f.bin" "$work/f.bin.meta.json" "$work/dd.bin"
     t0=$(date +%s.%N); "$bin" fixture --size "$SIZE" --seed 99 --path "$work/f.bin" >/dev/null; t1=$(date +%s.%N)
     bytes=$(stat -c %s "$work/f.bin"); rm -f "$work/f.bin" "$work/f.bin.meta.json"
@@ -96,18 +97,23 @@ done
 python3 - "$results" "$OUT/peers.md" "$(uname -r)" "$(hostname)" "$(nproc)" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-by = {}
+by, rounds = {}, {}
 for r in rows:
     by.setdefault(r["tool"], []).append(float(r["mb_s"]))
+    rounds.setdefault(r["tool"], {})[r["round"]] = float(r["mb_s"])
 med = {k: statistics.median(v) for k, v in by.items()}
 def spread(v): return (max(v) - min(v)) / statistics.median(v) * 100
 lines = [f"## Peers on {sys.argv[4]} (kernel {sys.argv[3]}, {sys.argv[5]} CPUs), medians of alternating rounds", "",
          "| tool | median MB/s | spread | n |", "|---|---|---|---|"]
 lines += [f"| {k} | {med[k]:.0f} | {spread(v):.0f}% | {len(v)} |" for k, v in by.items()]
-lines += ["", "| ratio | value |", "|---|---|"]
+lines += ["", "Ratio of medians, and the median of the per-round ratios with its interquartile range (the two runs of a",
+          "round are seconds apart, so the per-round ratio cancels most of this machine's drift).", "",
+          "| ratio | of medians | per round: median [IQR] | rounds |", "|---|---|---|---|"]
 def ratio(a, b, label):
     if a in med and b in med:
-        lines.append(f"| {label} | {med[a] / med[b]:.2f}x |")
+        pairs = sorted(rounds[a][k] / rounds[b][k] for k in rounds[a] if k in rounds[b])
+        q = statistics.quantiles(pairs, n=4) if len(pairs) >= 2 else [pairs[0]] * 3
+        lines.append(f"| {label} | {med[a] / med[b]:.2f}x | {q[1]:.2f}x [{q[0]:.2f}-{q[2]:.2f}] | {len(pairs)} |")
 ratio("xferbench-sendfile", "bare-sendfile", "xferbench sendfile / bare sendfile (goal >= 1.0)")
 ratio("xferbench-read-send", "bare-read-send", "xferbench read-send / bare read-send")
 ratio("xferbench-sendfile", "iperf3-Z-F", "xferbench sendfile / iperf3 -Z -F (goal >= 1.5)")

@@ -89,6 +89,10 @@ pub struct RunArgs {
     /// Have the sink check every byte against the fixture generator.
     #[arg(long)]
     pub verify: bool,
+    /// Where the sink checks with --verify: receiver (in the receiving thread), thread (a checking thread of its
+    /// own per stream), auto (a thread of its own when the sink has 3 CPUs per stream).
+    #[arg(long, value_name = "WHERE", default_value = "auto")]
+    pub verify_on: String,
     /// Receive buffer of the sink this run spawns.
     #[arg(long, value_name = "SIZE", default_value = "256KiB", allow_hyphen_values = true)]
     pub rx_buffer: String,

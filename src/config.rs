@@ -6,7 +6,7 @@ use crate::error::UsageError;
 use crate::fixture::{FixtureSpec, default_path};
 use crate::strategy::Strategy;
 use crate::units::{parse_duration, parse_size};
-use crate::wire::{Layout, RxMode};
+use crate::wire::{Layout, RxMode, VerifyOn};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -74,6 +74,8 @@ pub struct RunConfig {
     pub repeat: u32,
     pub warmup: u32,
     pub verify: bool,
+    /// Where the sink checks (None: the sink chooses).
+    pub verify_on: Option<VerifyOn>,
     pub rx_buffer: u64,
     pub out: Option<PathBuf>,
     pub resume: bool,
@@ -223,6 +225,10 @@ pub fn resolve(args: RunArgs) -> Result<RunConfig, UsageError> {
             )
         }
     };
+    let verify_on = VerifyOn::parse("--verify-on", &args.verify_on)?;
+    if verify_on.is_some() && !args.verify {
+        return Err(UsageError::msg("--verify-on says where to verify: it needs --verify"));
+    }
     if args.verify && rx_modes.iter().any(|m| !m.can_verify()) {
         return Err(UsageError::msg(
             "--verify needs --rx-mode copy: the other modes never see the bytes",
@@ -289,6 +295,7 @@ pub fn resolve(args: RunArgs) -> Result<RunConfig, UsageError> {
         repeat,
         warmup,
         verify: args.verify,
+        verify_on,
         rx_buffer,
         out: args.out,
         resume: args.resume,

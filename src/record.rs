@@ -39,6 +39,10 @@ pub struct Row {
     pub bytes_received: Option<u64>,
     /// True only when the sink compared every byte with the fixture generator and all matched.
     pub verified: bool,
+    /// Where the sink checked: `receiver` (in the receiving thread) or `thread` (a checking thread per stream);
+    /// empty when nothing was checked. Missing in result sets from before it existed.
+    #[serde(default)]
+    pub verify_on: String,
     /// 1-based repetition number; warm-ups are not written.
     pub repetition: u32,
     /// From the first transfer call to the sink's last byte.
@@ -59,6 +63,9 @@ pub struct Row {
     pub sink_user_s: Option<f64>,
     /// Sink system CPU summed over its stream threads (empty in raw mode).
     pub sink_sys_s: Option<f64>,
+    /// Of the sink's CPU, the part its checking threads used (`verify_on` = `thread`; empty otherwise).
+    #[serde(default)]
+    pub sink_checker_cpu_s: Option<f64>,
     /// System-wide softirq time from /proc/stat over the case (loopback TCP does much of its work here).
     pub softirq_s: f64,
     /// Voluntary context switches of the sender process, all threads.

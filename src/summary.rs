@@ -99,9 +99,10 @@ const METRICS: &[(&str, Extract)] = &[
     ("resident_before_ratio", |r| Some(r.resident_before_ratio)),
     ("sender_cpu_s_per_gb", |r| per_gb(r, r.sender_user_s + r.sender_sys_s)),
     ("sink_cpu_s_per_gb", |r| per_gb(r, r.sink_user_s? + r.sink_sys_s?)),
-    // Sink CPU over the wall time of one core per stream: near 1, the receiver was the bottleneck.
+    // The receiving threads' CPU over the wall time of one core per stream: near 1, the receiver was the
+    // bottleneck. Checking threads (`--verify-on thread`) run beside them and are left out.
     ("sink_busy_ratio", |r| {
-        let cpu = r.sink_user_s? + r.sink_sys_s?;
+        let cpu = r.sink_user_s? + r.sink_sys_s? - r.sink_checker_cpu_s.unwrap_or(0.0);
         (r.wall_s > 0.0).then(|| cpu / (r.wall_s * f64::from(r.threads.max(1))))
     }),
     ("softirq_s_per_gb", |r| per_gb(r, r.softirq_s)),

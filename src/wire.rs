@@ -146,6 +146,48 @@ impl RxMode {
     }
 }
 
+/// Where the sink checks the bytes of a verified stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VerifyOn {
+    /// In the receiving thread, between receive calls: the check's time comes off a receiver-bound stream.
+    Receiver,
+    /// In a checking thread of its own per stream, fed filled buffers in batches.
+    Thread,
+}
+
+impl VerifyOn {
+    pub const ALL: [VerifyOn; 2] = [VerifyOn::Receiver, VerifyOn::Thread];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            VerifyOn::Receiver => "receiver",
+            VerifyOn::Thread => "thread",
+        }
+    }
+
+    /// `auto` is None: the sink chooses (see `VerifyOn::choose`).
+    pub fn parse(flag: &str, text: &str) -> Result<Option<VerifyOn>, UsageError> {
+        if text.trim() == "auto" {
+            return Ok(None);
+        }
+        VerifyOn::ALL
+            .into_iter()
+            .find(|m| m.name() == text.trim())
+            .map(Some)
+            .ok_or_else(|| UsageError::new(flag, text, "unknown place; known: auto, receiver, thread"))
+    }
+
+    /// `auto`: a thread of its own only where CPUs are to spare, three per stream (sender, receiver and checker
+    /// on a loopback run); else the checker would take CPU from the transfer it checks.
+    pub fn choose(streams: u32, cpus: usize) -> VerifyOn {
+        if cpus >= 3 * streams.max(1) as usize {
+            VerifyOn::Thread
+        } else {
+            VerifyOn::Receiver
+        }
+    }
+}
+
 /// First thing on every data connection, after the magic, version and length.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamHeader {
@@ -162,6 +204,9 @@ pub struct StreamHeader {
     /// Optional so that headers without it (older senders) still parse.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rx_mode: Option<String>,
+    /// Where to check the bytes with `verify` (`receiver`, `thread`); absent: the sink chooses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_on: Option<String>,
 }
 
 /// The sink's answer to a header: go ahead, or why not.
@@ -206,6 +251,12 @@ pub struct StreamReport {
     pub recv_calls: u64,
     /// Set when the stream ended by error rather than EOF.
     pub error: Option<String>,
+    /// Where the bytes were checked (`receiver`, `thread`), when they were.
+    #[serde(default)]
+    pub verify_on: Option<String>,
+    /// CPU seconds of the checking thread, when there was one; already counted in `user_s` and `sys_s`.
+    #[serde(default)]
+    pub checker_cpu_s: Option<f64>,
 }
 
 /// Writes magic, version, length and the JSON header in one write.
@@ -352,6 +403,7 @@ mod tests {
             verify: true,
             token: None,
             rx_mode: None,
+            verify_on: None,
         };
         let mut buf = Vec::new();
         write_header(&mut buf, &h).unwrap();
@@ -359,6 +411,7 @@ mod tests {
 
         let with_mode = StreamHeader {
             rx_mode: Some("trunc".into()),
+            verify_on: Some("thread".into()),
             ..h.clone()
         };
         let mut buf2 = Vec::new();

@@ -102,10 +102,11 @@ fn csv_has_the_promised_columns() {
     }
 }
 
-/// Starts `xferbench sink` on a free loopback port; returns the child and its address.
-fn start_sink() -> (std::process::Child, String) {
+/// Starts `xferbench sink` on a free loopback port with `extra` options; returns the child and its address.
+fn start_sink_with(extra: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_xferbench"))
         .args(["sink", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -122,7 +123,7 @@ fn start_sink() -> (std::process::Child, String) {
     (child, addr)
 }
 
-fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64) -> StreamReport {
+fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64, verify_on: Option<&str>) -> StreamReport {
     let sock = TcpStream::connect(addr).unwrap();
     let header = StreamHeader {
         run_id: "test".into(),
@@ -138,6 +139,7 @@ fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64) -> StreamReport
         verify: true,
         token: None,
         rx_mode: None,
+        verify_on: verify_on.map(String::from),
     };
     wire::write_header(&mut &sock, &header).unwrap();
     let mut reader = BufReader::new(&sock);
@@ -148,23 +150,35 @@ fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64) -> StreamReport
     wire::read_line(&mut reader).unwrap()
 }
 
+/// Checked in the receiving thread and in a checking thread of its own: a 4 KiB receive buffer makes the 1 MiB
+/// stream pass through the checker's ring of buffers many times over.
 #[test]
 fn a_wrong_byte_is_not_verified() {
-    let (mut child, addr) = start_sink();
+    let (mut child, addr) = start_sink_with(&["--rx-buffer", "4KiB"]);
     let mut data = vec![0u8; 1 << 20];
     xferbench::pattern::fill(9, 0, &mut data);
-    let good = send_stream(&addr, &data, 1 << 20, 9);
-    data[777_777] ^= 1;
-    let bad = send_stream(&addr, &data, 1 << 20, 9);
-    data[777_777] ^= 1;
-    let short = send_stream(&addr, &data[..1000], 1 << 20, 9);
+    for on in ["receiver", "thread"] {
+        let good = send_stream(&addr, &data, 1 << 20, 9, Some(on));
+        data[777_777] ^= 1;
+        let bad = send_stream(&addr, &data, 1 << 20, 9, Some(on));
+        data[777_777] ^= 1;
+        let short = send_stream(&addr, &data[..1000], 1 << 20, 9, Some(on));
+        assert!(good.verified && good.bytes == 1 << 20, "{on}: {good:?}");
+        assert_eq!(good.verify_on.as_deref(), Some(on));
+        assert!(good.recv_calls >= 256, "{on}: {good:?}");
+        assert!(!bad.verified, "{on}: {bad:?}");
+        assert_eq!(bad.mismatch_offset, Some(777_777), "{on}");
+        assert_eq!(bad.bytes, 1 << 20, "{on}");
+        assert!(!short.verified, "{on}: a short stream is not verified: {short:?}");
+    }
+    // Left to the sink: one stream on a machine with 3 CPUs or more gets a thread of its own.
+    let auto = send_stream(&addr, &data, 1 << 20, 9, None);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let expected = if cpus >= 3 { "thread" } else { "receiver" };
+    assert_eq!(auto.verify_on.as_deref(), Some(expected), "{cpus} CPUs");
+    assert!(auto.verified, "{auto:?}");
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(good.verified && good.bytes == 1 << 20, "{good:?}");
-    assert!(!bad.verified, "{bad:?}");
-    assert_eq!(bad.mismatch_offset, Some(777_777));
-    assert_eq!(bad.bytes, 1 << 20);
-    assert!(!short.verified, "a short stream is not verified: {short:?}");
 }
 
 #[test]

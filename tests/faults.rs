@@ -304,6 +304,12 @@ fn unknown_strategy_cache_and_layout_names_are_refused() {
         "known: striped, contiguous",
     );
     refused(run_in(t.path(), &["--rx-mode", "magic"]), 2, "known: copy");
+    refused(
+        run_in(t.path(), &["--verify", "--verify-on", "gpu"]),
+        2,
+        "known: auto, receiver, thread",
+    );
+    refused(run_in(t.path(), &["--verify-on", "thread"]), 2, "it needs --verify");
     assert!(listing(t.path()).is_empty(), "{:?}", listing(t.path()));
 }
 

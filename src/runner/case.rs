@@ -213,6 +213,11 @@ fn measure(ctx: &Context, case: &Case, row: &mut Row) -> Result<(), (&'static st
             row.recv_s = Some(b.saturating_sub(a) as f64 / 1e9);
         }
         row.verified = cfg.verify && reports.len() == socks.len() && rs().all(|r| r.verified);
+        let mut places: Vec<&str> = rs().filter_map(|r| r.verify_on.as_deref()).collect();
+        places.sort_unstable();
+        places.dedup();
+        row.verify_on = places.join(";");
+        row.sink_checker_cpu_s = rs().filter_map(|r| r.checker_cpu_s).reduce(|a, b| a + b);
     }
 
     if let Some((stream, e)) = send_failed {
@@ -287,6 +292,7 @@ fn open_streams(
                 token: cfg.token.clone(),
                 // A spawned sink receives as each case asks; a remote one as its own --rx-mode says.
                 rx_mode: (ctx.transport == "loopback").then(|| case.rx_mode.name().to_string()),
+                verify_on: cfg.verify_on.map(|on| on.name().to_string()),
             };
             wire::write_header(&mut &sock, &header).map_err(|e| ("connect-failed", e.into()))?;
             sock.set_read_timeout(Some(ACK_TIMEOUT))

@@ -182,7 +182,21 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
             format!("rx mode {} discards the bytes and cannot verify", rx_mode.name()),
         );
     }
-    let mut receiver = receive::Receiver::new(rx_mode, cfg.rx_buffer)?;
+    let verify_on = match header
+        .verify_on
+        .as_deref()
+        .map(|w| receive::VerifyOn::parse("verify_on", w))
+    {
+        None | Some(Ok(None)) => {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            receive::VerifyOn::choose(header.plan.streams, cpus)
+        }
+        Some(Ok(Some(on))) => on,
+        Some(Err(e)) => return refuse(&mut writer, e.to_string()),
+    };
+    let verify_on = (header.verify && rx_mode.can_verify()).then_some(verify_on);
+    let mut receiver =
+        receive::Receiver::new(rx_mode, cfg.rx_buffer, verify_on.unwrap_or(receive::VerifyOn::Receiver))?;
     wire::write_line(&mut writer, &answer(true, rx_mode, None))?;
     sock.set_read_timeout(Some(cfg.idle_timeout))?;
     let before = Counters::thread();
@@ -192,7 +206,14 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
         None
     };
     let outcome = receiver.run(&sock, check);
-    let used = Counters::thread().since(&before);
+    let mut used = Counters::thread().since(&before);
+    // A checking thread's work is the stream's too.
+    if let Some(c) = &outcome.checker {
+        used.user_s += c.user_s;
+        used.sys_s += c.sys_s;
+        used.voluntary_ctxsw += c.voluntary_ctxsw;
+        used.involuntary_ctxsw += c.involuntary_ctxsw;
+    }
     let report = StreamReport {
         stream: header.plan.index,
         bytes: outcome.bytes,
@@ -207,6 +228,8 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
         involuntary_ctxsw: used.involuntary_ctxsw,
         recv_calls: outcome.calls,
         error: outcome.error.clone(),
+        verify_on: verify_on.map(|on| on.name().to_string()),
+        checker_cpu_s: outcome.checker.as_ref().map(|c| c.user_s + c.sys_s),
     };
     // The sender may be gone (a killed run): the report then has nobody to go to, which is not the sink's failure.
     let _ = wire::write_line(&mut writer, &report);

@@ -1,9 +1,10 @@
 //! The sink's receive loop, per mode (copy, trunc, splice), and the content check it runs as bytes arrive.
 
 use crate::buffer::AlignedBuf;
+use crate::probe::Counters;
 use crate::strategy::pipe::Pipe;
-pub use crate::wire::RxMode;
 use crate::wire::StreamPlan;
+pub use crate::wire::{RxMode, VerifyOn};
 use anyhow::Context;
 use nix::errno::Errno;
 use nix::fcntl::{SpliceFFlags, splice};
@@ -61,15 +62,59 @@ pub struct Received {
     pub first_byte_ns: Option<u64>,
     pub last_byte_ns: Option<u64>,
     pub error: Option<String>,
+    /// CPU and context switches of the checking thread, when the check ran on one (`VerifyOn::Thread`).
+    pub checker: Option<Counters>,
 }
 
-/// A receive loop with its buffer (or, for splice, its pipe and /dev/null), made before the stream starts.
+impl Received {
+    /// Books one receive call that took `n` bytes.
+    fn count(&mut self, n: usize) {
+        let now = crate::env::monotonic_ns();
+        self.calls += 1;
+        self.first_byte_ns.get_or_insert(now);
+        self.last_byte_ns = Some(now);
+        self.bytes += n as u64;
+    }
+
+    fn finish(&mut self, check: Option<Check>) {
+        if let Some(c) = check {
+            self.mismatch_offset = c.mismatch;
+            self.verified = c.mismatch.is_none() && !c.overflow;
+        }
+    }
+}
+
+/// Buffers one stream may have filled and waiting for its checking thread, and how many are handed over at a time
+/// (one wake-up of the checker per batch, not per receive).
+const RING: usize = 8;
+const BATCH: usize = 4;
+
+/// What one receive call came to.
+enum Step {
+    Got(usize),
+    Again,
+    End(Option<String>),
+}
+
+fn step(r: nix::Result<usize>) -> Step {
+    match r {
+        Ok(0) => Step::End(None),
+        Ok(n) => Step::Got(n),
+        Err(Errno::EINTR) => Step::Again,
+        Err(Errno::EAGAIN) => Step::End(Some("idle: nothing arrived within the idle timeout".into())),
+        Err(e) => Step::End(Some(format!("recv: {e}"))),
+    }
+}
+
+/// A receive loop with its buffers (or, for splice, its pipe and /dev/null), made before the stream starts.
 pub struct Receiver {
     mode: RxMode,
-    /// Page-aligned (see `buffer`); `len` bytes of it are offered to each recv.
-    buf: AlignedBuf,
+    /// Page-aligned (see `buffer`); `len` bytes of each are offered to each recv. One buffer, or `RING` when a
+    /// checking thread takes filled ones while the next is received into.
+    bufs: Vec<AlignedBuf>,
     len: usize,
     splice: Option<SpliceSink>,
+    verify_on: VerifyOn,
 }
 
 /// Where splice mode sends the bytes: a pipe of about `rx_buffer` bytes, drained into /dev/null.
@@ -79,7 +124,7 @@ struct SpliceSink {
 }
 
 impl Receiver {
-    pub fn new(mode: RxMode, rx_buffer: usize) -> anyhow::Result<Receiver> {
+    pub fn new(mode: RxMode, rx_buffer: usize, verify_on: VerifyOn) -> anyhow::Result<Receiver> {
         let splice = match mode {
             RxMode::Splice => Some(SpliceSink {
                 pipe: Pipe::new(rx_buffer as u64)?,
@@ -90,18 +135,26 @@ impl Receiver {
             }),
             _ => None,
         };
+        // Splice mode never touches a user buffer; keep one page so the loop stays uniform.
+        let (count, len) = match (&splice, verify_on) {
+            (Some(_), _) => (1, 1),
+            (None, VerifyOn::Thread) => (RING, rx_buffer),
+            (None, VerifyOn::Receiver) => (1, rx_buffer),
+        };
         Ok(Receiver {
             mode,
-            // Splice mode never touches a user buffer; keep one page so the loop stays uniform.
-            buf: AlignedBuf::new(if splice.is_some() { 1 } else { rx_buffer })?,
+            bufs: (0..count)
+                .map(|_| AlignedBuf::new(len))
+                .collect::<anyhow::Result<_>>()?,
             len: rx_buffer,
             splice,
+            verify_on,
         })
     }
 
-    /// One receive call: bytes taken off the socket (0 at EOF).
-    fn take(&mut self, sock: &TcpStream) -> nix::Result<usize> {
-        match (&self.splice, self.mode) {
+    /// One receive call into `buf` (or, for splice, through the pipe): bytes taken off the socket (0 at EOF).
+    fn take(mode: RxMode, through: Option<&SpliceSink>, buf: &mut [u8], sock: &TcpStream) -> nix::Result<usize> {
+        match (through, mode) {
             (Some(s), _) => {
                 let flags = SpliceFFlags::SPLICE_F_MOVE;
                 let n = splice(sock.as_fd(), None, s.pipe.write.as_fd(), None, s.pipe.capacity, flags)?;
@@ -115,49 +168,120 @@ impl Receiver {
                 }
                 Ok(n)
             }
-            (None, RxMode::Trunc) => recv(
-                sock.as_raw_fd(),
-                &mut self.buf.as_mut_slice()[..self.len],
-                MsgFlags::MSG_TRUNC,
-            ),
-            (None, _) => recv(
-                sock.as_raw_fd(),
-                &mut self.buf.as_mut_slice()[..self.len],
-                MsgFlags::empty(),
-            ),
+            (None, RxMode::Trunc) => recv(sock.as_raw_fd(), buf, MsgFlags::MSG_TRUNC),
+            (None, _) => recv(sock.as_raw_fd(), buf, MsgFlags::empty()),
         }
     }
 
-    /// Receives until EOF, an error or the idle timeout.
-    pub fn run(&mut self, sock: &TcpStream, mut check: Option<Check>) -> Received {
+    /// Receives until EOF, an error or the idle timeout, checking the bytes against `check` if given.
+    pub fn run(&mut self, sock: &TcpStream, check: Option<Check>) -> Received {
+        match (check, self.mode, self.verify_on) {
+            (Some(check), RxMode::Copy, VerifyOn::Thread) if self.bufs.len() > 1 => {
+                self.run_checked_beside(sock, check)
+            }
+            (check, _, _) => self.run_inline(sock, check),
+        }
+    }
+
+    fn run_inline(&mut self, sock: &TcpStream, mut check: Option<Check>) -> Received {
         let mut got = Received::default();
+        // (Splice mode keeps a one-page buffer it never uses.)
+        let buf = self.bufs[0].as_mut_slice();
+        let len = self.len.min(buf.len());
+        let buf = &mut buf[..len];
         loop {
-            let n = match self.take(sock) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => {
-                    got.error = Some("idle: nothing arrived within the idle timeout".into());
-                    break;
-                }
-                Err(e) => {
-                    got.error = Some(format!("recv: {e}"));
+            let n = match step(Self::take(self.mode, self.splice.as_ref(), buf, sock)) {
+                Step::Got(n) => n,
+                Step::Again => continue,
+                Step::End(error) => {
+                    got.error = error;
                     break;
                 }
             };
-            let now = crate::env::monotonic_ns();
-            got.calls += 1;
-            got.first_byte_ns.get_or_insert(now);
-            got.last_byte_ns = Some(now);
-            got.bytes += n as u64;
+            got.count(n);
             if let (Some(c), RxMode::Copy) = (check.as_mut(), self.mode) {
-                c.feed(&self.buf.as_slice()[..n.min(self.len)]);
+                c.feed(&buf[..n.min(self.len)]);
             }
         }
-        if let Some(c) = check {
-            got.mismatch_offset = c.mismatch;
-            got.verified = c.mismatch.is_none() && !c.overflow;
-        }
+        got.finish(check);
+        got
+    }
+
+    /// The receiving thread fills buffers and hands them over `BATCH` at a time; a checking thread checks them in
+    /// order and gives them back. The receiver waits only when every buffer is still waiting to be checked.
+    fn run_checked_beside(&mut self, sock: &TcpStream, mut check: Check) -> Received {
+        use std::sync::mpsc::{channel, sync_channel};
+        let (to_checker, batches) = sync_channel::<Vec<(AlignedBuf, usize)>>(RING / BATCH);
+        let (to_receiver, checked) = channel::<AlignedBuf>();
+        let mut free = std::mem::take(&mut self.bufs);
+        let (mode, len) = (self.mode, self.len);
+        let mut got = Received::default();
+        std::thread::scope(|scope| {
+            let checker = scope.spawn(move || {
+                let before = Counters::thread();
+                for batch in batches {
+                    for (buf, n) in batch {
+                        check.feed(&buf.as_slice()[..n]);
+                        // The receiver is gone only once it has finished; the buffer is then simply dropped.
+                        let _ = to_receiver.send(buf);
+                    }
+                }
+                (check, Counters::thread().since(&before))
+            });
+            let mut batch = Vec::with_capacity(BATCH);
+            loop {
+                free.extend(checked.try_iter());
+                let mut buf = match free.pop() {
+                    Some(b) => b,
+                    None => {
+                        if !batch.is_empty() && to_checker.send(std::mem::take(&mut batch)).is_err() {
+                            got.error = Some("the checking thread stopped".into());
+                            break;
+                        }
+                        match checked.recv() {
+                            Ok(b) => b,
+                            Err(_) => {
+                                got.error = Some("the checking thread stopped".into());
+                                break;
+                            }
+                        }
+                    }
+                };
+                let n = match step(Self::take(mode, None, &mut buf.as_mut_slice()[..len], sock)) {
+                    Step::Got(n) => n,
+                    Step::Again => {
+                        free.push(buf);
+                        continue;
+                    }
+                    Step::End(error) => {
+                        got.error = error;
+                        free.push(buf);
+                        break;
+                    }
+                };
+                got.count(n);
+                batch.push((buf, n.min(len)));
+                if batch.len() == BATCH && to_checker.send(std::mem::take(&mut batch)).is_err() {
+                    got.error = Some("the checking thread stopped".into());
+                    break;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = to_checker.send(batch);
+            }
+            drop(to_checker);
+            match checker.join() {
+                Ok((check, used)) => {
+                    got.finish(Some(check));
+                    got.checker = Some(used);
+                }
+                Err(_) => {
+                    got.error.get_or_insert_with(|| "the checking thread failed".into());
+                }
+            }
+        });
+        free.extend(checked.try_iter());
+        self.bufs = free;
         got
     }
 }

@@ -3,10 +3,10 @@
 #   xferbench sendfile and read-send  vs  a bare C sender/receiver (bench/bare.c: only the syscall loop, the
 #   receiver reading into 128 KiB)  vs  iperf3 -Z -F FILE and iperf3 -F FILE.
 # Runs alternate (A B C ... A B C ...) so that drift in the machine hits every tool alike; medians, spreads and
-# ratios are printed and written to OUT/peers.md. Also measures the cost of --verify on single-stream sendfile and
-# the fixture's creation rate against dd of the same size.
+# ratios are printed and written to OUT/peers.md. Also measures the cost of --verify on single-stream sendfile (checked
+# where the sink chooses, and in the receiving thread) and the fixture's creation rate against dd.
 #
-# Environment: SIZE [1.2GB], ROUNDS [5], FIXTURE_ROUNDS [3], CHUNK [10MiB], OUT [results/peers-<host>-<kernel>-<date>],
+# Environment: SIZE [1.2GB], ROUNDS [5], FIXTURE_ROUNDS [3], FIXTURE_SIZE [SIZE], CHUNK [10MiB], OUT [results/peers-<host>-<kernel>-<date>],
 #              XFERBENCH [target/release/xferbench, built if missing], NO_IPERF=1 to skip iperf3.
 set -euo pipefail
 start_dir=$PWD
@@ -17,6 +17,7 @@ abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-
 SIZE=${SIZE:-1.2GB}
 ROUNDS=${ROUNDS:-5}
 FIXTURE_ROUNDS=${FIXTURE_ROUNDS:-3}
+FIXTURE_SIZE=${FIXTURE_SIZE:-$SIZE}
 CHUNK=${CHUNK:-10MiB}
 OUT=$(abs "${OUT:-results/peers-$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}")
 bin=target/release/xferbench
@@ -29,7 +30,10 @@ trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
 if [ "${NO_IPERF:-0}" != 1 ] && ! command -v iperf3 >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "peers: installing iperf3"
-        (apt-get install -y -qq iperf3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iperf3 >/dev/null; })
+        if ! (apt-get install -y -qq iperf3 >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq iperf3 >/dev/null 2>&1; }); then
+            echo "peers: iperf3 could not be installed (no network?); skipping it" && NO_IPERF=1
+        fi
     else
         echo "peers: iperf3 missing and cannot be installed here; skipping it" && NO_IPERF=1
     fi
@@ -78,16 +82,17 @@ for round in $(seq 1 "$ROUNDS"); do
     record xferbench-read-send "$round" "$(xb read-send)"
     record bare-read-send "$round" "$(bare read)"
     record xferbench-sendfile-verify "$round" "$(xb sendfile --verify)"
+    record xferbench-sendfile-verify-receiver "$round" "$(xb sendfile --verify --verify-on receiver)"
     if [ "${NO_IPERF:-0}" != 1 ]; then
         record iperf3-Z-F "$round" "$(iperf -Z)"
         record iperf3-F "$round" "$(iperf)"
     fi
 done
 
-echo "fixture creation against dd (same size, both synced to disk)"
+echo "fixture creation against dd ($FIXTURE_SIZE each, both synced to disk)"
 for round in $(seq 1 "$FIXTURE_ROUNDS"); do
     rm -f "$work/f.bin" "$work/f.bin.meta.json" "$work/dd.bin"
-    t0=$(date +%s.%N); "$bin" fixture --size "$SIZE" --seed 99 --path "$work/f.bin" >/dev/null; t1=$(date +%s.%N)
+    t0=$(date +%s.%N); "$bin" fixture --size "$FIXTURE_SIZE" --seed 99 --path "$work/f.bin" >/dev/null; t1=$(date +%s.%N)
     bytes=$(stat -c %s "$work/f.bin"); rm -f "$work/f.bin" "$work/f.bin.meta.json"
     t2=$(date +%s.%N); dd if=/dev/zero of="$work/dd.bin" bs=1M count=$((bytes / 1048576)) conv=fdatasync status=none; t3=$(date +%s.%N)
     record fixture "$round" "$(python3 -c "print(round($bytes / 1e6 / ($t1 - $t0)))")"
@@ -118,7 +123,8 @@ ratio("xferbench-sendfile", "bare-sendfile", "xferbench sendfile / bare sendfile
 ratio("xferbench-read-send", "bare-read-send", "xferbench read-send / bare read-send")
 ratio("xferbench-sendfile", "iperf3-Z-F", "xferbench sendfile / iperf3 -Z -F (goal >= 1.5)")
 ratio("xferbench-read-send", "iperf3-F", "xferbench read-send / iperf3 -F")
-ratio("xferbench-sendfile-verify", "xferbench-sendfile", "with --verify / without (goal >= 0.85)")
+ratio("xferbench-sendfile-verify", "xferbench-sendfile", "with --verify / without (goal >= 0.85; --verify-on auto)")
+ratio("xferbench-sendfile-verify-receiver", "xferbench-sendfile", "with --verify --verify-on receiver / without")
 ratio("fixture", "dd-zero", "fixture creation / dd of zeros")
 text = "\n".join(lines) + "\n"
 open(sys.argv[2], "w").write(text)

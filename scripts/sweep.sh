@@ -64,9 +64,15 @@ plan=${plan%%$'\n'*}
 cases=$(echo "$plan" | sed -n 's/^plan: \([0-9]*\) cases.*/\1/p')
 runs=$(echo "$plan" | sed -n 's/.* \([0-9]*\) runs.*/\1/p')
 bytes=$(echo "$plan" | sed -n 's/.* \([0-9]*\) bytes per run/\1/p')
-# Rough: a warm run moves ~1 GB/s, a cold one ~0.3 GB/s, and each run spends about a second on set-up.
-case " $CACHES " in *" cold "*) rate=300000000;; *) rate=1000000000;; esac
-estimate=$(( runs * (bytes / rate + 1) ))
+# Rough: a warm run moves ~2 GB/s, a cold one ~1 GB/s (an SSD), and each run spends about a second on set-up;
+# runs are split evenly over the cache states.
+ncaches=$(echo $CACHES | wc -w)
+per_cache=$(( runs / ncaches ))
+estimate=0
+for c in $CACHES; do
+    case $c in cold) rate=1000000000;; *) rate=2000000000;; esac
+    estimate=$(( estimate + per_cache * (bytes / rate + 1) ))
+done
 
 cat <<PLAN
 sweep: $cases case(s) x ($WARMUP warm-up + $REPEAT counted) = $runs runs of $SIZE
@@ -75,7 +81,7 @@ sweep: $cases case(s) x ($WARMUP warm-up + $REPEAT counted) = $runs runs of $SIZ
   chunks:     $CHUNKS
   caches:     $CACHES
   into:       $OUT (resumes: finished cases are skipped)
-  roughly:    $((estimate / 60)) min $((estimate % 60)) s, if nothing is already done
+  roughly:    $((estimate / 60)) min $((estimate % 60)) s, if nothing is already done (assuming ~2 GB/s warm, ~1 GB/s cold)
 PLAN
 
 mkdir -p "$OUT"

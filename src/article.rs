@@ -50,11 +50,14 @@ fn original(trials: &[Trial], cache: &str, strategy: &str) -> Option<Cell> {
     })
 }
 
-fn ours(rows: &[Row], cache: &str, strategy: &str, threads: Option<u32>) -> Option<Cell> {
-    let picked: Vec<&Row> = rows
-        .iter()
+fn picked<'a>(rows: &'a [Row], cache: &str, strategy: &str, threads: Option<u32>) -> Vec<&'a Row> {
+    rows.iter()
         .filter(|r| r.is_ok() && r.cache == cache && r.strategy == strategy && threads.is_none_or(|t| r.threads == t))
-        .collect();
+        .collect()
+}
+
+fn ours(rows: &[Row], cache: &str, strategy: &str, threads: Option<u32>) -> Option<Cell> {
+    let picked = picked(rows, cache, strategy, threads);
     let stat = Stat::of(&picked.iter().map(|r| r.wall_s).collect::<Vec<_>>())?;
     Some(Cell {
         seconds: stat.median,
@@ -129,7 +132,15 @@ pub fn table(dir: &Path, original_csv: &Path) -> anyhow::Result<String> {
             fmt(then),
             fmt(now)
         )?;
-        readings.push(reading(cache, then, now, &rows, threads));
+        // Whether serial and parallel differ beyond this run's noise, by the test `compare` uses.
+        let times = |strategy, t| {
+            picked(&rows, cache, strategy, t)
+                .iter()
+                .map(|r| r.wall_s)
+                .collect::<Vec<_>>()
+        };
+        let noise = crate::compare::verdict(&times("sendfile", None), &times("parallel-sendfile", threads));
+        readings.push(reading(cache, then, now, &noise, &rows, threads));
     }
     let shortest = rows
         .iter()
@@ -151,7 +162,14 @@ pub fn table(dir: &Path, original_csv: &Path) -> anyhow::Result<String> {
 }
 
 /// One line on what differs for a cache state.
-fn reading(cache: &str, then: Option<f64>, now: Option<f64>, rows: &[Row], threads: Option<u32>) -> String {
+fn reading(
+    cache: &str,
+    then: Option<f64>,
+    now: Option<f64>,
+    noise: &str,
+    rows: &[Row],
+    threads: Option<u32>,
+) -> String {
     let (Some(then), Some(now)) = (then, now) else {
         return format!("{cache}: this result set lacks serial or parallel sendfile rows for a ratio.");
     };
@@ -185,10 +203,22 @@ fn reading(cache: &str, then: Option<f64>, now: Option<f64>, rows: &[Row], threa
             rows.first().map(|r| r.logical_cpus).unwrap_or(0)
         ),
     };
+    // `noise` is compare's verdict: "yes (test)", "no (test)" or "n/a".
+    let here = match (noise.strip_prefix("yes "), noise.strip_prefix("no ")) {
+        (Some(test), _) => format!(
+            "is {} here ({now:.2}x, beyond this run's noise: {})",
+            verdict(now),
+            test.trim_matches(['(', ')'])
+        ),
+        (_, Some(test)) => format!("here is {now:.2}x, within this run's noise {test}"),
+        _ => format!(
+            "is {} here ({now:.2}x; too few runs to tell from the noise)",
+            verdict(now)
+        ),
+    };
     format!(
-        "{cache}: parallel was {} than serial in 2017 ({then:.2}x) and is {} here ({now:.2}x); {why}.",
-        verdict(then),
-        verdict(now)
+        "{cache}: parallel was {} than serial in 2017 ({then:.2}x) and {here}; {why}.",
+        verdict(then)
     )
 }
 
@@ -210,5 +240,48 @@ mod tests {
         assert_eq!(secs("warm", "serial-transferTo"), 1.81);
         assert_eq!(secs("warm", "parallel-transferTo"), 0.50);
         assert_eq!(secs("cold", "java-nio-read-write"), 10.68);
+    }
+
+    #[test]
+    fn readings_say_whether_serial_and_parallel_differ_beyond_the_noise() {
+        let row = |cache: &str, strategy: &str, threads, wall_s| Row {
+            cache: cache.into(),
+            strategy: strategy.into(),
+            threads,
+            wall_s,
+            file_bytes: 1_200_000_000,
+            chunk_bytes: 10 << 20,
+            logical_cpus: 2,
+            status: crate::record::STATUS_OK.into(),
+            ..Row::default()
+        };
+        let mut rows = Vec::new();
+        for w in [1.0, 1.1, 1.2] {
+            rows.push(row("warm", "sendfile", 1, w));
+            rows.push(row("warm", "parallel-sendfile", 10, w - 0.05)); // 1.05x, ranges overlap
+            rows.push(row("cold", "sendfile", 1, w * 2.0));
+            rows.push(row("cold", "parallel-sendfile", 10, w * 4.0)); // 0.5x, ranges apart
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = csv::Writer::from_path(dir.path().join("runs.csv")).unwrap();
+        rows.iter().for_each(|r| w.serialize(r).unwrap());
+        w.flush().unwrap();
+        let original = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/article/original-runs.csv");
+        let text = table(dir.path(), &original).unwrap();
+        let line = |cache: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("- {cache}:")))
+                .unwrap()
+                .to_string()
+        };
+        let (warm, cold) = (line("warm"), line("cold"));
+        assert!(
+            warm.contains("here is 1.05x, within this run's noise (ranges overlap)"),
+            "{text}"
+        );
+        assert!(
+            cold.contains("is slower here (0.50x, beyond this run's noise: ranges apart)"),
+            "{text}"
+        );
     }
 }

@@ -80,3 +80,37 @@ fn article_reproduction_prints_both_sides() {
     assert!(text.contains("Reading:"), "{text}");
     assert!(dir.path().join("article/article.md").is_file());
 }
+
+/// The plan for a lent many-core machine, at a tiny size: both resumable steps land under RESULTS/TAG and come
+/// back as one tarball whose members are named from RESULTS down, not by any absolute path.
+#[test]
+fn many_core_plan_runs_and_packs_one_tarball() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = script("many-core.sh", dir.path())
+        .envs([
+            ("SIZE", "8MiB"),
+            ("CHUNK", "512KiB"),
+            ("CHUNKS", "1MiB"),
+            ("THREADS", "1 2"),
+        ])
+        .envs([("REPEAT", "1"), ("STEPS", "article sweep"), ("TAG", "2cpu-test")])
+        .envs([("RESULTS", "res"), ("TARBALL", "back.tar.gz")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("many-core: results in"), "{text}");
+    for step in ["article", "sweep"] {
+        let rows = read_rows(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv"))).unwrap();
+        assert!(!rows.is_empty() && rows.iter().all(|r| r.is_ok()), "{step}: {rows:?}");
+    }
+    let listing = Command::new("tar")
+        .args(["tzf", "back.tar.gz"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listing.stdout);
+    assert!(names.contains("res/2cpu-test/article/article.md"), "{names}");
+    assert!(names.contains("res/2cpu-test/sweep/throughput.png"), "{names}");
+    assert!(names.lines().all(|n| n.starts_with("res/2cpu-test")), "{names}");
+}

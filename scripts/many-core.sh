@@ -8,6 +8,9 @@
 # Each run should last at least ~0.5 s, so the file is large (16 GB by default: on 16 cores a 1.2 GB file moves in
 # tens of milliseconds). Needs 2 x SIZE of free disk (the fixture) and more memory than SIZE (the warm cache).
 #
+# On a machine lent for at most 10 minutes a command: TARBALL=$OUT/results.tar.gz timeout 570 bash scripts/many-core.sh
+# then, while it is still warm, the same again until it prints no failure (each call resumes where the last stopped).
+#
 # Environment: SIZE [16GB], THREADS [1 2 4 8 10 12 16], CHUNKS [10MiB], REPEAT [3],
 #              TAG [<CPUs>cpu-<host>-linux-<kernel>], RESULTS [results], TARBALL [results-<TAG>.tar.gz],
 #              STEPS ["article sweep peers"], PEER_ROUNDS [7], XFERBENCH [target/release/xferbench],
@@ -24,6 +27,13 @@ RESULTS=$( [ -n "${RESULTS:-}" ] && abs "$RESULTS" || echo results)
 TARBALL=$( [ -n "${TARBALL:-}" ] && abs "$TARBALL" || echo "results-${TAG//\//-}.tar.gz")
 export XFERBENCH=$( [ -n "${XFERBENCH:-}" ] && abs "$XFERBENCH" || echo target/release/xferbench)
 [ -x "$XFERBENCH" ] || { echo "many-core: $XFERBENCH is missing: build it first (cargo build --release)"; exit 1; }
+# Packed on every exit, finished or not (a `timeout` that stops this mid-sweep still leaves every finished row in
+# the tarball; running this again resumes).
+pack() {
+    [ -d "$RESULTS/$TAG" ] || return 0
+    tar czf "$TARBALL" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")/$TAG" && echo "many-core: results in $TARBALL"
+}
+trap pack EXIT
 for step in ${STEPS:-article sweep peers}; do
     case $step in
         article) OUT=$RESULTS/$TAG/article SIZE=$SIZE THREADS=10 REPEAT=${REPEAT:-3} bash scripts/reproduce-article.sh ;;
@@ -35,5 +45,3 @@ for step in ${STEPS:-article sweep peers}; do
         *) echo "many-core: unknown step $step"; exit 2 ;;
     esac
 done
-tar czf "$TARBALL" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")/$TAG"
-echo "many-core: results in $TARBALL"

@@ -9,7 +9,8 @@
 # tens of milliseconds). Needs 2 x SIZE of free disk (the fixture) and more memory than SIZE (the warm cache).
 #
 # On a machine lent for at most 10 minutes a command: TARBALL=$OUT/results.tar.gz timeout 570 bash scripts/many-core.sh
-# then, while it is still warm, the same again until it prints no failure (each call resumes where the last stopped).
+# then the same again until it prints no failure: each call resumes where the last stopped, on a fresh machine too
+# if the last tarball is unpacked at the repository root first and the same TAG is given (see results/README.md).
 #
 # Environment: SIZE [16GB], THREADS [1 2 4 8 10 12 16], CHUNKS [10MiB], REPEAT [3],
 #              TAG [<CPUs>cpu-<host>-linux-<kernel>], RESULTS [results], TARBALL [results-<TAG>.tar.gz],
@@ -34,6 +35,7 @@ pack() {
     tar czf "$TARBALL" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")/$TAG" && echo "many-core: results in $TARBALL"
 }
 trap pack EXIT
+echo "many-core: TAG=$TAG (give the same TAG to resume from an unpacked tarball on another machine)"
 for step in ${STEPS:-article sweep peers}; do
     case $step in
         article) OUT=$RESULTS/$TAG/article SIZE=$SIZE THREADS=10 REPEAT=${REPEAT:-3} bash scripts/reproduce-article.sh ;;

@@ -86,17 +86,19 @@ fn article_reproduction_prints_both_sides() {
 #[test]
 fn many_core_plan_runs_and_packs_one_tarball() {
     let dir = tempfile::tempdir().unwrap();
-    let out = script("many-core.sh", dir.path())
-        .envs([
+    let plan = || {
+        let mut cmd = script("many-core.sh", dir.path());
+        cmd.envs([
             ("SIZE", "8MiB"),
             ("CHUNK", "512KiB"),
             ("CHUNKS", "1MiB"),
             ("THREADS", "1 2"),
         ])
         .envs([("REPEAT", "1"), ("STEPS", "article sweep"), ("TAG", "2cpu-test")])
-        .envs([("RESULTS", "res"), ("TARBALL", "back.tar.gz")])
-        .output()
-        .unwrap();
+        .envs([("RESULTS", "res"), ("TARBALL", "back.tar.gz")]);
+        cmd
+    };
+    let out = plan().output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("many-core: results in"), "{text}");
@@ -113,4 +115,27 @@ fn many_core_plan_runs_and_packs_one_tarball() {
     assert!(names.contains("res/2cpu-test/article/article.md"), "{names}");
     assert!(names.contains("res/2cpu-test/sweep/throughput.png"), "{names}");
     assert!(names.lines().all(|n| n.starts_with("res/2cpu-test")), "{names}");
+
+    // A fresh machine: only the tarball survives. Unpacked, with the same TAG, the plan resumes: nothing is run twice.
+    let count = |step: &str| {
+        read_rows(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv")))
+            .unwrap()
+            .len()
+    };
+    let before = (count("article"), count("sweep"));
+    std::fs::remove_dir_all(dir.path().join("res")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("fx")).unwrap();
+    let unpack = Command::new("tar")
+        .args(["xzf", "back.tar.gz"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(unpack.success());
+    let again = plan().output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(
+        (count("article"), count("sweep")),
+        before,
+        "a resumed plan adds no rows"
+    );
 }

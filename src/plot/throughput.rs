@@ -226,7 +226,8 @@ impl Figure for Throughput {
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
                 labels.push((format!("{} {}", self.names[*i], format_rate_mb_s(s.median)), c, slot));
             }
-            // After all the lines, on a pale box, so that no other line runs through a label.
+            // After all the reference lines, on a pale box, so that no other reference runs through a label; the
+            // parallel series are drawn over the boxes, so that no point of theirs is hidden.
             let plot_width = f64::from(chart.plotting_area().dim_in_pixel().0.max(1));
             let x_per_px = (x_range.end - x_range.start) / plot_width;
             for (text, c, slot) in labels {

@@ -152,22 +152,11 @@ fn diff_avx2(template: &[u8], key: u64, got: &[u8]) -> u64 {
     diff_segment(template, key, got)
 }
 
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 #[inline]
 fn dispatch_fill(p: &Pattern, offset: u64, buf: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx2() {
+        if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU was just seen to have AVX2, the only requirement of `fill_avx2`.
             return unsafe { fill_avx2(p, offset, buf) };
         }
@@ -179,7 +168,7 @@ fn dispatch_fill(p: &Pattern, offset: u64, buf: &mut [u8]) {
 fn dispatch_diff(template: &[u8], key: u64, got: &[u8]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx2() {
+        if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU was just seen to have AVX2, the only requirement of `diff_avx2`.
             return unsafe { diff_avx2(template, key, got) };
         }

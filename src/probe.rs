@@ -57,6 +57,16 @@ impl Counters {
     }
 
     /// What happened between `earlier` and `self`.
+    /// Adds another thread's counters to these (a stream's checking thread to its receiving thread).
+    pub fn add(&mut self, other: &Counters) {
+        self.user_s += other.user_s;
+        self.sys_s += other.sys_s;
+        self.minor_faults += other.minor_faults;
+        self.major_faults += other.major_faults;
+        self.voluntary_ctxsw += other.voluntary_ctxsw;
+        self.involuntary_ctxsw += other.involuntary_ctxsw;
+    }
+
     pub fn since(&self, earlier: &Counters) -> Counters {
         Counters {
             user_s: (self.user_s - earlier.user_s).max(0.0),

@@ -209,10 +209,7 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
     let mut used = Counters::thread().since(&before);
     // A checking thread's work is the stream's too.
     if let Some(c) = &outcome.checker {
-        used.user_s += c.user_s;
-        used.sys_s += c.sys_s;
-        used.voluntary_ctxsw += c.voluntary_ctxsw;
-        used.involuntary_ctxsw += c.involuntary_ctxsw;
+        used.add(c);
     }
     let report = StreamReport {
         stream: header.plan.index,

@@ -253,6 +253,19 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_byte_is_found_in_every_vector_lane() {
+        // Several 32-byte vectors of the fast path and a tail, starting at an odd offset as recv leaves them.
+        let at = 4096 * 7 + 13;
+        let mut data = vec![0u8; 3 * 128 + 37];
+        fill(9, at, &mut data);
+        for bad in 0..data.len() {
+            let mut copy = data.clone();
+            copy[bad] ^= 0x01;
+            assert_eq!(first_mismatch(9, at, &copy), Some(at + bad as u64));
+        }
+    }
+
+    #[test]
     fn a_page_in_the_wrong_place_is_found() {
         let mut data = vec![0u8; 3 * PAGE];
         fill(5, 0, &mut data);

@@ -4,10 +4,12 @@
 #   receiver reading into 128 KiB)  vs  iperf3 -Z -F FILE and iperf3 -F FILE.
 # Runs alternate (A B C ... A B C ...) so that drift in the machine hits every tool alike; medians, spreads and
 # ratios are printed and written to OUT/peers.md. Also measures the cost of --verify on single-stream sendfile (checked
-# where the sink chooses, and in the receiving thread) and the fixture's creation rate against dd.
+# where the sink chooses, and in the receiving thread), in throughput and in CPU per byte, and the fixture's creation
+# rate against dd.
 #
 # Environment: SIZE [1.2GB], ROUNDS [5], FIXTURE_ROUNDS [3], FIXTURE_SIZE [SIZE], CHUNK [10MiB], OUT [results/peers-<host>-<kernel>-<date>],
-#              XFERBENCH [target/release/xferbench, built if missing], NO_IPERF=1 to skip iperf3.
+#              XFERBENCH [target/release/xferbench, built if missing], FIXTURES_DIR [fixtures] (folder of the test file),
+#              NO_IPERF=1 to skip iperf3.
 set -euo pipefail
 start_dir=$PWD
 cd "$(dirname "$0")/.."
@@ -39,7 +41,9 @@ if [ "${NO_IPERF:-0}" != 1 ] && ! command -v iperf3 >/dev/null; then
     fi
 fi
 gcc -O2 -o "$work/bare" bench/bare.c
-file=$("$bin" fixture --size "$SIZE" | sed -n 's/^\(.*\) (\([0-9]*\) bytes.*/\1/p')
+FIXTURES=fixtures
+[ -n "${FIXTURES_DIR:-}" ] && FIXTURES=$(abs "$FIXTURES_DIR")
+file=$("$bin" fixture --size "$SIZE" --fixture-dir "$FIXTURES" | sed -n 's/^\(.*\) (\([0-9]*\) bytes.*/\1/p')
 # (relative to the repository root, where this script runs)
 chunk=$(python3 -c "
 import re,sys
@@ -48,11 +52,23 @@ print(int(float(m[1]) * (1024 if m[3] else 1000) ** ' KMG'.index((m[2] or ' ').u
 cat "$file" >/dev/null
 results="$OUT/peers.csv"
 echo "tool,round,mb_s" >"$results"
-record() { echo "$1,$2,$3" >>"$results"; printf '  %-26s %8s MB/s\n' "$1" "$3"; }
+rows="$OUT/xferbench-runs.csv" # xferbench's own row of every run it made here, for the CPU table
+rm -f "$rows"
+record() {
+    echo "$1,$2,$3" >>"$results"
+    printf '  %-26s %8s MB/s\n' "$1" "$3"
+    if [ -f "$work/xb-last.csv" ]; then # left by xb: its run's row, labelled with this tool and round
+        [ -f "$rows" ] || sed -n '1s/^/tool,round,/p' "$work/xb-last.csv" >"$rows"
+        sed -n "2s/^/$1,$2,/p" "$work/xb-last.csv" >>"$rows"
+        rm -f "$work/xb-last.csv"
+    fi
+}
 
 xb() { # strategy, extra options -> MB/s of one warm repetition (the fixture is reused, not remade)
     local o="$work/xb-$RANDOM"
-    "$bin" run --size "$SIZE" --strategies "$1" --chunk "$CHUNK" --rx-buffer 128KiB --repeat 1 --warmup 0 --out "$o" --quiet "${@:2}" >/dev/null
+    "$bin" run --size "$SIZE" --strategies "$1" --chunk "$CHUNK" --rx-buffer 128KiB --repeat 1 --warmup 0 --out "$o" --quiet \
+        --fixture-dir "$FIXTURES" "${@:2}" >/dev/null
+    cp "$o/runs.csv" "$work/xb-last.csv"
     python3 -c "import csv;print(round(float(next(csv.DictReader(open('$o/runs.csv')))['throughput_mb_s'])))"
 }
 bare() { # sendfile|read -> MB/s from the sender's first call to the receiver's last byte
@@ -99,8 +115,8 @@ for round in $(seq 1 "$FIXTURE_ROUNDS"); do
     record dd-zero "$round" "$(python3 -c "print(round($bytes / 1e6 / ($t3 - $t2)))")"
 done
 
-python3 - "$results" "$OUT/peers.md" "$(uname -r)" "$(hostname)" "$(nproc)" <<'PY'
-import csv, statistics, sys
+python3 - "$results" "$OUT/peers.md" "$(uname -r)" "$(hostname)" "$(nproc)" "$rows" <<'PY'
+import csv, os, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 by, rounds = {}, {}
 for r in rows:
@@ -126,6 +142,30 @@ ratio("xferbench-read-send", "iperf3-F", "xferbench read-send / iperf3 -F")
 ratio("xferbench-sendfile-verify", "xferbench-sendfile", "with --verify / without (goal >= 0.85; --verify-on auto)")
 ratio("xferbench-sendfile-verify-receiver", "xferbench-sendfile", "with --verify --verify-on receiver / without")
 ratio("fixture", "dd-zero", "fixture creation / dd of zeros")
+# CPU per 10^9 bytes of xferbench's runs: unlike throughput, the time a CPU spends on a byte hardly drifts with the
+# machine, so the check's own cost shows here even where the throughput ratios are lost in noise.
+if os.path.exists(sys.argv[6]):
+    cpu = {}
+    for r in csv.DictReader(open(sys.argv[6])):
+        gb = float(r["file_bytes"]) / 1e9
+        num = lambda c: float(r[c] or 0)
+        cpu.setdefault(r["tool"], []).append((
+            (num("sender_user_s") + num("sender_sys_s")) / gb, (num("sink_user_s") + num("sink_sys_s")) / gb,
+            num("sink_user_s") / gb, num("sink_checker_cpu_s") / gb, num("softirq_s") / gb))
+    m = {k: [statistics.median(c) for c in zip(*v)] for k, v in cpu.items()}
+    lines += ["", "CPU seconds per 10^9 bytes, medians over the rounds (sink: its stream threads and any checking thread;",
+              "user: the part in user space, where the content check runs; softirq: the whole machine's). The kernel",
+              "splits a thread's CPU into user and system by sampling at its timer tick, and counts softirq in ticks:",
+              "with runs under about a second, read these columns over many rounds, not one.", "",
+              "| run | sender | sink | sink user | checking thread | softirq |", "|---|---|---|---|---|---|"]
+    lines += [f"| {k} | {v[0]:.3f} | {v[1]:.3f} | {v[2]:.3f} | {v[3]:.3f} | {v[4]:.3f} |" for k, v in m.items()]
+    base = m.get("xferbench-sendfile")
+    for k, label in [("xferbench-sendfile-verify-receiver", "in the receiving thread"),
+                     ("xferbench-sendfile-verify", "where --verify-on auto put it")]:
+        if base and k in m and base[1] > 0:
+            extra = m[k][2] - base[2]
+            lines.append(f"- the check {label} adds {extra:.3f} sink user CPU s per 10^9 bytes, "
+                         f"{extra / base[1] * 100:.0f}% of the sink's CPU without it")
 text = "\n".join(lines) + "\n"
 open(sys.argv[2], "w").write(text)
 print(text)

@@ -185,9 +185,12 @@ pub struct FixtureArgs {
     /// Size of the file.
     #[arg(long, value_name = "SIZE", default_value = "1.2GB", allow_hyphen_values = true)]
     pub size: String,
-    /// Where to write it; default fixtures/xferbench-<bytes>-seed<N>.bin.
+    /// Where to write it; default <fixture-dir>/xferbench-<bytes>-seed<N>.bin, the file `run` uses.
     #[arg(long, value_name = "PATH")]
     pub path: Option<PathBuf>,
+    /// Folder that holds generated fixtures, as for `run`.
+    #[arg(long, value_name = "DIR", default_value = "fixtures", conflicts_with = "path")]
+    pub fixture_dir: PathBuf,
     /// Seed of the content.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,

@@ -47,7 +47,7 @@ fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
     }
     let path = args
         .path
-        .unwrap_or_else(|| default_path(std::path::Path::new("fixtures"), size, args.seed));
+        .unwrap_or_else(|| default_path(&args.fixture_dir, size, args.seed));
     // SIGINT and SIGTERM stop the making and remove the temporary file instead of killing the process mid-write.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -76,3 +76,4 @@ fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+

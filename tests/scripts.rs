@@ -1,4 +1,5 @@
-//! The shell scripts users run: the thread sweep (and its resume) and the article reproduction, on tiny sizes.
+//! The shell scripts users run: the thread sweep (and its resume), the article reproduction, the many-core plan and
+//! the peers bench, on tiny sizes.
 
 mod common;
 
@@ -138,4 +139,44 @@ fn many_core_plan_runs_and_packs_one_tarball() {
         before,
         "a resumed plan adds no rows"
     );
+}
+
+/// The peers bench at a tiny size without iperf3: every ratio line, the CPU table and xferbench's own rows land in
+/// its folder, and the test file is the one named by FIXTURES_DIR.
+#[test]
+fn peers_bench_writes_ratios_cpu_and_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = script("bench-peers.sh", dir.path())
+        .envs([("SIZE", "8MiB"), ("ROUNDS", "2"), ("CHUNK", "1MiB")])
+        .envs([("FIXTURE_ROUNDS", "1"), ("FIXTURE_SIZE", "4MiB")])
+        .envs([("NO_IPERF", "1"), ("OUT", "peers"), ("FIXTURES_DIR", "fx")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(dir.path().join("fx/xferbench-8388608-seed1.bin").is_file(), "{text}");
+    let md = std::fs::read_to_string(dir.path().join("peers/peers.md")).unwrap();
+    for line in [
+        "| xferbench sendfile / bare sendfile (goal >= 1.0) |",
+        "| xferbench read-send / bare read-send |",
+        "| with --verify / without (goal >= 0.85; --verify-on auto) |",
+        "| fixture creation / dd of zeros |",
+        "| xferbench-sendfile-verify-receiver |",
+        "- the check in the receiving thread adds",
+    ] {
+        assert!(md.contains(line), "{line:?} missing from:\n{md}");
+    }
+    assert!(!md.contains("iperf3-Z-F"), "iperf3 was skipped:\n{md}");
+    // Four xferbench runs a round, each labelled with its tool and round, every one verified where it was asked.
+    let mut reader = csv::Reader::from_path(dir.path().join("peers/xferbench-runs.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (tool, verified, status) = (col("tool"), col("verified"), col("status"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 8, "{rows:?}");
+    for r in &rows {
+        assert_eq!(&r[status], "ok", "{r:?}");
+        let asked = r[tool].contains("verify");
+        assert_eq!(&r[verified], if asked { "true" } else { "false" }, "{r:?}");
+    }
 }

@@ -5,7 +5,7 @@ use xferbench::cli::{Cli, Command};
 use xferbench::error::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|err| exit_on_parse_error(err));
     let result = match cli.command {
         Command::Run(args) => xferbench::runner::main(args),
         Command::Sink(args) => xferbench::sink::main(args).map(|()| 0),
@@ -77,3 +77,24 @@ fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Help and version go to stdout as clap writes them (exit 0); a bad command line is one line on stderr, in the
+/// form of every other error, exit 2. clap's first line names what was wrong; the usage block after it is dropped.
+fn exit_on_parse_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit();
+    }
+    let text = err.to_string();
+    let mut lines = text.lines().map(str::trim);
+    let first = lines.next().unwrap_or_default();
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // clap's tips ("a similar argument exists: '--size'") are worth keeping, on the same line.
+    for tip in lines.filter(|l| l.starts_with("tip: ")) {
+        line = format!("{line}; {tip}");
+    }
+    eprintln!("xferbench: error: {line} (see --help)");
+    std::process::exit(EXIT_USAGE)
+}

@@ -2,7 +2,7 @@
 # xferbench against its peers, side by side in one run, on loopback with the same warm file:
 #   xferbench sendfile and read-send  vs  a bare C sender/receiver (bench/bare.c: only the syscall loop, the
 #   receiver reading into 128 KiB)  vs  iperf3 -Z -F FILE and iperf3 -F FILE.
-# Runs alternate (A B C ... A B C ...) so that drift in the machine hits every tool alike; medians, spreads and
+# Runs alternate (A B C ... B C A ...) so that drift in the machine hits every tool alike; medians, spreads and
 # ratios are printed and written to OUT/peers.md. Also measures the cost of --verify on single-stream sendfile (checked
 # where the sink chooses, and in the receiving thread), in throughput and in CPU per byte, and the fixture's creation
 # rate against dd.
@@ -90,19 +90,30 @@ iperf() { # extra client options -> MB/s as iperf3 reports it (receiver side)
     python3 -c "import json;d=json.load(open('$work/iperf.json'));print(round(d['end']['sum_received']['bits_per_second']/8e6))"
 }
 
+# Every tool once a round; the order turns by one each round, so that no tool always follows the same one (a run
+# just after read-send, say, would always meet the caches read-send left).
+tools=(xferbench-sendfile bare-sendfile xferbench-read-send bare-read-send xferbench-sendfile-verify
+    xferbench-sendfile-verify-receiver)
+[ "${NO_IPERF:-0}" != 1 ] && tools+=(iperf3-Z-F iperf3-F)
+measure() { # tool -> MB/s
+    case $1 in
+        xferbench-sendfile) xb sendfile ;;
+        bare-sendfile) bare sendfile ;;
+        xferbench-read-send) xb read-send ;;
+        bare-read-send) bare read ;;
+        xferbench-sendfile-verify) xb sendfile --verify ;;
+        xferbench-sendfile-verify-receiver) xb sendfile --verify --verify-on receiver ;;
+        iperf3-Z-F) iperf -Z ;;
+        iperf3-F) iperf ;;
+    esac
+}
 echo "peers: $ROUNDS alternating rounds over $file ($CHUNK chunks), into $OUT"
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round"
-    record xferbench-sendfile "$round" "$(xb sendfile)"
-    record bare-sendfile "$round" "$(bare sendfile)"
-    record xferbench-read-send "$round" "$(xb read-send)"
-    record bare-read-send "$round" "$(bare read)"
-    record xferbench-sendfile-verify "$round" "$(xb sendfile --verify)"
-    record xferbench-sendfile-verify-receiver "$round" "$(xb sendfile --verify --verify-on receiver)"
-    if [ "${NO_IPERF:-0}" != 1 ]; then
-        record iperf3-Z-F "$round" "$(iperf -Z)"
-        record iperf3-F "$round" "$(iperf)"
-    fi
+    for i in "${!tools[@]}"; do
+        tool=${tools[$(((i + round - 1) % ${#tools[@]}))]}
+        record "$tool" "$round" "$(measure "$tool")"
+    done
 done
 
 echo "fixture creation against dd ($FIXTURE_SIZE each, both synced to disk)"
@@ -151,14 +162,19 @@ if os.path.exists(sys.argv[6]):
         num = lambda c: float(r[c] or 0)
         cpu.setdefault(r["tool"], []).append((
             (num("sender_user_s") + num("sender_sys_s")) / gb, (num("sink_user_s") + num("sink_sys_s")) / gb,
-            num("sink_user_s") / gb, num("sink_checker_cpu_s") / gb, num("softirq_s") / gb))
+            num("sink_user_s") / gb, num("sink_checker_cpu_s") / gb, num("softirq_s") / gb,
+            num("sender_voluntary_ctxsw") / gb, num("sink_voluntary_ctxsw") / gb))
     m = {k: [statistics.median(c) for c in zip(*v)] for k, v in cpu.items()}
     lines += ["", "CPU seconds per 10^9 bytes, medians over the rounds (sink: its stream threads and any checking thread;",
               "user: the part in user space, where the content check runs; softirq: the whole machine's). The kernel",
               "splits a thread's CPU into user and system by sampling at its timer tick, and counts softirq in ticks:",
-              "with runs under about a second, read these columns over many rounds, not one.", "",
-              "| run | sender | sink | sink user | checking thread | softirq |", "|---|---|---|---|---|---|"]
-    lines += [f"| {k} | {v[0]:.3f} | {v[1]:.3f} | {v[2]:.3f} | {v[3]:.3f} | {v[4]:.3f} |" for k, v in m.items()]
+              "with runs under about a second, read these columns over many rounds, not one. The waits are voluntary",
+              "context switches per 10^9 bytes: the sender waiting for room in the socket, the sink waiting for data;",
+              "the side that waits less is the one that limits the stream.", "",
+              "| run | sender | sink | sink user | checking thread | softirq | sender waits | sink waits |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {k} | {v[0]:.3f} | {v[1]:.3f} | {v[2]:.3f} | {v[3]:.3f} | {v[4]:.3f} | {v[5]:.0f} | {v[6]:.0f} |"
+              for k, v in m.items()]
     base = m.get("xferbench-sendfile")
     for k, label in [("xferbench-sendfile-verify-receiver", "in the receiving thread"),
                      ("xferbench-sendfile-verify", "where --verify-on auto put it")]:

@@ -182,20 +182,21 @@ pub struct SinkArgs {
 
 #[derive(Debug, Args)]
 pub struct FixtureArgs {
-    /// Size of the file.
-    #[arg(long, value_name = "SIZE", default_value = "1.2GB", allow_hyphen_values = true)]
-    pub size: String,
-    /// Where to write it; default <fixture-dir>/xferbench-<bytes>-seed<N>.bin, the file `run` uses.
+    /// Size of the file [default: 1.2GB; with --check, what the file's sidecar records].
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub size: Option<String>,
+    /// Where to write it; default <fixture-dir>/xferbench-<bytes>-seed<N>.bin, the file `run` uses. A file there
+    /// is replaced only if xferbench made it.
     #[arg(long, value_name = "PATH")]
     pub path: Option<PathBuf>,
     /// Folder that holds generated fixtures, as for `run`.
     #[arg(long, value_name = "DIR", default_value = "fixtures", conflicts_with = "path")]
     pub fixture_dir: PathBuf,
-    /// Seed of the content.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub seed: u64,
-    /// Read the file back and check every byte against the generator (the sidecar only vouches for size, seed
-    /// and generator version); exit 1 at the first byte that differs.
+    /// Seed of the content [default: 1; with --check, what the file's sidecar records].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Make nothing: read an existing fixture back and check every byte against the generator (the sidecar only
+    /// vouches for size, seed and generator version); exit 1 at the first byte that differs.
     #[arg(long)]
     pub check: bool,
 }

@@ -42,12 +42,30 @@ pub struct Fixture {
 
 /// What the sidecar records. Only size, seed and generator version decide reuse; the rest is for people.
 #[derive(Debug, Serialize, Deserialize)]
-struct Sidecar {
-    size_bytes: u64,
-    seed: u64,
-    generator_version: u32,
-    created_utc: String,
-    xferbench_version: String,
+pub struct Sidecar {
+    pub size_bytes: u64,
+    pub seed: u64,
+    pub generator_version: u32,
+    pub created_utc: String,
+    pub xferbench_version: String,
+}
+
+/// The sidecar beside `path`, when there is one that parses.
+pub fn read_sidecar(path: &Path) -> Option<Sidecar> {
+    serde_json::from_str(&fs::read_to_string(sidecar_path(path)).ok()?).ok()
+}
+
+/// Whether a file at a fixture's path may be replaced: it has a sidecar (even a broken one: the maker writes it
+/// last and removes it first), or it bears the name `default_path` gives. Anything else is somebody's own file.
+fn is_ours(path: &Path) -> bool {
+    let generated_name = path.file_name().and_then(|n| n.to_str()).is_some_and(|name| {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        name.strip_prefix("xferbench-")
+            .and_then(|rest| rest.strip_suffix(".bin"))
+            .and_then(|rest| rest.split_once("-seed"))
+            .is_some_and(|(size, seed)| digits(size) && digits(seed))
+    });
+    generated_name || fs::symlink_metadata(sidecar_path(path)).is_ok()
 }
 
 /// Default location of a generated fixture.
@@ -96,11 +114,19 @@ pub fn ensure_until(spec: &FixtureSpec, progress: bool, stop: &AtomicBool) -> an
         }
         return Ok(fixture);
     }
+    let present = fs::symlink_metadata(&spec.path).ok();
+    if present.is_some() && !is_ours(&spec.path) {
+        return Err(UsageError::msg(format!(
+            "'{}' exists and is not an xferbench fixture (no .meta.json beside it): remove it or choose another path",
+            spec.path.display()
+        ))
+        .into());
+    }
     // The sidecar goes first: from here on no sidecar may vouch for a file that is about to change.
     let sidecar = sidecar_path(&spec.path);
     remove_if_present(&sidecar)?;
     // A stale data file goes too, so that its space counts as free and nothing stale is left if making fails.
-    if fs::symlink_metadata(&spec.path).is_ok_and(|m| m.is_file()) {
+    if present.is_some_and(|m| m.is_file()) {
         remove_if_present(&spec.path)?;
     }
     remove_orphaned_temps(&spec.path);
@@ -114,10 +140,7 @@ fn is_reusable(spec: &FixtureSpec) -> bool {
     let Ok(meta) = fs::metadata(&spec.path) else {
         return false;
     };
-    let Ok(text) = fs::read_to_string(sidecar_path(&spec.path)) else {
-        return false;
-    };
-    let Ok(side) = serde_json::from_str::<Sidecar>(&text) else {
+    let Some(side) = read_sidecar(&spec.path) else {
         return false;
     };
     meta.is_file()

@@ -41,13 +41,24 @@ fn main() {
 
 fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
     use xferbench::fixture::{FixtureSpec, default_path, ensure_until};
-    let size = xferbench::units::parse_size("--size", &args.size)?;
-    if size == 0 {
+    let size = args
+        .size
+        .as_deref()
+        .map(|s| xferbench::units::parse_size("--size", s))
+        .transpose()?;
+    if size == Some(0) {
         return Err(UsageError::msg("--size must be above 0 bytes").into());
     }
-    let path = args
-        .path
-        .unwrap_or_else(|| default_path(&args.fixture_dir, size, args.seed));
+    let path = args.path.clone().unwrap_or_else(|| {
+        default_path(
+            &args.fixture_dir,
+            size.unwrap_or(DEFAULT_FIXTURE_SIZE),
+            args.seed.unwrap_or(1),
+        )
+    });
+    if args.check {
+        return check_fixture(path, size, args.seed);
+    }
     // SIGINT and SIGTERM stop the making and remove the temporary file instead of killing the process mid-write.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -55,27 +66,72 @@ fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
     }
     let spec = FixtureSpec {
         path,
-        size,
-        seed: args.seed,
+        size: size.unwrap_or(DEFAULT_FIXTURE_SIZE),
+        seed: args.seed.unwrap_or(1),
     };
     let fixture = ensure_until(&spec, true, &stop)?;
     xferbench::outln!(
         "{} ({} bytes, seed {})",
         fixture.path.display(),
         fixture.size,
-        args.seed
+        spec.seed
     );
-    if args.check {
-        if let Some(offset) = xferbench::fixture::verify_file(&fixture)? {
-            anyhow::bail!(
-                "'{}' differs from the generator at offset {offset}: delete it (and its .meta.json) to have it made again",
-                fixture.path.display()
-            );
-        }
-        xferbench::outln!("checked: every byte matches the generator");
-    }
     Ok(())
 }
+
+/// `fixture --check`: makes nothing. Size and seed are the ones given, else the sidecar's, else the file's
+/// length and seed 1.
+fn check_fixture(path: std::path::PathBuf, size: Option<u64>, seed: Option<u64>) -> anyhow::Result<()> {
+    use xferbench::fixture::{Fixture, read_sidecar};
+    let shown = path.display();
+    let meta = std::fs::metadata(&path).map_err(|e| {
+        UsageError::msg(format!(
+            "--check: cannot check '{shown}': {e} (make it first, without --check)"
+        ))
+    })?;
+    if !meta.is_file() {
+        return Err(UsageError::msg(format!("--check: '{shown}' is not a regular file")).into());
+    }
+    let side = read_sidecar(&path);
+    if let Some(v) = side.as_ref().map(|s| s.generator_version)
+        && v != xferbench::pattern::GENERATOR_VERSION
+    {
+        anyhow::bail!(
+            "'{shown}' was made by generator version {v} and this xferbench generates version {}: \
+             make it again (run or fixture without --check)",
+            xferbench::pattern::GENERATOR_VERSION
+        );
+    }
+    let fixture = Fixture {
+        size: size.or(side.as_ref().map(|s| s.size_bytes)).unwrap_or(meta.len()),
+        seed: Some(seed.or(side.as_ref().map(|s| s.seed)).unwrap_or(1)),
+        path,
+    };
+    let (shown, seed) = (fixture.path.display(), fixture.seed.unwrap_or(1));
+    xferbench::outln!("{shown} ({} bytes, seed {seed})", fixture.size);
+    if let Some(offset) = xferbench::fixture::verify_file(&fixture)? {
+        // A seed or size given that the sidecar contradicts is the likelier mistake than a damaged file.
+        if let Some(s) = side.filter(|s| (s.seed, s.size_bytes) != (seed, fixture.size)) {
+            anyhow::bail!(
+                "'{shown}' differs from the generator (seed {seed}, {} bytes) at offset {offset}, but its sidecar \
+                 says it was made with seed {} and {} bytes: check it with those",
+                fixture.size,
+                s.seed,
+                s.size_bytes
+            );
+        }
+        anyhow::bail!(
+            "'{shown}' differs from the generator (seed {seed}, {} bytes) at offset {offset}: delete it (and its \
+             .meta.json) to have it made again",
+            fixture.size
+        );
+    }
+    xferbench::outln!("checked: every byte matches the generator");
+    Ok(())
+}
+
+/// `fixture`'s size when none is given: the article's file.
+const DEFAULT_FIXTURE_SIZE: u64 = 1_200_000_000;
 
 /// Help and version go to stdout as clap writes them (exit 0); a bad command line is one line on stderr, in the
 /// form of every other error, exit 2. clap's first line names what was wrong; the usage block after it is dropped.

@@ -702,9 +702,18 @@ fn fixture_check_finds_a_changed_byte() {
     let check = || {
         let mut cmd = xferbench();
         cmd.current_dir(t.path())
-            .args(["fixture", "--size", "3MiB", "--path", "f.bin", "--check"]);
+            .args(["fixture", "--path", "f.bin", "--check"]);
         cmd
     };
+    // Checking makes nothing: a missing file is an error.
+    refused(check(), 2, "make it first, without --check");
+    assert!(listing(t.path()).is_empty(), "{:?}", listing(t.path()));
+    xferbench()
+        .current_dir(t.path())
+        .args(["fixture", "--size", "3MiB", "--path", "f.bin"])
+        .assert()
+        .success();
+    // Size and seed come from the sidecar when not given.
     let out = check().output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("every byte matches"));
@@ -718,11 +727,28 @@ fn fixture_check_finds_a_changed_byte() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("xferbench: error: ")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(
-        errors[0].contains("differs from the generator at offset 2000003"),
-        "{stderr}"
-    );
+    assert!(errors[0].contains("at offset 2000003"), "{stderr}");
+    assert!(errors[0].contains("delete it"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // A seed the sidecar contradicts is named as the likelier mistake.
+    let line = refused(check().args(["--seed", "2"]), 1, "at offset 0");
+    assert!(line.contains("made with seed 1"), "{line}");
+}
+
+/// `fixture --path` replaces only what xferbench made: somebody's own file there is refused and left as it was.
+#[test]
+fn fixture_never_replaces_a_file_it_did_not_make() {
+    let t = tmp();
+    std::fs::write(t.path().join("notes.txt"), b"mine").unwrap();
+    refused(
+        xferbench()
+            .current_dir(t.path())
+            .args(["fixture", "--size", "1MiB", "--path", "notes.txt"]),
+        2,
+        "is not an xferbench fixture",
+    );
+    assert_eq!(std::fs::read(t.path().join("notes.txt")).unwrap(), b"mine");
+    assert_eq!(listing(t.path()), vec!["notes.txt"]);
 }
 
 /// The --file shrinks while it is being sent: the case fails as `file-changed` (the strategy meets the early

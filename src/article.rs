@@ -1,6 +1,6 @@
 //! The article's experiment beside this machine's: the original study's medians (from its published runs, one row
 //! per trial) next to a result folder's, as times and MB/s, with the parallel/serial ratio per cache state and a
-//! one-line reading of what differs. Reads CSV files only.
+//! one-line reading of what differs. Reads CSV only: the result folder's, and the original runs (a copy is built in).
 
 use crate::record::{Row, read_rows};
 use crate::summary::Stat;
@@ -11,6 +11,9 @@ use std::path::Path;
 
 /// The original study's sheet for one machine over loopback, as corrected the day after its first run.
 pub const ORIGINAL_SHEET: &str = "single-machine-1.2GB-2017-11-7";
+
+/// The original study's runs (`fixtures/article/original-runs.csv`), built in so that `article` works from any folder.
+const ORIGINAL_RUNS: &str = include_str!("../fixtures/article/original-runs.csv");
 
 /// One trial of the original study.
 #[derive(Debug, Deserialize)]
@@ -74,13 +77,18 @@ fn cell(c: &Option<Cell>) -> String {
 }
 
 /// Builds the side-by-side table for the result folder `dir`; `original` is the study's runs CSV.
-pub fn table(dir: &Path, original_csv: &Path) -> anyhow::Result<String> {
-    let mut reader = csv::Reader::from_path(original_csv)
-        .with_context(|| format!("cannot read the original runs '{}'", original_csv.display()))?;
-    let trials: Vec<Trial> = reader
-        .deserialize()
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("'{}' does not parse", original_csv.display()))?;
+pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> {
+    let trials: Vec<Trial> = match original_csv {
+        Some(path) => csv::Reader::from_path(path)
+            .with_context(|| format!("cannot read the original runs '{}'", path.display()))?
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("'{}' does not parse", path.display()))?,
+        None => csv::Reader::from_reader(ORIGINAL_RUNS.as_bytes())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .context("the built-in copy of the original runs does not parse")?,
+    };
     let rows = read_rows(&dir.join("runs.csv"))?;
     let Some(first) = rows.iter().find(|r| r.is_ok()) else {
         anyhow::bail!("'{}' has no row with status ok", dir.join("runs.csv").display());
@@ -228,9 +236,8 @@ mod tests {
 
     #[test]
     fn the_original_medians_match_the_article() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/article/original-runs.csv");
-        let trials: Vec<Trial> = csv::Reader::from_path(path)
-            .unwrap()
+        // The built-in copy, which is the committed file.
+        let trials: Vec<Trial> = csv::Reader::from_reader(ORIGINAL_RUNS.as_bytes())
             .deserialize()
             .map(Result::unwrap)
             .collect();
@@ -266,8 +273,7 @@ mod tests {
         let mut w = csv::Writer::from_path(dir.path().join("runs.csv")).unwrap();
         rows.iter().for_each(|r| w.serialize(r).unwrap());
         w.flush().unwrap();
-        let original = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/article/original-runs.csv");
-        let text = table(dir.path(), &original).unwrap();
+        let text = table(dir.path(), None).unwrap();
         let line = |cache: &str| {
             text.lines()
                 .find(|l| l.starts_with(&format!("- {cache}:")))

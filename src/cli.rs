@@ -223,7 +223,8 @@ pub struct ArticleArgs {
     /// A result folder holding runs.csv with sendfile, parallel-sendfile and read-send rows, cold and warm.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// The original study's runs, one row per trial.
-    #[arg(long, value_name = "PATH", default_value = "fixtures/article/original-runs.csv")]
-    pub original: PathBuf,
+    /// The original study's runs, one row per trial [default: the copy built into xferbench, from
+    /// fixtures/article/original-runs.csv].
+    #[arg(long, value_name = "PATH")]
+    pub original: Option<PathBuf>,
 }

@@ -14,7 +14,7 @@ fn main() {
             files.iter().for_each(|f| xferbench::outln!("{}", f.display()));
             0
         }),
-        Command::Article(args) => xferbench::article::table(&args.dir, &args.original).and_then(|table| {
+        Command::Article(args) => xferbench::article::table(&args.dir, args.original.as_deref()).and_then(|table| {
             std::fs::write(args.dir.join("article.md"), &table)?;
             xferbench::out!("{table}");
             Ok(0)

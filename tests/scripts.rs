@@ -180,3 +180,34 @@ fn peers_bench_writes_ratios_cpu_and_rows() {
         assert_eq!(&r[verified], if asked { "true" } else { "false" }, "{r:?}");
     }
 }
+
+/// The receive-buffer script at a tiny size: one row per buffer size, each with the cost of --verify beside it.
+#[test]
+fn rx_buffer_script_measures_each_size_with_and_without_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = script("rx-buffer.sh", dir.path())
+        .envs([("SIZE", "4MiB"), ("ROUNDS", "2"), ("REPEAT", "1")])
+        .envs([("SIZES", "64KiB 256KiB"), ("OUT", "rx")])
+        // The script asks for --quiet itself, and clap takes a flag once.
+        .env("EXTRA", format!("--fixture-dir {}", dir.path().join("fx").display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let md = std::fs::read_to_string(dir.path().join("rx/rx-buffer.md")).unwrap();
+    for size in ["64KiB", "256KiB"] {
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {size} |")))
+            .unwrap_or_else(|| panic!("no row for {size}:\n{md}"));
+        assert_eq!(row.matches('|').count(), 10, "{row}");
+        assert!(row.trim_end().ends_with("] |"), "a per-round ratio: {row}");
+        let verified = read_rows(&dir.path().join(format!("rx/{size}-verify/runs.csv"))).unwrap();
+        assert_eq!(verified.len(), 2);
+        assert!(verified.iter().all(|r| r.is_ok() && r.verified), "{verified:?}");
+    }
+    assert!(
+        dir.path().join("fx/xferbench-4194304-seed1.bin").is_file(),
+        "EXTRA reached run"
+    );
+}

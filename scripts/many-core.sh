@@ -14,7 +14,8 @@
 #
 # Environment: SIZE [16GB], THREADS [1 2 4 8 10 12 16], CHUNKS [10MiB], REPEAT [3],
 #              TAG [<CPUs>cpu-<host>-linux-<kernel>], RESULTS [results], TARBALL [results-<TAG>.tar.gz],
-#              STEPS ["article sweep peers"], PEER_ROUNDS [7], XFERBENCH [target/release/xferbench],
+#              STEPS ["article sweep peers"], PEER_ROUNDS [7], PEER_FIXTURE_SIZE [2GB, fixture against dd],
+#              NO_IPERF [1 unless iperf3 is installed], XFERBENCH [target/release/xferbench],
 #              EXTRA (more `xferbench run` options, for the article and sweep steps)
 set -euo pipefail
 start_dir=$PWD
@@ -42,8 +43,10 @@ for step in ${STEPS:-article sweep peers}; do
         sweep) OUT=$RESULTS/$TAG/sweep SIZE=$SIZE THREADS=${THREADS:-"1 2 4 8 10 12 16"} CHUNKS=${CHUNKS:-10MiB} \
             REPEAT=${REPEAT:-3} bash scripts/sweep.sh ;;
         # xferbench against the bare C loop (and iperf3 where installed), and the cost of --verify, single stream.
-        peers) OUT=$RESULTS/$TAG/peers SIZE=$SIZE ROUNDS=${PEER_ROUNDS:-7} FIXTURE_ROUNDS=2 FIXTURE_SIZE=2GB \
-            bash scripts/bench-peers.sh ;;
+        # Without iperf3 it is skipped at once: installing it would wait on a network such a machine may not have.
+        peers) no_iperf=1; command -v iperf3 >/dev/null && no_iperf=0
+            OUT=$RESULTS/$TAG/peers SIZE=$SIZE ROUNDS=${PEER_ROUNDS:-7} FIXTURE_ROUNDS=2 \
+            FIXTURE_SIZE=${PEER_FIXTURE_SIZE:-2GB} NO_IPERF=${NO_IPERF:-$no_iperf} bash scripts/bench-peers.sh ;;
         *) echo "many-core: unknown step $step"; exit 2 ;;
     esac
 done

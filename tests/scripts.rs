@@ -82,8 +82,8 @@ fn article_reproduction_prints_both_sides() {
     assert!(dir.path().join("article/article.md").is_file());
 }
 
-/// The plan for a lent many-core machine, at a tiny size: both resumable steps land under RESULTS/TAG and come
-/// back as one tarball whose members are named from RESULTS down, not by any absolute path.
+/// The plan for a lent many-core machine, at a tiny size: the article, sweep and peers steps land under RESULTS/TAG
+/// and come back as one tarball whose members are named from RESULTS down, not by any absolute path.
 #[test]
 fn many_core_plan_runs_and_packs_one_tarball() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,7 +95,9 @@ fn many_core_plan_runs_and_packs_one_tarball() {
             ("CHUNKS", "1MiB"),
             ("THREADS", "1 2"),
         ])
-        .envs([("REPEAT", "1"), ("STEPS", "article sweep"), ("TAG", "2cpu-test")])
+        .envs([("REPEAT", "1"), ("STEPS", "article sweep peers"), ("TAG", "2cpu-test")])
+        .envs([("PEER_ROUNDS", "1"), ("PEER_FIXTURE_SIZE", "1MiB")])
+        .env("FIXTURES_DIR", dir.path().join("fx"))
         .envs([("RESULTS", "res"), ("TARBALL", "back.tar.gz")]);
         cmd
     };
@@ -115,6 +117,7 @@ fn many_core_plan_runs_and_packs_one_tarball() {
     let names = String::from_utf8_lossy(&listing.stdout);
     assert!(names.contains("res/2cpu-test/article/article.md"), "{names}");
     assert!(names.contains("res/2cpu-test/sweep/throughput.png"), "{names}");
+    assert!(names.contains("res/2cpu-test/peers/peers.md"), "{names}");
     assert!(names.lines().all(|n| n.starts_with("res/2cpu-test")), "{names}");
 
     // A fresh machine: only the tarball survives. Unpacked, with the same TAG, the plan resumes: nothing is run twice.

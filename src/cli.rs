@@ -7,6 +7,9 @@ use std::path::PathBuf;
 /// Default strategies of `run`: the article's four paths.
 pub const DEFAULT_STRATEGIES: &str = "read-send,mmap-send,sendfile,parallel-sendfile";
 
+/// The size of the generated test file when none is given: the article's 1.2 GB.
+pub const DEFAULT_SIZE: &str = "1.2GB";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "xferbench",
@@ -45,7 +48,7 @@ pub struct RunArgs {
     /// Size of the generated fixture.
     // Numbers and sizes take a leading '-' as their value, so that `--size -5MB` is refused by `config` with the
     // flag and the rule named, not by clap as an unknown argument '-5'.
-    #[arg(long, value_name = "SIZE", default_value = "1.2GB", allow_hyphen_values = true)]
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_SIZE, allow_hyphen_values = true)]
     pub size: String,
     /// Seed of the generated fixture's content.
     #[arg(long, value_name = "N", default_value_t = 1)]

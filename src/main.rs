@@ -49,10 +49,11 @@ fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
     if size == Some(0) {
         return Err(UsageError::msg("--size must be above 0 bytes").into());
     }
+    let default_size = || xferbench::units::parse_size("--size", xferbench::cli::DEFAULT_SIZE).expect("a valid size");
     let path = args.path.clone().unwrap_or_else(|| {
         default_path(
             &args.fixture_dir,
-            size.unwrap_or(DEFAULT_FIXTURE_SIZE),
+            size.unwrap_or_else(default_size),
             args.seed.unwrap_or(1),
         )
     });
@@ -66,7 +67,7 @@ fn fixture(args: xferbench::cli::FixtureArgs) -> anyhow::Result<()> {
     }
     let spec = FixtureSpec {
         path,
-        size: size.unwrap_or(DEFAULT_FIXTURE_SIZE),
+        size: size.unwrap_or_else(default_size),
         seed: args.seed.unwrap_or(1),
     };
     let fixture = ensure_until(&spec, true, &stop)?;
@@ -129,9 +130,6 @@ fn check_fixture(path: std::path::PathBuf, size: Option<u64>, seed: Option<u64>)
     xferbench::outln!("checked: every byte matches the generator");
     Ok(())
 }
-
-/// `fixture`'s size when none is given: the article's file.
-const DEFAULT_FIXTURE_SIZE: u64 = 1_200_000_000;
 
 /// Help and version go to stdout as clap writes them (exit 0); a bad command line is one line on stderr, in the
 /// form of every other error, exit 2. clap's first line names what was wrong; the usage block after it is dropped.

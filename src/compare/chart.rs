@@ -2,7 +2,7 @@
 //! colour per set, so a kernel's gain or loss on one strategy shows at a glance.
 
 use super::{Case, ResultSet};
-use crate::plot::{FONT, Figure, bands, colour, median, titled};
+use crate::plot::{Figure, bands, colour, legend, median, titled};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -48,8 +48,13 @@ impl Figure for CompareChart {
     {
         let area = titled(root, "Throughput per case across result sets (medians)", &self.subtitle)?;
         let top = self.medians.iter().flatten().flatten().copied().fold(0.0, f64::max);
-        let x_max = if top > 0.0 { top * 1.3 } else { 1.0 };
-        let mut chart = bands::chart(&area, "", &self.labels, 0.0..x_max, "throughput, MB/s (10^6 bytes/s)")?;
+        let mut chart = bands::chart(
+            &area,
+            "",
+            &self.labels,
+            bands::x_range(top, 1.3),
+            "throughput, MB/s (10^6 bytes/s)",
+        )?;
         let (n, sets) = (self.labels.len(), self.names.len());
         for (s, name) in self.names.iter().enumerate() {
             let fill = colour(s).filled();
@@ -62,13 +67,7 @@ impl Figure for CompareChart {
                 .label(name.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()?;
+        legend(&mut chart)?;
         Ok(())
     }
 }

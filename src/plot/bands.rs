@@ -93,6 +93,12 @@ pub(crate) fn bar(i: usize, n: usize, k: usize, of: usize, x0: f64, x1: f64) -> 
     [(x0, top), (x1, top - 0.8 / of)]
 }
 
+/// An x range from 0 to `headroom` times the longest bar, so that the legend clears it (and not empty when every
+/// bar is 0).
+pub(crate) fn x_range(max: f64, headroom: f64) -> Range<f64> {
+    0.0..if max > 0.0 { max * headroom } else { 1.0 }
+}
+
 /// A chart with the case bands down the left and `x` across, titled `caption`, its mesh and axes drawn.
 pub(crate) fn chart<'a, DB, X>(
     area: &'a DrawingArea<DB, Shift>,

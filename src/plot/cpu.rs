@@ -2,7 +2,7 @@
 //! the sender in user space, the sender in the kernel, the sink, and softirq (where loopback TCP does much of
 //! its work, so leaving it out would flatter every strategy). Each part is the median over the repetitions.
 
-use super::{CaseKey, Figure, Labeler, bands, cases, colour, gb, median, subtitle, titled};
+use super::{CaseKey, Figure, Labeler, bands, cases, colour, gb, legend, median, subtitle, titled};
 use crate::record::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -60,12 +60,11 @@ impl Figure for Cpu {
         let area = titled(root, "CPU time per GB sent (medians)", &self.subtitle)?;
         let top = self.parts.iter().map(|p| p.iter().sum::<f64>()).fold(0.0, f64::max);
         // Headroom on the right keeps the legend clear of the longest bar.
-        let x_max = if top > 0.0 { top * 1.4 } else { 1.0 };
         let mut chart = bands::chart(
             &area,
             "",
             &self.labels,
-            0.0..x_max,
+            bands::x_range(top, 1.4),
             "CPU seconds per GB (GB = 10^9 bytes)",
         )?;
         let n = self.labels.len();
@@ -85,13 +84,7 @@ impl Figure for Cpu {
                 .label(name)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((super::FONT, 16))
-            .draw()?;
+        legend(&mut chart)?;
         Ok(())
     }
 }

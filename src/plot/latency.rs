@@ -2,7 +2,7 @@
 //! each the median over the repetitions. The spread covers several orders of magnitude (a 64 KiB send vs a
 //! page-cache miss), hence a logarithmic microsecond axis; a thin line joins p50 to max so each case reads as a range.
 
-use super::{FONT, Figure, Labeler, bands, cases, colour, median, subtitle, titled};
+use super::{Figure, Labeler, bands, cases, colour, legend, median, subtitle, titled};
 use crate::record::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -98,13 +98,7 @@ impl Figure for Latency {
             }
             .label(*name);
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()?;
+        legend(&mut chart)?;
         Ok(())
     }
 }

@@ -93,6 +93,23 @@ where
     Ok(())
 }
 
+/// Draws a chart's series legend as every chart here has it: lower right, on a pale box.
+pub(crate) fn legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 16))
+        .draw()?;
+    Ok(())
+}
+
 /// Splits off a two-line heading (figure name, then the machine and file it describes) and returns the rest.
 pub(crate) fn titled<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,

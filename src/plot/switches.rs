@@ -2,7 +2,7 @@
 //! Left: context switches of the sender, of the sink, and system-wide (which includes both, hence side by side
 //! rather than stacked). Right: system calls the strategy made. Medians over the repetitions.
 
-use super::{FONT, Figure, Labeler, bands, cases, colour, gb, median, subtitle, titled};
+use super::{Figure, Labeler, bands, cases, colour, gb, legend, median, subtitle, titled};
 use crate::record::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -42,11 +42,6 @@ impl Switches {
     }
 }
 
-/// An x range from 0 that leaves room past the longest bar (and is not empty when every bar is 0).
-fn x_range(max: f64) -> std::ops::Range<f64> {
-    0.0..if max > 0.0 { max * 1.3 } else { 1.0 }
-}
-
 impl Figure for Switches {
     fn stem(&self) -> &str {
         "switches"
@@ -69,7 +64,7 @@ impl Figure for Switches {
             &left,
             "Context switches",
             &self.labels,
-            x_range(max),
+            bands::x_range(max, 1.3),
             "context switches per GB",
         )?;
         for (k, name) in SWITCHES.iter().enumerate() {
@@ -81,20 +76,14 @@ impl Figure for Switches {
                 .label(*name)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()?;
+        legend(&mut chart)?;
 
         let max = self.syscalls.iter().copied().fold(0.0, f64::max);
         let mut chart = bands::chart(
             &right,
             "System calls",
             &self.labels,
-            x_range(max),
+            bands::x_range(max, 1.3),
             "system calls per GB",
         )?;
         let fill = colour(SWITCHES.len()).filled();

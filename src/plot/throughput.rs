@@ -4,7 +4,7 @@
 //!
 //! The thread axis is logarithmic (base 2) because thread counts are usually 1, 2, 4, 8, ...
 
-use super::{FONT, Figure, Spread, colour, distinct, is_parallel, spread, subtitle, titled};
+use super::{FONT, Figure, Spread, colour, distinct, is_parallel, legend, spread, subtitle, titled};
 use crate::record::Row;
 use crate::units::{format_bytes, format_rate_mb_s};
 use plotters::coord::Shift;
@@ -269,13 +269,7 @@ impl Figure for Throughput {
                 }))?;
             }
             if p == 0 {
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::LowerRight)
-                    .background_style(WHITE.mix(0.9))
-                    .border_style(BLACK)
-                    .label_font((FONT, 16))
-                    .draw()?;
+                legend(&mut chart)?;
             }
         }
         Ok(())

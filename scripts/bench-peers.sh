@@ -66,7 +66,9 @@ record() {
 
 xb() { # strategy, extra options -> MB/s of one warm repetition (the fixture is reused, not remade)
     local o="$work/xb-$RANDOM"
-    "$bin" run --size "$SIZE" --strategies "$1" --chunk "$CHUNK" --rx-buffer 128KiB --repeat 1 --warmup 0 --out "$o" --quiet \
+    # One pass: the same bytes as the bare loop and iperf3 send.
+    "$bin" run --size "$SIZE" --strategies "$1" --chunk "$CHUNK" --rx-buffer 128KiB --repeat 1 --warmup 0 --passes 1 \
+        --out "$o" --quiet \
         --fixture-dir "$FIXTURES" "${@:2}" >/dev/null
     cp "$o/runs.csv" "$work/xb-last.csv"
     python3 -c "import csv;print(round(float(next(csv.DictReader(open('$o/runs.csv')))['throughput_mb_s'])))"

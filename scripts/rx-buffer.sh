@@ -30,8 +30,9 @@ for round in $(seq 1 "$ROUNDS"); do
                 on) dir=$rx-verify; extra=(--verify --verify-on receiver) ;;
                 *) echo "rx-buffer: VERIFY takes off and on, not '$v'"; exit 2 ;;
             esac
-            "$bin" run --size "$SIZE" --strategies sendfile --repeat "$REPEAT" --warmup 0 --rx-buffer "$rx" \
-                "${extra[@]}" --out "$OUT/$dir" --quiet $EXTRA >/dev/null
+            # Each round adds REPEAT repetitions to the same folder (--resume keeps the pass count of the first).
+            "$bin" run --size "$SIZE" --strategies sendfile --repeat $((round * REPEAT)) --warmup 0 --rx-buffer "$rx" \
+                "${extra[@]}" --out "$OUT/$dir" --resume --quiet $EXTRA >/dev/null
         done
     done
     echo "  round $round done"

@@ -2,7 +2,9 @@
 //! per trial) next to a result folder's, as times and MB/s, with the parallel/serial ratio per cache state and a
 //! one-line reading of what differs. Reads CSV only: the result folder's, and the original runs (a copy is built in).
 
-use crate::record::{Row, read_rows};
+use crate::compare::{Evidence, Verdict};
+use crate::model::{Cache, Method, Strategy};
+use crate::record::Row;
 use crate::summary::Stat;
 use anyhow::Context;
 use serde::Deserialize;
@@ -25,12 +27,26 @@ struct Trial {
     total_ms: f64,
 }
 
+/// The article's file: every time here is stated per this many bytes.
+const ARTICLE_BYTES: f64 = 1.2e9;
+
+const SENDFILE: Strategy = Strategy::serial(Method::Sendfile);
+const PARALLEL_SENDFILE: Strategy = Strategy::parallel(Method::Sendfile);
+
 /// The article's paths and the strategies here that do the same.
-const PATHS: &[(&str, &str, &str)] = &[
-    ("serial transferTo", "serial-transferTo", "sendfile"),
-    ("parallel transferTo", "parallel-transferTo", "parallel-sendfile"),
-    ("NIO read+write", "java-nio-read-write", "read-send"),
-    ("IO read+write", "java-io-read-write", "read-send"),
+const PATHS: &[(&str, &str, Strategy)] = &[
+    ("serial transferTo", "serial-transferTo", SENDFILE),
+    ("parallel transferTo", "parallel-transferTo", PARALLEL_SENDFILE),
+    (
+        "NIO read+write",
+        "java-nio-read-write",
+        Strategy::serial(Method::ReadSend),
+    ),
+    (
+        "IO read+write",
+        "java-io-read-write",
+        Strategy::serial(Method::ReadSend),
+    ),
 ];
 
 struct Cell {
@@ -39,10 +55,10 @@ struct Cell {
     n: usize,
 }
 
-fn original(trials: &[Trial], cache: &str, strategy: &str) -> Option<Cell> {
+fn original(trials: &[Trial], cache: Cache, strategy: &str) -> Option<Cell> {
     let picked: Vec<&Trial> = trials
         .iter()
-        .filter(|t| t.sheet == ORIGINAL_SHEET && t.cache == cache && t.strategy == strategy)
+        .filter(|t| t.sheet == ORIGINAL_SHEET && t.cache == cache.to_string() && t.strategy == strategy)
         .collect();
     let stat = Stat::of(&picked.iter().map(|t| t.total_ms / 1000.0).collect::<Vec<_>>())?;
     let bytes = picked.first()?.file_gb * 1e9;
@@ -53,18 +69,23 @@ fn original(trials: &[Trial], cache: &str, strategy: &str) -> Option<Cell> {
     })
 }
 
-fn picked<'a>(rows: &'a [Row], cache: &str, strategy: &str, threads: Option<u32>) -> Vec<&'a Row> {
+fn picked(rows: &[Row], cache: Cache, strategy: Strategy, threads: Option<u32>) -> Vec<&Row> {
     rows.iter()
         .filter(|r| r.is_ok() && r.cache == cache && r.strategy == strategy && threads.is_none_or(|t| r.threads == t))
         .collect()
 }
 
-fn ours(rows: &[Row], cache: &str, strategy: &str, threads: Option<u32>) -> Option<Cell> {
+/// A repetition's time per 1.2 GB: its timed section scaled by the bytes it moved (every pass of its file).
+fn seconds_per_article_file(r: &Row) -> f64 {
+    r.wall_s * ARTICLE_BYTES / r.bytes_moved() as f64
+}
+
+fn ours(rows: &[Row], cache: Cache, strategy: Strategy, threads: Option<u32>) -> Option<Cell> {
     let picked = picked(rows, cache, strategy, threads);
-    let stat = Stat::of(&picked.iter().map(|r| r.wall_s).collect::<Vec<_>>())?;
+    let stat = Stat::of(&picked.iter().map(|r| seconds_per_article_file(r)).collect::<Vec<_>>())?;
     Some(Cell {
         seconds: stat.median,
-        mb_s: picked.first()?.file_bytes as f64 / 1e6 / stat.median,
+        mb_s: ARTICLE_BYTES / 1e6 / stat.median,
         n: picked.len(),
     })
 }
@@ -89,13 +110,13 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
             .collect::<Result<_, _>>()
             .context("the built-in copy of the original runs does not parse")?,
     };
-    let rows = read_rows(&dir.join("runs.csv"))?;
+    let rows = crate::record::read_rows(dir)?;
     let Some(first) = rows.iter().find(|r| r.is_ok()) else {
         anyhow::bail!("'{}' has no row with status ok", dir.join("runs.csv").display());
     };
     let threads = rows
         .iter()
-        .filter(|r| r.is_ok() && r.strategy == "parallel-sendfile")
+        .filter(|r| r.is_ok() && r.strategy == PARALLEL_SENDFILE)
         .map(|r| r.threads)
         .max();
     let mut out = String::new();
@@ -103,25 +124,26 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
         out,
         "## The article's experiment, then and here\n\n2017: 1.2 GB over loopback, Xeon E7420, 16 logical CPUs, \
          CentOS 5.10 (sheet {ORIGINAL_SHEET}, medians of its trials).\nHere: {} over loopback, {}, {} logical CPUs, \
-         kernel {}, host {}, parallel at {} threads, chunk {}.\n",
-        crate::units::format_bytes(first.file_bytes),
+         kernel {}, host {}, parallel at {} threads, chunk {}.{}\n",
+        bytes_words(&rows),
         first.cpu_model,
         first.logical_cpus,
         first.kernel,
         first.host,
         threads.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
         crate::units::format_bytes(first.chunk_bytes),
+        scaled_words(&rows),
     )?;
     writeln!(out, "| cache | path | 2017 | here |\n|---|---|---|---|")?;
     let mut readings = Vec::new();
-    for cache in ["cold", "warm"] {
+    for cache in [Cache::Cold, Cache::Warm] {
         for (label, theirs, mine) in PATHS {
-            let t = if *mine == "parallel-sendfile" { threads } else { None };
+            let t = if *mine == PARALLEL_SENDFILE { threads } else { None };
             writeln!(
                 out,
                 "| {cache} | {label} | {} | {} |",
                 cell(&original(&trials, cache, theirs)),
-                cell(&ours(&rows, cache, mine, t))
+                cell(&ours(&rows, cache, *mine, t))
             )?;
         }
         let ratio = |serial: Option<Cell>, parallel: Option<Cell>| Some(serial?.seconds / parallel?.seconds);
@@ -130,8 +152,8 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
             original(&trials, cache, "parallel-transferTo"),
         );
         let now = ratio(
-            ours(&rows, cache, "sendfile", None),
-            ours(&rows, cache, "parallel-sendfile", threads),
+            ours(&rows, cache, SENDFILE, None),
+            ours(&rows, cache, PARALLEL_SENDFILE, threads),
         );
         let fmt = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
         writeln!(
@@ -144,11 +166,11 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
         let times = |strategy, t| {
             picked(&rows, cache, strategy, t)
                 .iter()
-                .map(|r| r.wall_s)
+                .map(|r| seconds_per_article_file(r))
                 .collect::<Vec<_>>()
         };
-        let noise = crate::compare::verdict(&times("sendfile", None), &times("parallel-sendfile", threads));
-        readings.push(reading(cache, then, now, &noise, &rows, threads));
+        let noise = crate::compare::verdict(&times(SENDFILE, None), &times(PARALLEL_SENDFILE, threads));
+        readings.push(reading(cache, then, now, noise, &rows, threads));
     }
     let shortest = rows
         .iter()
@@ -158,7 +180,7 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
     if shortest < crate::summary::SHORT_RUN_S {
         writeln!(
             out,
-            "\nCaution: some runs here lasted under {} s, too short to time well; use a bigger SIZE.",
+            "\nCaution: some runs here lasted under {} s, too short to time well; leave --passes at auto.",
             crate::summary::SHORT_RUN_S
         )?;
     }
@@ -169,12 +191,40 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
     Ok(out)
 }
 
+/// The file(s) and pass counts of the rows, in words: `1.20 GB x 3-5 passes`.
+fn bytes_words(rows: &[Row]) -> String {
+    let ok = || rows.iter().filter(|r| r.is_ok());
+    let sizes: std::collections::BTreeSet<u64> = ok().map(|r| r.file_bytes).collect();
+    let passes: std::collections::BTreeSet<u32> = ok().map(|r| r.passes).collect();
+    let sizes: Vec<String> = sizes.iter().map(|b| crate::units::format_bytes(*b)).collect();
+    match (passes.first(), passes.last()) {
+        (Some(1), Some(1)) => sizes.join(", "),
+        (Some(lo), Some(hi)) if lo == hi => format!("{} x {lo} passes", sizes.join(", ")),
+        (Some(lo), Some(hi)) => format!("{} x {lo}-{hi} passes", sizes.join(", ")),
+        _ => sizes.join(", "),
+    }
+}
+
+/// Says that times are scaled to the article's 1.2 GB when the rows moved anything else.
+fn scaled_words(rows: &[Row]) -> &'static str {
+    if rows
+        .iter()
+        .filter(|r| r.is_ok())
+        .all(|r| r.bytes_moved() as f64 == ARTICLE_BYTES)
+    {
+        ""
+    } else {
+        " Times here are per 1.2 GB, the article's file: each repetition's timed section scaled by 1.2 GB over the \
+         bytes it moved (every pass of its file), so that they stand beside the 2017 times."
+    }
+}
+
 /// One line on what differs for a cache state.
 fn reading(
-    cache: &str,
+    cache: Cache,
     then: Option<f64>,
     now: Option<f64>,
-    noise: &str,
+    noise: Verdict,
     rows: &[Row],
     threads: Option<u32>,
 ) -> String {
@@ -190,15 +240,15 @@ fn reading(
             "no faster"
         }
     };
-    let serial_cold = ours(rows, "cold", "sendfile", None);
-    let serial_warm = ours(rows, "warm", "sendfile", None);
+    let serial_cold = ours(rows, Cache::Cold, SENDFILE, None);
+    let serial_warm = ours(rows, Cache::Warm, SENDFILE, None);
     let why = match (cache, serial_cold, serial_warm) {
-        ("cold", Some(c), Some(w)) if c.mb_s < 0.5 * w.mb_s => format!(
+        (Cache::Cold, Some(c), Some(w)) if c.mb_s < 0.5 * w.mb_s => format!(
             "cold reads here come at {:.0} MB/s against {:.0} MB/s warm: storage-bound, as the 2017 single disk \
              (~120 MB/s) was",
             c.mb_s, w.mb_s
         ),
-        ("cold", Some(c), Some(w)) => format!(
+        (Cache::Cold, Some(c), Some(w)) => format!(
             "cold runs here reach {:.0} MB/s, {:.0}% of the warm {:.0} MB/s and far above the 2017 single disk \
              (~120 MB/s): cold does not mean disk-bound on this machine",
             c.mb_s,
@@ -211,15 +261,19 @@ fn reading(
             rows.first().map(|r| r.logical_cpus).unwrap_or(0)
         ),
     };
-    // `noise` is compare's verdict: "yes (test)", "no (test)" or "n/a".
-    let here = match (noise.strip_prefix("yes "), noise.strip_prefix("no ")) {
-        (Some(test), _) => format!(
+    let test = |e: Evidence| match e {
+        Evidence::UTest { p } => format!("p={p:.2}"),
+        Evidence::Ranges => "ranges apart".into(),
+    };
+    let here = match noise {
+        Verdict::Differs(e) => format!(
             "is {} here ({now:.2}x, beyond this run's noise: {})",
             verdict(now),
-            test.trim_matches(['(', ')'])
+            test(e)
         ),
-        (_, Some(test)) => format!("here is {now:.2}x, within this run's noise {test}"),
-        _ => format!(
+        Verdict::Same(Evidence::Ranges) => format!("here is {now:.2}x, within this run's noise (ranges overlap)"),
+        Verdict::Same(Evidence::UTest { p }) => format!("here is {now:.2}x, within this run's noise (p={p:.2})"),
+        Verdict::Unknown => format!(
             "is {} here ({now:.2}x; too few runs to tell from the noise)",
             verdict(now)
         ),
@@ -242,24 +296,25 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         let secs = |cache, s| (original(&trials, cache, s).unwrap().seconds * 100.0).round() / 100.0;
-        assert_eq!(secs("cold", "serial-transferTo"), 9.86);
-        assert_eq!(secs("cold", "parallel-transferTo"), 12.56);
-        assert_eq!(secs("warm", "serial-transferTo"), 1.81);
-        assert_eq!(secs("warm", "parallel-transferTo"), 0.50);
-        assert_eq!(secs("cold", "java-nio-read-write"), 10.68);
+        assert_eq!(secs(Cache::Cold, "serial-transferTo"), 9.86);
+        assert_eq!(secs(Cache::Cold, "parallel-transferTo"), 12.56);
+        assert_eq!(secs(Cache::Warm, "serial-transferTo"), 1.81);
+        assert_eq!(secs(Cache::Warm, "parallel-transferTo"), 0.50);
+        assert_eq!(secs(Cache::Cold, "java-nio-read-write"), 10.68);
     }
 
     #[test]
     fn readings_say_whether_serial_and_parallel_differ_beyond_the_noise() {
         let row = |cache: &str, strategy: &str, threads, wall_s| Row {
-            cache: cache.into(),
-            strategy: strategy.into(),
+            cache: cache.parse().unwrap(),
+            strategy: strategy.parse().unwrap(),
             threads,
             wall_s,
             file_bytes: 1_200_000_000,
+            passes: 1,
             chunk_bytes: 10 << 20,
             logical_cpus: 2,
-            status: crate::record::STATUS_OK.into(),
+            status: crate::model::Status::Ok,
             ..Row::default()
         };
         let mut rows = Vec::new();

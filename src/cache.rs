@@ -6,12 +6,9 @@
 use crate::error::UsageError;
 use anyhow::Context;
 use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
-use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 use std::fs::File;
 use std::io::{ErrorKind, Read};
-use std::num::NonZeroUsize;
 use std::path::Path;
-use std::ptr::NonNull;
 
 /// A warm case whose file is less resident than this was not really warm.
 pub const WARM_MIN_RATIO: f64 = 0.98;
@@ -116,10 +113,8 @@ fn require_root_for_drop(root: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether we run as root (the `user` feature of nix, which has `geteuid`, is not enabled in this crate).
 fn is_root() -> bool {
-    // SAFETY: geteuid takes nothing, touches no memory of ours and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// Empties the whole page cache (clean pages only, hence the sync first).
@@ -137,20 +132,6 @@ fn drop_all_caches() -> anyhow::Result<()> {
     })
 }
 
-/// Unmaps on drop, so that every return path releases the mapping.
-struct Mapping {
-    addr: NonNull<libc::c_void>,
-    len: usize,
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: `addr` and `len` are exactly what mmap returned and was given; nothing borrows the mapping
-        // (no reference into it is ever made), and it is unmapped only here, once.
-        let _ = unsafe { munmap(self.addr, self.len) };
-    }
-}
-
 /// Fraction of the file's pages resident in the page cache (mincore).
 pub fn residency(path: &Path) -> anyhow::Result<f64> {
     let shown = path.display();
@@ -159,31 +140,27 @@ pub fn residency(path: &Path) -> anyhow::Result<f64> {
         .metadata()
         .with_context(|| format!("cannot read the metadata of '{shown}'"))?
         .len();
-    let len = usize::try_from(size).with_context(|| format!("'{shown}' is too large to map"))?;
-    let Some(nonzero) = NonZeroUsize::new(len) else {
+    if size == 0 {
         anyhow::bail!("cannot measure the residency of '{shown}': empty file");
-    };
+    }
     let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .context("sysconf(_SC_PAGESIZE) failed")?
         .and_then(|p| usize::try_from(p).ok())
         .filter(|&p| p > 0)
         .context("sysconf(_SC_PAGESIZE) gave no page size")?;
-    let pages = len.div_ceil(page);
-
-    // SAFETY: a fresh read-only shared mapping of an open file at offset 0, placed by the kernel (no address
-    // given), so it overlaps nothing of ours. Its memory is never read: mincore looks at the page tables and the
-    // page cache, so no page is faulted in, and a concurrent truncation cannot raise SIGBUS here.
-    let addr = unsafe { mmap(None, nonzero, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, &file, 0) }
-        .with_context(|| format!("cannot mmap '{shown}'"))?;
-    let mapping = Mapping { addr, len };
+    // SAFETY: memmap2 marks mapping unsafe because the file may change under it; this mapping's memory is never
+    // read (mincore looks at the page tables and the page cache), so no page is faulted in and a concurrent
+    // truncation cannot raise SIGBUS here.
+    let map = unsafe { memmap2::MmapOptions::new().map(&file) }.with_context(|| format!("cannot mmap '{shown}'"))?;
+    let pages = map.len().div_ceil(page);
     let mut vec = vec![0u8; pages];
     // SAFETY: the range is the whole live mapping (page-aligned start, as mmap returns), and `vec` holds one byte
     // for each of its ceil(len / page) pages, as mincore writes.
-    let rc = unsafe { libc::mincore(mapping.addr.as_ptr(), mapping.len, vec.as_mut_ptr()) };
+    let rc = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, map.len(), vec.as_mut_ptr()) };
     if rc != 0 {
         return Err(std::io::Error::last_os_error()).with_context(|| format!("mincore failed on '{shown}'"));
     }
-    drop(mapping);
+    drop(map);
     let resident = vec.iter().filter(|&&v| v & 1 != 0).count();
     Ok(resident as f64 / pages as f64)
 }

@@ -1,14 +1,54 @@
-//! Command-line definitions only: what the user may type. Values stay as typed here; `config` checks them and
-//! resolves what depends on the machine, so no clap type reaches the core.
+//! Command-line definitions: what the user may type, parsed into typed values (sizes, counts, durations, names)
+//! and nothing more. Whatever depends on the machine (free space, CPUs online, root) and on several flags at once
+//! is `config`'s to check; no clap type reaches the core.
 
+use crate::model::{Cache, Layout, Named, Passes, RxMode, Strategy, VerifyOn};
+use crate::units::{self, CpuList};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Default strategies of `run`: the article's four paths.
 pub const DEFAULT_STRATEGIES: &str = "read-send,mmap-send,sendfile,parallel-sendfile";
 
 /// The size of the generated test file when none is given: the article's 1.2 GB.
 pub const DEFAULT_SIZE: &str = "1.2GB";
+
+/// Most connections one parallel case may open.
+pub const MAX_THREADS: u32 = 1024;
+
+/// The values of a `Named` set, as clap's possible values (listed in --help and in the error for anything else).
+fn named<T: Named + Send + Sync>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::all().iter().map(|v| v.name())).map(|s| T::from_name(&s).expect("a listed name"))
+}
+
+/// Where the sink checks with --verify: a place, or its own choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyWhere {
+    Auto,
+    At(VerifyOn),
+}
+
+/// The layouts a parallel case may ask for (`single` is what serial cases have, not a choice).
+fn parallel_layout() -> impl TypedValueParser<Value = Layout> {
+    PossibleValuesParser::new([Layout::Striped.name(), Layout::Contiguous.name()])
+        .map(|s| Layout::from_name(&s).expect("a listed name"))
+}
+
+fn verify_where() -> impl TypedValueParser<Value = VerifyWhere> {
+    PossibleValuesParser::new(["auto", "receiver", "thread"]).map(|s| match VerifyOn::from_name(&s) {
+        Ok(on) => VerifyWhere::At(on),
+        Err(_) => VerifyWhere::Auto,
+    })
+}
+
+fn file_size(text: &str) -> Result<u64, String> {
+    match units::size(text)? {
+        0 => Err("the file must hold at least 1 byte".into()),
+        n => Ok(n),
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,16 +80,17 @@ pub enum Command {
     Article(ArticleArgs),
 }
 
+// Numbers and sizes take a leading '-' as their value (allow_hyphen_values), so that `--size -5MB` is refused with
+// the flag and the rule named, not by clap as an unknown argument '-5'.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Send this existing file instead of a generated fixture (content then checked by byte count only).
+    /// Send this existing file instead of a generated fixture (content checked by byte count only, unless its
+    /// sidecar shows xferbench made it).
     #[arg(long, value_name = "PATH", conflicts_with_all = ["size", "seed"])]
     pub file: Option<PathBuf>,
     /// Size of the generated fixture.
-    // Numbers and sizes take a leading '-' as their value, so that `--size -5MB` is refused by `config` with the
-    // flag and the rule named, not by clap as an unknown argument '-5'.
-    #[arg(long, value_name = "SIZE", default_value = DEFAULT_SIZE, allow_hyphen_values = true)]
-    pub size: String,
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_SIZE, allow_hyphen_values = true, value_parser = file_size)]
+    pub size: u64,
     /// Seed of the generated fixture's content.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
@@ -57,63 +98,58 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", default_value = "fixtures")]
     pub fixture_dir: PathBuf,
     /// Strategies to run, comma-separated; `parallel-X` runs X on --threads connections.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = DEFAULT_STRATEGIES)]
-    pub strategies: Vec<String>,
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = DEFAULT_STRATEGIES, value_parser = named::<Strategy>(), hide_possible_values = true)]
+    pub strategies: Vec<Strategy>,
     /// Thread (connection) counts for parallel strategies, comma-separated.
-    #[arg(
-        long,
-        value_name = "LIST",
-        value_delimiter = ',',
-        default_value = "10",
-        allow_hyphen_values = true
-    )]
-    pub threads: Vec<String>,
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "10", allow_hyphen_values = true, value_parser = units::count_in(1, MAX_THREADS))]
+    pub threads: Vec<u32>,
     /// Bytes per transfer call (and the read buffer of read-send), comma-separated.
-    #[arg(
-        long,
-        value_name = "LIST",
-        value_delimiter = ',',
-        default_value = "10MiB",
-        allow_hyphen_values = true
-    )]
-    pub chunk: Vec<String>,
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "10MiB", allow_hyphen_values = true, value_parser = units::size_in(1, 1 << 31))]
+    pub chunk: Vec<u64>,
     /// How parallel strategies divide the file: striped (chunk k to thread k mod N) or contiguous.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "striped")]
-    pub layout: Vec<String>,
-    /// Page-cache state before each case: warm (file read first) or cold (file evicted), comma-separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "warm")]
-    pub cache: Vec<String>,
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "striped", value_parser = parallel_layout())]
+    pub layout: Vec<Layout>,
+    /// Page-cache state before each pass: warm (file read first) or cold (file evicted), comma-separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "warm", value_parser = named::<Cache>())]
+    pub cache: Vec<Cache>,
     /// Counted repetitions of each case.
-    #[arg(long, value_name = "N", default_value = "3", allow_hyphen_values = true)]
-    pub repeat: String,
-    /// Uncounted warm-up repetitions before each case's counted ones.
-    #[arg(long, value_name = "N", default_value = "1", allow_hyphen_values = true)]
-    pub warmup: String,
+    #[arg(long, value_name = "N", default_value = "3", allow_hyphen_values = true, value_parser = units::count_in(1, 10_000))]
+    pub repeat: u32,
+    /// Uncounted warm-up repetitions before each case's counted ones (the first finds the pass count).
+    #[arg(long, value_name = "N", default_value = "1", allow_hyphen_values = true, value_parser = units::count_in(0, 1_000))]
+    pub warmup: u32,
+    /// Shortest timed section a repetition should have: `--passes auto` sends the file as many times as that takes.
+    #[arg(long, value_name = "DURATION", default_value = "0.5s", allow_hyphen_values = true, value_parser = units::duration)]
+    pub min_time: Duration,
+    /// Times the whole file goes per repetition, back to back over the same connections: a count, or auto (found
+    /// once per case from its warm-up so that each repetition lasts --min-time).
+    #[arg(long, value_name = "N|auto", default_value = "auto", allow_hyphen_values = true, value_parser = Passes::parse)]
+    pub passes: Passes,
     /// Have the sink check every byte against the fixture generator.
     #[arg(long)]
     pub verify: bool,
     /// Where the sink checks with --verify: receiver (in the receiving thread), thread (a checking thread of its
     /// own per stream), auto (a thread of its own when the sink has 3 CPUs per stream).
-    #[arg(long, value_name = "WHERE", default_value = "auto")]
-    pub verify_on: String,
+    #[arg(long, value_name = "WHERE", default_value = "auto", value_parser = verify_where())]
+    pub verify_on: VerifyWhere,
     /// Receive buffer of the sink this run spawns.
-    #[arg(long, value_name = "SIZE", default_value = "256KiB", allow_hyphen_values = true)]
-    pub rx_buffer: String,
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", allow_hyphen_values = true, value_parser = units::size_in(1, 1 << 30))]
+    pub rx_buffer: u64,
     /// How the spawned sink receives: copy (recv into a buffer), trunc (MSG_TRUNC), splice (to /dev/null).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "copy")]
-    pub rx_mode: Vec<String>,
-    /// The run's result folder (gets runs.csv and summary.json); default results/<UTC timestamp>-<host>.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "copy", value_parser = named::<RxMode>())]
+    pub rx_mode: Vec<RxMode>,
+    /// The run's result folder (gets runs.csv and summary.json); default results/<UTC time>-<host>-<pid>.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Skip cases that runs.csv in --out already holds in full (for resumable sweeps).
+    /// Go on with the run in --out: finished cases are kept, a case cut short goes on from its next repetition.
     #[arg(long, requires = "out")]
     pub resume: bool,
     /// For cold cases, also drop the whole page cache (root only) after evicting the file.
     #[arg(long)]
     pub drop_caches: bool,
     /// Longest a single repetition may take before it is failed.
-    #[arg(long, value_name = "DURATION", default_value = "120s", allow_hyphen_values = true)]
-    pub timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "120s", allow_hyphen_values = true, value_parser = units::duration)]
+    pub timeout: Duration,
     /// Stop at the first failed case instead of going on.
     #[arg(long)]
     pub fail_fast: bool,
@@ -130,23 +166,23 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECRET")]
     pub token: Option<String>,
     /// SO_SNDBUF of the sender's sockets.
-    #[arg(long, value_name = "SIZE")]
-    pub sndbuf: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = units::size_in(1, 1 << 31))]
+    pub sndbuf: Option<u64>,
     /// SO_RCVBUF of the spawned sink's sockets.
-    #[arg(long, value_name = "SIZE")]
-    pub rcvbuf: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = units::size_in(1, 1 << 31))]
+    pub rcvbuf: Option<u64>,
     /// Set TCP_NODELAY on the sender's sockets.
     #[arg(long)]
     pub nodelay: bool,
     /// Pin the sender's threads to these CPUs (e.g. 0-3,8).
-    #[arg(long, value_name = "LIST")]
-    pub sender_cpus: Option<String>,
+    #[arg(long, value_name = "LIST", value_parser = units::cpu_list)]
+    pub sender_cpus: Option<CpuList>,
     /// Pin the spawned sink to these CPUs.
-    #[arg(long, value_name = "LIST")]
-    pub sink_cpus: Option<String>,
+    #[arg(long, value_name = "LIST", value_parser = units::cpu_list)]
+    pub sink_cpus: Option<CpuList>,
     /// Submission queue depth of the io-uring strategy.
-    #[arg(long, value_name = "N", default_value = "8")]
-    pub queue_depth: String,
+    #[arg(long, value_name = "N", default_value = "8", value_parser = units::count_in(1, 4096))]
+    pub queue_depth: u32,
     /// Print only the final table.
     #[arg(long, short)]
     pub quiet: bool,
@@ -161,33 +197,33 @@ pub struct SinkArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7700")]
     pub listen: String,
     /// Bytes per receive call.
-    #[arg(long, value_name = "SIZE", default_value = "256KiB", allow_hyphen_values = true)]
-    pub rx_buffer: String,
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", allow_hyphen_values = true, value_parser = units::size_in(1, 1 << 30))]
+    pub rx_buffer: u64,
     /// copy (recv into a buffer), trunc (recv with MSG_TRUNC, the kernel discards), splice (to /dev/null).
-    #[arg(long, value_name = "MODE", default_value = "copy")]
-    pub rx_mode: String,
+    #[arg(long, value_name = "MODE", default_value = "copy", value_parser = named::<RxMode>())]
+    pub rx_mode: RxMode,
     /// Secret every stream header must carry; streams without it are dropped.
     #[arg(long, value_name = "SECRET")]
     pub token: Option<String>,
     /// SO_RCVBUF of accepted sockets.
-    #[arg(long, value_name = "SIZE")]
-    pub rcvbuf: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = units::size_in(1, 1 << 31))]
+    pub rcvbuf: Option<u64>,
     /// Pin the sink to these CPUs (e.g. 4-7).
-    #[arg(long, value_name = "LIST")]
-    pub cpus: Option<String>,
+    #[arg(long, value_name = "LIST", value_parser = units::cpu_list)]
+    pub cpus: Option<CpuList>,
     /// Do not announce the address and limits on stderr (rejections are still logged).
     #[arg(long, hide = true)]
     pub quiet: bool,
     /// Close a connection that sends nothing for this long.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub idle_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::duration)]
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct FixtureArgs {
     /// Size of the file [default: 1.2GB; with --check, what the file's sidecar records].
-    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
-    pub size: Option<String>,
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, value_parser = file_size)]
+    pub size: Option<u64>,
     /// Where to write it; default <fixture-dir>/xferbench-<bytes>-seed<N>.bin, the file `run` uses. A file there
     /// is replaced only if xferbench made it.
     #[arg(long, value_name = "PATH")]
@@ -230,4 +266,90 @@ pub struct ArticleArgs {
     /// fixtures/article/original-runs.csv].
     #[arg(long, value_name = "PATH")]
     pub original: Option<PathBuf>,
+}
+
+/// clap's error as one line of ours: its first line without the value placeholder (`'--size <SIZE>'` becomes
+/// `'--size'`), the known values when it lists them, and its tips.
+pub fn error_line(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    let mut line = strip_placeholders(first.strip_prefix("error: ").unwrap_or(first));
+    for extra in lines {
+        if let Some(values) = extra
+            .strip_prefix("[possible values: ")
+            .and_then(|v| v.strip_suffix(']'))
+        {
+            line = format!("{line}; known: {values}");
+        } else if extra.starts_with("tip: ") {
+            line = format!("{line}; {extra}");
+        }
+    }
+    line
+}
+
+/// `'--size <SIZE>'` -> `'--size'`, `'--threads <LIST>...'` -> `'--threads'`.
+fn strip_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(" <") {
+        let Some(len) = rest[start..].find('>') else { break };
+        let mut end = start + len + 1;
+        while rest[end..].starts_with('.') {
+            end += 1;
+        }
+        out.push_str(&rest[..start]);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let text = "error: invalid value 'sendfil' for '--strategies <LIST>...'\n  [possible values: a, b]\n\n  tip: \
+                    a similar value exists: 'sendfile'\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            error_line(text),
+            "invalid value 'sendfil' for '--strategies'; known: a, b; tip: a similar value exists: 'sendfile'"
+        );
+        assert_eq!(
+            error_line("error: invalid value 'x' for '--size <SIZE>': not a size\n"),
+            "invalid value 'x' for '--size': not a size"
+        );
+    }
+
+    #[test]
+    fn typed_values_parse() {
+        let cli = Cli::try_parse_from([
+            "xferbench",
+            "run",
+            "--strategies",
+            "sendfile,parallel-splice",
+            "--threads",
+            "1,4",
+            "--chunk",
+            "1MiB",
+            "--passes",
+            "7",
+            "--min-time",
+            "250ms",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else { panic!("run") };
+        assert_eq!(args.strategies.len(), 2);
+        assert_eq!(args.strategies[1].to_string(), "parallel-splice");
+        assert_eq!(args.threads, vec![1, 4]);
+        assert_eq!(args.chunk, vec![1 << 20]);
+        assert_eq!(args.passes, Passes::Fixed(7));
+        assert_eq!(args.min_time, Duration::from_millis(250));
+        assert_eq!(args.size, 1_200_000_000);
+        let e = Cli::try_parse_from(["xferbench", "run", "--passes", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(error_line(&e).contains("between 1 and 10000, or auto"), "{e}");
+    }
 }

@@ -1,78 +1,34 @@
-//! Options of `run`, checked and resolved once: sizes parsed, lists expanded into cases, conflicts refused with
-//! the flag named. Nothing here touches the network or the test file's content.
+//! The plan of a run: the command line expanded into cases and run-wide settings, with the conflicts between flags
+//! refused (the flag named, exit 2). `expand` is pure, so it is tested without a machine; `check_machine` then asks
+//! the machine what the plan needs of it (root, CPUs online), and `check_against_file` the file's size.
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, VerifyWhere};
 use crate::error::UsageError;
 use crate::fixture::{FixtureSpec, default_path};
-use crate::strategy::Strategy;
-use crate::units::{parse_duration, parse_size};
-use crate::wire::{Layout, RxMode, VerifyOn};
+use crate::model::{CaseKey, Layout, Passes, RxMode, Transport, VerifyOn};
+use crate::units::CpuList;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Most connections one parallel case may open.
-pub const MAX_THREADS: u32 = 1024;
 
 /// Where the bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A generated fixture (made or reused), whose content the sink can check.
     Generated(FixtureSpec),
-    /// The user's own file, checked by byte count only.
+    /// A file the user named; its content can be checked only if its sidecar shows xferbench made it.
     UserFile(PathBuf),
-}
-
-/// Page-cache state asked for before a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Cache {
-    Warm,
-    Cold,
-}
-
-impl Cache {
-    pub fn name(self) -> &'static str {
-        match self {
-            Cache::Warm => "warm",
-            Cache::Cold => "cold",
-        }
-    }
-}
-
-/// One combination of the options that change what is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Case {
-    pub strategy: Strategy,
-    pub threads: u32,
-    pub chunk_bytes: u64,
-    pub layout: Layout,
-    pub cache: Cache,
-    pub rx_mode: RxMode,
-}
-
-impl Case {
-    /// Stable key: equal for the same case in another run of the same file, so `--resume` can find it.
-    pub fn id(&self, file_bytes: u64, rx_buffer: u64) -> String {
-        format!(
-            "{}/t{}/c{}/{}/{}/{}/rx{}/f{}",
-            self.strategy.name(),
-            self.threads,
-            self.chunk_bytes,
-            self.layout.as_str(),
-            self.cache.name(),
-            self.rx_mode.name(),
-            rx_buffer,
-            file_bytes
-        )
-    }
 }
 
 /// Everything `run` needs, checked.
 #[derive(Debug, Clone)]
-pub struct RunConfig {
+pub struct Plan {
     pub source: Source,
-    pub cases: Vec<Case>,
+    /// One per combination of the list options, in the order they run.
+    pub cases: Vec<CaseKey>,
     pub repeat: u32,
     pub warmup: u32,
+    pub min_time: Duration,
+    pub passes: Passes,
     pub verify: bool,
     /// Where the sink checks (None: the sink chooses).
     pub verify_on: Option<VerifyOn>,
@@ -89,154 +45,59 @@ pub struct RunConfig {
     pub sndbuf: Option<u64>,
     pub rcvbuf: Option<u64>,
     pub nodelay: bool,
-    /// As typed (for the CSV) and expanded.
-    pub sender_cpus: Option<(String, Vec<usize>)>,
-    pub sink_cpus: Option<String>,
+    pub sender_cpus: Option<CpuList>,
+    pub sink_cpus: Option<CpuList>,
     pub queue_depth: u32,
     pub quiet: bool,
     pub dry_run: bool,
 }
 
-fn parse_count(flag: &str, text: &str, min: u32, max: u32) -> Result<u32, UsageError> {
-    let range = || UsageError::new(flag, text, format!("must be between {min} and {max}"));
-    // Parsed wide, so that -1 and 100000000000 get the range in the message rather than "not a number".
-    let n: i128 = text.trim().parse().map_err(|_| {
-        UsageError::new(
-            flag,
-            text,
-            format!("not a whole number; give one between {min} and {max}"),
-        )
-    })?;
-    let n = u32::try_from(n).map_err(|_| range())?;
-    if n < min || n > max {
-        return Err(range());
-    }
-    Ok(n)
-}
-
-fn parse_each<T>(values: &[String], mut f: impl FnMut(&str) -> Result<T, UsageError>) -> Result<Vec<T>, UsageError>
-where
-    T: PartialEq,
-{
-    let mut out: Vec<T> = Vec::new();
-    for v in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        let parsed = f(v)?;
-        if !out.contains(&parsed) {
-            out.push(parsed);
+impl Plan {
+    /// Who receives.
+    pub fn transport(&self) -> Transport {
+        match (&self.connect, self.raw) {
+            (None, _) => Transport::Loopback,
+            (Some(_), false) => Transport::Remote,
+            (Some(_), true) => Transport::Raw,
         }
     }
-    Ok(out)
-}
 
-fn parse_layout(text: &str) -> Result<Layout, UsageError> {
-    match text {
-        "striped" => Ok(Layout::Striped),
-        "contiguous" => Ok(Layout::Contiguous),
-        _ => Err(UsageError::new(
-            "--layout",
-            text,
-            "unknown layout; known: striped, contiguous",
-        )),
-    }
-}
-
-fn parse_cache(text: &str) -> Result<Cache, UsageError> {
-    match text {
-        "warm" => Ok(Cache::Warm),
-        "cold" => Ok(Cache::Cold),
-        _ => Err(UsageError::new(
-            "--cache",
-            text,
-            "unknown cache state; known: warm, cold",
-        )),
-    }
-}
-
-/// Checks and expands the options of `run`.
-pub fn resolve(args: RunArgs) -> Result<RunConfig, UsageError> {
-    let nonempty = |flag: &str, v: &[String]| -> Result<(), UsageError> {
-        if v.iter().all(|s| s.trim().is_empty()) {
-            return Err(UsageError::msg(format!(
-                "'{flag}' names nothing; give at least one value"
-            )));
-        }
-        Ok(())
-    };
-    nonempty("--strategies", &args.strategies)?;
-    let strategies = parse_each(&args.strategies, Strategy::parse)?;
-    nonempty("--threads", &args.threads)?;
-    let threads = parse_each(&args.threads, |t| parse_count("--threads", t, 1, MAX_THREADS))?;
-    nonempty("--chunk", &args.chunk)?;
-    let chunks = parse_each(&args.chunk, |c| match parse_size("--chunk", c)? {
-        0 => Err(UsageError::new("--chunk", c, "a chunk must be at least 1 byte")),
-        n if n > 1 << 31 => Err(UsageError::new(
-            "--chunk",
-            c,
-            "a chunk must be at most 2 GiB (one system call)",
-        )),
-        n => Ok(n),
-    })?;
-    nonempty("--layout", &args.layout)?;
-    let layouts = parse_each(&args.layout, parse_layout)?;
-    nonempty("--cache", &args.cache)?;
-    let caches = parse_each(&args.cache, parse_cache)?;
-    nonempty("--rx-mode", &args.rx_mode)?;
-    let rx_modes = parse_each(&args.rx_mode, |m| RxMode::parse("--rx-mode", m))?;
-    let repeat = parse_count("--repeat", &args.repeat, 1, 10_000)?;
-    let warmup = parse_count("--warmup", &args.warmup, 0, 1_000)?;
-    let rx_buffer = parse_size("--rx-buffer", &args.rx_buffer)?;
-    if rx_buffer == 0 || rx_buffer > 1 << 30 {
-        return Err(UsageError::new(
-            "--rx-buffer",
-            &args.rx_buffer,
-            "must be between 1 byte and 1 GiB",
-        ));
-    }
-    let timeout = parse_duration("--timeout", &args.timeout)?;
-    let queue_depth = parse_count("--queue-depth", &args.queue_depth, 1, 4096)?;
-
-    let (source, file_bytes) = match &args.file {
-        Some(path) => {
-            if args.verify {
-                return Err(UsageError::msg(
-                    "--verify needs a generated fixture: the content of a --file is checked by byte count only",
-                ));
+    /// The receive modes the cases ask of a spawned sink, in order of first use.
+    pub fn rx_modes(&self) -> Vec<RxMode> {
+        let mut modes: Vec<RxMode> = Vec::new();
+        for (mode, _) in self.cases.iter().filter_map(|c| c.receiver) {
+            if !modes.contains(&mode) {
+                modes.push(mode);
             }
-            // Size known only once the file is opened; the runner checks chunks against it then.
-            (Source::UserFile(path.clone()), None)
         }
-        None => {
-            let size = parse_size("--size", &args.size)?;
-            if size == 0 {
-                return Err(UsageError::new(
-                    "--size",
-                    &args.size,
-                    "the file must hold at least 1 byte",
-                ));
-            }
-            let path = default_path(&args.fixture_dir, size, args.seed);
-            (
-                Source::Generated(FixtureSpec {
-                    path,
-                    size,
-                    seed: args.seed,
-                }),
-                Some(size),
-            )
+        modes
+    }
+}
+
+/// The values of a list, each once, in the order given.
+fn once<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(values.len());
+    for v in values {
+        if !out.contains(v) {
+            out.push(*v);
         }
+    }
+    out
+}
+
+/// Expands the command line into a plan: lists into cases, and the flags that cannot go together refused.
+pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
+    let verify_on = match args.verify_on {
+        VerifyWhere::Auto => None,
+        VerifyWhere::At(on) => Some(on),
     };
-    let verify_on = VerifyOn::parse("--verify-on", &args.verify_on)?;
     if verify_on.is_some() && !args.verify {
         return Err(UsageError::msg("--verify-on says where to verify: it needs --verify"));
     }
+    let rx_modes = once(&args.rx_mode);
     if args.verify && rx_modes.iter().any(|m| !m.can_verify()) {
         return Err(UsageError::msg(
             "--verify needs --rx-mode copy: the other modes never see the bytes",
-        ));
-    }
-    if args.drop_caches && !nix::unistd::geteuid().is_root() {
-        return Err(UsageError::msg(
-            "--drop-caches needs root (it writes /proc/sys/vm/drop_caches)",
         ));
     }
     if args.connect.is_some() && (args.rcvbuf.is_some() || args.sink_cpus.is_some()) {
@@ -254,77 +115,95 @@ pub fn resolve(args: RunArgs) -> Result<RunConfig, UsageError> {
             "--rx-mode sets up a spawned sink; with --connect give it to the remote sink",
         ));
     }
-    let sender_cpus = match &args.sender_cpus {
-        Some(s) => Some((s.clone(), crate::units::parse_cpu_list("--sender-cpus", s)?)),
-        None => None,
+    let source = match &args.file {
+        Some(path) => Source::UserFile(path.clone()),
+        None => Source::Generated(FixtureSpec {
+            path: default_path(&args.fixture_dir, args.size, args.seed),
+            size: args.size,
+            seed: args.seed,
+        }),
     };
-    if let Some(s) = &args.sink_cpus {
-        crate::units::parse_cpu_list("--sink-cpus", s)?;
-    }
-
+    let spawned = args.connect.is_none();
     let mut cases = Vec::new();
-    for &cache in &caches {
-        for &chunk_bytes in &chunks {
-            for &strategy in &strategies {
+    for &cache in &once(&args.cache) {
+        for &chunk_bytes in &once(&args.chunk) {
+            for &strategy in &once(&args.strategies) {
                 let shapes: Vec<(u32, Layout)> = if strategy.parallel {
-                    threads
-                        .iter()
-                        .flat_map(|&t| layouts.iter().map(move |&l| (t, l)))
+                    let layouts = once(&args.layout);
+                    once(&args.threads)
+                        .into_iter()
+                        .flat_map(|t| layouts.iter().map(move |&l| (t, l)))
                         .collect()
                 } else {
                     vec![(1, Layout::Single)]
                 };
-                for (t, layout) in shapes {
-                    for &rx_mode in &rx_modes {
-                        cases.push(Case {
-                            strategy,
-                            threads: t,
-                            chunk_bytes,
-                            layout,
+                for (threads, layout) in shapes {
+                    for &mode in &rx_modes {
+                        cases.push(CaseKey {
                             cache,
-                            rx_mode,
+                            strategy,
+                            threads,
+                            layout,
+                            chunk_bytes,
+                            receiver: spawned.then_some((mode, args.rx_buffer)),
+                            verify: args.verify,
+                            queue_depth: strategy.method.has_queue().then_some(args.queue_depth),
                         });
                     }
                 }
             }
         }
     }
-    let cfg = RunConfig {
+    Ok(Plan {
         source,
         cases,
-        repeat,
-        warmup,
+        repeat: args.repeat,
+        warmup: args.warmup,
+        min_time: args.min_time,
+        passes: args.passes,
         verify: args.verify,
         verify_on,
-        rx_buffer,
+        rx_buffer: args.rx_buffer,
         out: args.out,
         resume: args.resume,
         drop_caches: args.drop_caches,
-        timeout,
+        timeout: args.timeout,
         fail_fast: args.fail_fast,
         plot: args.plot,
         connect: args.connect,
         raw: args.raw,
         token: args.token,
-        sndbuf: args.sndbuf.as_deref().map(|s| parse_size("--sndbuf", s)).transpose()?,
-        rcvbuf: args.rcvbuf.as_deref().map(|s| parse_size("--rcvbuf", s)).transpose()?,
+        sndbuf: args.sndbuf,
+        rcvbuf: args.rcvbuf,
         nodelay: args.nodelay,
-        sender_cpus,
+        sender_cpus: args.sender_cpus,
         sink_cpus: args.sink_cpus,
-        queue_depth,
+        queue_depth: args.queue_depth,
         quiet: args.quiet,
         dry_run: args.dry_run,
-    };
-    if let Some(size) = file_bytes {
-        check_against_file(&cfg, size)?;
+    })
+}
+
+/// What the plan needs of this machine: root for --drop-caches, the CPUs it pins to online.
+pub fn check_machine(plan: &Plan) -> Result<(), UsageError> {
+    if plan.drop_caches && !nix::unistd::geteuid().is_root() {
+        return Err(UsageError::msg(
+            "--drop-caches needs root (it writes /proc/sys/vm/drop_caches)",
+        ));
     }
-    Ok(cfg)
+    if let Some(cpus) = &plan.sender_cpus {
+        cpus.check("--sender-cpus")?;
+    }
+    if let Some(cpus) = &plan.sink_cpus {
+        cpus.check("--sink-cpus")?;
+    }
+    Ok(())
 }
 
 /// Checks the cases against the file's size: a striped case needs at least one chunk per thread.
 /// A chunk larger than the file is allowed: one call then carries the whole file (or the whole range).
-pub fn check_against_file(cfg: &RunConfig, file_bytes: u64) -> Result<(), UsageError> {
-    for case in &cfg.cases {
+pub fn check_against_file(plan: &Plan, file_bytes: u64) -> Result<(), UsageError> {
+    for case in &plan.cases {
         let n = u64::from(case.threads);
         let enough = match case.layout {
             Layout::Striped => file_bytes.div_ceil(case.chunk_bytes) >= n,
@@ -343,4 +222,103 @@ pub fn check_against_file(cfg: &RunConfig, file_bytes: u64) -> Result<(), UsageE
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::model::{Cache, Method, Strategy};
+    use clap::Parser;
+
+    fn plan(args: &[&str]) -> Result<Plan, UsageError> {
+        let cli = Cli::try_parse_from(["xferbench", "run"].iter().chain(args)).expect("parses");
+        let Command::Run(run) = cli.command else { unreachable!() };
+        expand(run)
+    }
+
+    #[test]
+    fn lists_expand_into_every_combination_once() {
+        let p = plan(&[
+            "--strategies",
+            "sendfile,parallel-sendfile,sendfile",
+            "--threads",
+            "2,4,2",
+            "--layout",
+            "striped,contiguous",
+            "--cache",
+            "warm,cold",
+            "--chunk",
+            "1MiB",
+        ])
+        .unwrap();
+        // Per cache: 1 serial + 2 threads x 2 layouts.
+        assert_eq!(p.cases.len(), 2 * (1 + 4));
+        assert_eq!(p.cases[0].strategy, Strategy::serial(Method::Sendfile));
+        assert_eq!((p.cases[0].threads, p.cases[0].layout), (1, Layout::Single));
+        assert!(p.cases[..5].iter().all(|c| c.cache == Cache::Warm));
+        let parallel: Vec<(u32, Layout)> = p.cases[1..5].iter().map(|c| (c.threads, c.layout)).collect();
+        assert_eq!(
+            parallel,
+            [
+                (2, Layout::Striped),
+                (2, Layout::Contiguous),
+                (4, Layout::Striped),
+                (4, Layout::Contiguous)
+            ]
+        );
+        let mut ids: Vec<String> = p.cases.iter().map(CaseKey::id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), p.cases.len(), "every case distinct");
+    }
+
+    #[test]
+    fn the_receiver_is_part_of_a_spawned_sinks_cases_only() {
+        let p = plan(&[
+            "--strategies",
+            "io-uring,sendfile",
+            "--rx-mode",
+            "copy,trunc",
+            "--rx-buffer",
+            "1MiB",
+        ])
+        .unwrap();
+        assert_eq!(p.cases.len(), 4);
+        assert_eq!(p.cases[1].receiver, Some((RxMode::Trunc, 1 << 20)));
+        assert_eq!(p.cases[0].queue_depth, Some(8));
+        assert_eq!(p.cases[2].queue_depth, None);
+        assert_eq!(p.rx_modes(), [RxMode::Copy, RxMode::Trunc]);
+        let remote = plan(&["--connect", "host:1"]).unwrap();
+        assert!(remote.cases.iter().all(|c| c.receiver.is_none()));
+        assert_eq!(remote.transport(), Transport::Remote);
+    }
+
+    #[test]
+    fn conflicts_are_refused_with_the_flags_named() {
+        let refused = |args: &[&str], needle: &str| {
+            let e = plan(args).unwrap_err().to_string();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        };
+        refused(&["--verify-on", "thread"], "it needs --verify");
+        refused(
+            &["--verify", "--rx-mode", "copy,trunc"],
+            "--verify needs --rx-mode copy",
+        );
+        refused(&["--connect", "h:1", "--rcvbuf", "1MiB"], "--rcvbuf and --sink-cpus");
+        refused(&["--connect", "h:1", "--raw", "--token", "x"], "--token travels");
+        refused(
+            &["--connect", "h:1", "--rx-mode", "trunc"],
+            "give it to the remote sink",
+        );
+        assert!(plan(&["--verify", "--verify-on", "receiver"]).unwrap().verify_on == Some(VerifyOn::Receiver));
+    }
+
+    #[test]
+    fn striped_cases_need_a_chunk_per_thread() {
+        let p = plan(&["--strategies", "parallel-sendfile", "--threads", "4", "--chunk", "1MiB"]).unwrap();
+        assert!(check_against_file(&p, 4 << 20).is_ok());
+        let e = check_against_file(&p, 3 << 20).unwrap_err().to_string();
+        assert!(e.contains("leaves threads without data"), "{e}");
+    }
 }

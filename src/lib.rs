@@ -1,27 +1,44 @@
 //! xferbench: what zero-copy really buys when a Linux box sends a file over TCP, serially and in parallel.
 //!
 //! Layers, top to bottom (nothing imports from a layer above it):
-//! `runner`, `compare` → `plot`, `export`, `summary`, `sink` → `config`, `record`, `fixture`, `strategy` →
-//! `cli`, `units`, `probe`, `cache`, `wire`, `pattern`, `env`, `error`.
+//! - commands: `runner` (`run`), `sink` (`sink`), `compare`, `article`, `plot`;
+//! - results: `summary`, `export`, `record`, `lock`;
+//! - the experiment: `config` (the plan), `fixture`, `strategy`, `cache`, `probe`, `wire`, `pattern`, `buffer`;
+//! - the vocabulary and the machine: `model`, `cli`, `units`, `env`, `error`, `out`.
+//!
+//! The library's surface is what the binary and the integration tests use; everything else is private to it, so
+//! the compiler finds what nothing uses.
 
-pub mod article;
-pub mod buffer;
-pub mod cache;
+mod article;
+mod buffer;
+mod cache;
 pub mod cli;
-pub mod compare;
-pub mod config;
+mod compare;
+mod config;
 pub mod env;
 pub mod error;
 pub mod export;
 pub mod fixture;
+pub mod lock;
+pub mod model;
 pub mod out;
 pub mod pattern;
-pub mod plot;
-pub mod probe;
+mod plot;
+mod probe;
 pub mod record;
-pub mod runner;
-pub mod sink;
-pub mod strategy;
-pub mod summary;
-pub mod units;
+mod runner;
+mod sink;
+mod strategy;
+mod summary;
+mod units;
 pub mod wire;
+
+/// What `main` runs for each command.
+pub mod commands {
+    pub use crate::article::table as article;
+    pub use crate::compare::compare_dirs as compare;
+    pub use crate::fixture::command as fixture;
+    pub use crate::plot::plot_dir as plot;
+    pub use crate::runner::main as run;
+    pub use crate::sink::main as sink;
+}

@@ -56,8 +56,7 @@ impl Counters {
             .unwrap_or_default()
     }
 
-    /// What happened between `earlier` and `self`.
-    /// Adds another thread's counters to these (a stream's checking thread to its receiving thread).
+    /// Adds another thread's (or interval's) counters to these.
     pub fn add(&mut self, other: &Counters) {
         self.user_s += other.user_s;
         self.sys_s += other.sys_s;
@@ -67,6 +66,7 @@ impl Counters {
         self.involuntary_ctxsw += other.involuntary_ctxsw;
     }
 
+    /// What happened between `earlier` and `self`.
     pub fn since(&self, earlier: &Counters) -> Counters {
         Counters {
             user_s: (self.user_s - earlier.user_s).max(0.0),
@@ -90,6 +90,19 @@ pub struct Delta {
     pub system_ctxsw: u64,
     /// TCP segments retransmitted in the sender's network namespace (all sockets, not only the run's).
     pub tcp_retrans_segs: Option<u64>,
+}
+
+impl Delta {
+    /// Adds another interval's changes to these.
+    pub fn add(&mut self, other: &Delta) {
+        self.process.add(&other.process);
+        self.softirq_s += other.softirq_s;
+        self.system_ctxsw += other.system_ctxsw;
+        self.tcp_retrans_segs = match (self.tcp_retrans_segs, other.tcp_retrans_segs) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 impl Snapshot {

@@ -1,23 +1,31 @@
-//! One row of `runs.csv`: the serde struct that the exporter writes and that `plot`, `compare` and `--resume`
-//! read back. The header is derived from the struct, so it cannot drift from the values.
+//! One row of `runs.csv`: the serde struct that the runner writes and that `plot`, `compare`, `article` and
+//! `--resume` read back. The header is derived from the struct, so it cannot drift from the values; names (strategy,
+//! layout, cache, status, flags, ...) are typed and read and written with the texts the files have always had.
 //!
 //! Units are in the column names: `_s` seconds, `_bytes` bytes, `_mb_s` 10^6 bytes per second, `_us`
 //! microseconds, `_ratio` a fraction in 0..=1. A column that was not measured is left empty, never zero.
+//!
+//! Reading tolerates what a crash leaves: a last row cut short (no newline after it, or too few fields) is set
+//! apart as torn, and every whole row before it is kept. A bad row anywhere else is an error naming its line.
 
+use crate::model::{Cache, CaseKey, Flag, Flags, Layout, RxMode, Status, Strategy, Transport, VerifyOn};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
-/// Status of a row whose every byte arrived (and, with `--verify`, matched).
-pub const STATUS_OK: &str = "ok";
+fn one() -> u32 {
+    1
+}
 
 /// One timed repetition of one case.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Row {
-    /// The run this row belongs to (`<UTC timestamp>-<host>`).
+    /// The run this row belongs to (`<UTC time>-<host>-<pid>`).
     pub run_id: String,
-    /// Stable key of the case: every option that changes what is measured, joined with `/`.
+    /// Stable key of the case (`CaseKey::id`).
     pub case_id: String,
     /// Strategy as asked for on the command line, e.g. `parallel-sendfile`.
-    pub strategy: String,
+    pub strategy: Strategy,
     /// The transfer path that really ran; differs from `strategy` when the kernel lacked something and the
     /// strategy fell back (e.g. `splice(fallback:read-send)`).
     pub path: String,
@@ -26,34 +34,44 @@ pub struct Row {
     /// Bytes asked of each transfer call (the user buffer size for read-send).
     pub chunk_bytes: u64,
     /// `striped` (thread k sends chunks k, k+N, ...) or `contiguous` (one range per thread); `single` when serial.
-    pub layout: String,
+    pub layout: Layout,
     /// Cache state asked for: `warm` or `cold`.
-    pub cache: String,
-    /// Fraction of the file's pages resident in the page cache just before the timed section (mincore).
+    pub cache: Cache,
+    /// Fraction of the file's pages resident in the page cache just before the timed section (mincore); with
+    /// several cold passes, the highest before any pass.
     pub resident_before_ratio: f64,
     /// Size of the file sent.
     pub file_bytes: u64,
-    /// Bytes the sender's calls reported written.
+    /// How many times the whole file went, back to back over the same connections, in this repetition
+    /// (1 in result sets from before passes existed).
+    #[serde(default = "one")]
+    pub passes: u32,
+    /// Bytes the sender's calls reported written, every pass.
     pub bytes_sent: u64,
-    /// Bytes the sink counted (empty in raw mode, where no report comes back).
+    /// Bytes the sink counted, every pass (empty in raw mode, where no report comes back).
     pub bytes_received: Option<u64>,
+    /// The sink was asked to check every byte (`--verify`). Missing in result sets from before it existed, where
+    /// it is taken from `verify_on`.
+    #[serde(default)]
+    pub verify: bool,
     /// True only when the sink compared every byte with the fixture generator and all matched.
     pub verified: bool,
     /// Where the sink checked: `receiver` (in the receiving thread) or `thread` (a checking thread per stream);
-    /// empty when nothing was checked. Missing in result sets from before it existed.
+    /// empty when nothing was checked.
     #[serde(default)]
-    pub verify_on: String,
-    /// 1-based repetition number; warm-ups are not written.
+    pub verify_on: Option<VerifyOn>,
+    /// 1-based repetition number; warm-ups are not written unless they fail (then 0).
     pub repetition: u32,
-    /// From the first transfer call to the sink's last byte.
+    /// The timed section: from the first transfer call to the sink's last byte (with cold passes, the sum of each
+    /// pass's own first call to last byte).
     pub wall_s: f64,
-    /// Sender side: first call to last call returning.
+    /// Sender side: first call to last call returning (summed over cold passes).
     pub send_s: f64,
     /// Receiver side: first byte to last byte, over all streams (empty in raw mode).
     pub recv_s: Option<f64>,
-    /// file_bytes / 10^6 / wall_s.
+    /// passes * file_bytes / 10^6 / wall_s.
     pub throughput_mb_s: f64,
-    /// file_bytes * 8 / 10^9 / wall_s.
+    /// passes * file_bytes * 8 / 10^9 / wall_s.
     pub throughput_gbit_s: f64,
     /// Sender process user CPU (all threads) over the timed section.
     pub sender_user_s: f64,
@@ -66,7 +84,7 @@ pub struct Row {
     /// Of the sink's CPU, the part its checking threads used (`verify_on` = `thread`; empty otherwise).
     #[serde(default)]
     pub sink_checker_cpu_s: Option<f64>,
-    /// System-wide softirq time from /proc/stat over the case (loopback TCP does much of its work here).
+    /// System-wide softirq time from /proc/stat over the timed section (loopback TCP does much of its work here).
     pub softirq_s: f64,
     /// Voluntary context switches of the sender process, all threads.
     pub sender_voluntary_ctxsw: u64,
@@ -76,13 +94,13 @@ pub struct Row {
     pub sink_voluntary_ctxsw: Option<u64>,
     /// Involuntary context switches of the sink's stream threads.
     pub sink_involuntary_ctxsw: Option<u64>,
-    /// System-wide context switches from /proc/stat over the case.
+    /// System-wide context switches from /proc/stat over the timed section.
     pub system_ctxsw: u64,
     /// TCP segments retransmitted in the sender's network namespace over the case (/proc/net/snmp, all sockets).
     pub tcp_retrans_segs: Option<u64>,
     /// System calls the strategy made in the timed section (transfer calls plus any retries).
     pub syscalls: u64,
-    /// Bytes the sender copied through user space (read-send: 2x file, mmap-send: 1x, sendfile: 0).
+    /// Bytes the sender copied through user space (read-send: 2x the bytes sent, mmap-send: 1x, sendfile: 0).
     pub user_copy_bytes: u64,
     /// Minor page faults of the sender process over the timed section.
     pub minor_faults: u64,
@@ -97,9 +115,9 @@ pub struct Row {
     /// The sink's receive buffer (bytes per recv call; empty in raw mode).
     pub rx_buffer_bytes: Option<u64>,
     /// How the sink received: `copy` (recv into a buffer), `trunc` (MSG_TRUNC) or `splice` (empty in raw mode).
-    pub rx_mode: String,
+    pub rx_mode: Option<RxMode>,
     /// `loopback` for a sink this run spawned, `remote` for one reached with --connect, `raw` without protocol.
-    pub transport: String,
+    pub transport: Transport,
     /// Address the sender connected to.
     pub sink_addr: String,
     /// SO_SNDBUF asked for (empty: kernel default).
@@ -114,7 +132,7 @@ pub struct Row {
     pub sink_cpus: String,
     /// io_uring queue depth (empty for other strategies).
     pub queue_depth: Option<u32>,
-    /// Fraction of MSG_ZEROCOPY sends the kernel reported it copied anyway (empty for other strategies).
+    /// Fraction of zero-copy sends the kernel reported it copied anyway (empty for other strategies).
     pub zerocopy_copied_ratio: Option<f64>,
     /// Kernel release (`uname -r`).
     pub kernel: String,
@@ -133,9 +151,9 @@ pub struct Row {
     /// When the timed section started (RFC 3339, UTC).
     pub started_utc: String,
     /// `ok` when every byte arrived (and matched, with --verify); otherwise the failure's name.
-    pub status: String,
+    pub status: Status,
     /// Warnings about this row, `;`-separated (e.g. `short-run`, `residency-mismatch`).
-    pub flags: String,
+    pub flags: Flags,
     /// The failure in words, when status is not ok.
     pub error: String,
 }
@@ -143,17 +161,244 @@ pub struct Row {
 impl Row {
     /// True when the row counts towards medians.
     pub fn is_ok(&self) -> bool {
-        self.status == STATUS_OK
+        self.status == Status::Ok
+    }
+
+    /// The case this row measured.
+    pub fn key(&self) -> CaseKey {
+        CaseKey {
+            cache: self.cache,
+            strategy: self.strategy,
+            threads: self.threads,
+            layout: self.layout,
+            chunk_bytes: self.chunk_bytes,
+            receiver: match (self.transport, self.rx_mode, self.rx_buffer_bytes) {
+                (Transport::Loopback, Some(mode), Some(buffer)) => Some((mode, buffer)),
+                _ => None,
+            },
+            verify: self.verify,
+            queue_depth: self.queue_depth,
+        }
+    }
+
+    /// Bytes the repetition moved: every pass of the file.
+    pub fn bytes_moved(&self) -> u64 {
+        self.file_bytes * u64::from(self.passes.max(1))
+    }
+
+    /// `v` per 10^9 bytes moved.
+    pub fn per_gb(&self, v: f64) -> Option<f64> {
+        (self.bytes_moved() > 0).then(|| v / (self.bytes_moved() as f64 / 1e9))
+    }
+
+    pub fn add_flag(&mut self, flag: Flag) {
+        self.flags.add(flag);
     }
 }
 
-/// Reads every row of a `runs.csv`.
-pub fn read_rows(path: &std::path::Path) -> anyhow::Result<Vec<Row>> {
-    use anyhow::Context;
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read '{}'", path.display()))?;
-    reader
-        .deserialize()
-        .enumerate()
-        .map(|(i, r)| r.with_context(|| format!("'{}' row {} does not parse", path.display(), i + 2)))
-        .collect()
+/// The columns every runs.csv has had: a file without them is not one.
+const REQUIRED: [&str; 4] = ["run_id", "strategy", "status", "wall_s"];
+
+/// A runs.csv as read: its whole rows, and the bytes of a last row cut short, if any.
+#[derive(Debug, Default)]
+pub struct RunsFile {
+    pub rows: Vec<Row>,
+    pub torn: Option<Torn>,
+}
+
+/// A last row cut short: where it starts in the file, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Torn {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Reads every whole row of a runs.csv; a torn last row is returned apart, not an error.
+pub fn read(path: &Path) -> anyhow::Result<RunsFile> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+    parse(&bytes).with_context(|| format!("'{}'", path.display()))
+}
+
+/// Moves a torn last row out of `path`, leaving its whole rows: the bytes are appended to `<path>.torn` (never
+/// deleted) and synced before `path` is cut back. Returns where they went.
+pub fn set_aside(path: &Path, torn: &Torn) -> anyhow::Result<std::path::PathBuf> {
+    use std::io::Write;
+    let aside = path.with_extension("csv.torn");
+    let ctx = || format!("cannot set the torn last row of '{}' aside", path.display());
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&aside)
+        .with_context(ctx)?;
+    f.write_all(&torn.bytes)
+        .and_then(|()| f.sync_data())
+        .with_context(ctx)?;
+    let file = std::fs::OpenOptions::new().write(true).open(path).with_context(ctx)?;
+    file.set_len(torn.offset)
+        .and_then(|()| file.sync_data())
+        .with_context(ctx)?;
+    Ok(aside)
+}
+
+/// Reads the rows of `dir/runs.csv` for a reader (`plot`, `compare`, `article`). A torn last row is set aside
+/// when no run holds the folder (one line says so); while a run does, it is only left out.
+pub fn read_rows(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let path = dir.join("runs.csv");
+    let file = read(&path)?;
+    if let Some(torn) = &file.torn {
+        match crate::lock::FolderLock::take(dir, &crate::lock::Holder::me("reading")) {
+            Ok(_lock) => {
+                let aside = set_aside(&path, torn)?;
+                eprintln!("{}", torn_line(&path, torn, &aside, file.rows.len()));
+            }
+            Err(busy) => eprintln!(
+                "xferbench: the last row of '{}' is not whole ({busy}): left out, {} whole rows read",
+                path.display(),
+                file.rows.len()
+            ),
+        }
+    }
+    Ok(file.rows)
+}
+
+/// The one line that says a torn row was set aside.
+pub fn torn_line(path: &Path, torn: &Torn, aside: &Path, whole: usize) -> String {
+    format!(
+        "xferbench: '{}' ended in a row cut short ({} bytes, a crash while writing?): set aside in '{}'; {whole} \
+         whole rows kept",
+        path.display(),
+        torn.bytes.len(),
+        aside.display()
+    )
+}
+
+fn parse(bytes: &[u8]) -> anyhow::Result<RunsFile> {
+    // Whatever follows the last newline was never finished: a whole row always ends with one.
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut torn = (whole < bytes.len()).then(|| Torn {
+        offset: whole as u64,
+        bytes: bytes[whole..].to_vec(),
+    });
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(&bytes[..whole]);
+    let headers = match reader.headers() {
+        Ok(h) if !h.is_empty() => h.clone(),
+        _ if whole == 0 => return Ok(RunsFile { rows: Vec::new(), torn }),
+        Err(e) => anyhow::bail!("the header does not parse: {e}"),
+        Ok(_) => anyhow::bail!("the header is empty"),
+    };
+    if let Some(missing) = REQUIRED.iter().find(|c| !headers.iter().any(|h| h == **c)) {
+        anyhow::bail!("not a runs.csv of xferbench (no '{missing}' column)");
+    }
+    let has_verify = headers.iter().any(|h| h == "verify");
+    let records: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .context("the file does not parse as CSV")?;
+    let mut rows = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let line = record.position().map_or(0, |p| p.line());
+        let last = i + 1 == records.len();
+        // A last row with too few fields was cut short by a crash (its bytes happened to end at a newline
+        // inside a quoted field): torn, like one without its newline.
+        if last && record.len() < headers.len() {
+            let offset = record.position().map_or(0, |p| p.byte());
+            torn = Some(Torn {
+                offset,
+                bytes: bytes[offset as usize..].to_vec(),
+            });
+            break;
+        }
+        let mut row: Row = record
+            .deserialize(Some(&headers))
+            .with_context(|| format!("row at line {line} does not parse"))?;
+        if !has_verify {
+            row.verify = row.verify_on.is_some();
+        }
+        rows.push(row);
+    }
+    Ok(RunsFile { rows, torn })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv_of(rows: &[Row]) -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        rows.iter().for_each(|r| w.serialize(r).unwrap());
+        w.into_inner().unwrap()
+    }
+
+    fn row(rep: u32) -> Row {
+        Row {
+            strategy: "parallel-sendfile".parse().unwrap(),
+            repetition: rep,
+            status: Status::Ok,
+            error: "a, \"quoted\" error".into(),
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn whole_rows_round_trip() {
+        let rows = vec![row(1), row(2)];
+        let file = parse(&csv_of(&rows)).unwrap();
+        assert_eq!(file.rows, rows);
+        assert_eq!(file.torn, None);
+    }
+
+    #[test]
+    fn a_torn_last_row_is_set_apart_and_the_rest_kept() {
+        let whole = csv_of(&[row(1), row(2)]);
+        let full = csv_of(&[row(1), row(2), row(3)]);
+        for cut in [whole.len() + 1, whole.len() + 40, full.len() - 1] {
+            let file = parse(&full[..cut]).unwrap();
+            assert_eq!(file.rows, vec![row(1), row(2)], "cut at {cut}");
+            let torn = file.torn.expect("torn");
+            assert_eq!(torn.offset as usize, whole.len());
+            assert_eq!(torn.bytes, full[whole.len()..cut]);
+        }
+    }
+
+    #[test]
+    fn a_bad_row_in_the_middle_is_an_error_naming_its_line() {
+        let text = String::from_utf8(csv_of(&[row(1), row(2), row(3)])).unwrap();
+        let broken = text.replacen(",ok,", ",okay,", 1);
+        let e = format!("{:#}", parse(broken.as_bytes()).unwrap_err());
+        assert!(e.contains("row at line 2 does not parse"), "{e}");
+        let foreign = parse(b"a,b\n1,2\n").unwrap_err().to_string();
+        assert!(foreign.contains("not a runs.csv"), "{foreign}");
+    }
+
+    #[test]
+    fn old_rows_without_passes_or_verify_read() {
+        let text = String::from_utf8(csv_of(&[Row {
+            verify_on: Some(VerifyOn::Receiver),
+            verify: true,
+            passes: 3,
+            error: String::new(),
+            ..row(1)
+        }]))
+        .unwrap();
+        // Drop the two columns, as a set from before they existed lacks them.
+        let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+        let drop: Vec<usize> = ["passes", "verify"]
+            .iter()
+            .map(|c| lines[0].iter().position(|h| h == c).unwrap())
+            .collect();
+        let old: String = text
+            .lines()
+            .map(|l| {
+                let kept: Vec<&str> = l
+                    .split(',')
+                    .enumerate()
+                    .filter(|(i, _)| !drop.contains(i))
+                    .map(|(_, f)| f)
+                    .collect();
+                kept.join(",") + "\n"
+            })
+            .collect();
+        let rows = parse(old.as_bytes()).unwrap().rows;
+        assert_eq!((rows[0].passes, rows[0].verify), (1, true));
+    }
 }

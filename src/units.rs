@@ -5,39 +5,74 @@
 use crate::error::UsageError;
 use std::time::Duration;
 
-/// Parses a size such as `1.2GB`, `1.2G`, `512MiB`, `64MiB` or `4096` into bytes.
+/// Parses a size such as `1.2GB`, `1.2G`, `512MiB`, `64MiB` or `4096` into bytes; the error says why, for the
+/// flag's message.
 ///
 /// Decimal suffixes (`K`, `M`, `G`, with or without `B`) mean powers of 1000, binary ones (`KiB`, `MiB`, `GiB`)
 /// powers of 1024, as the article's "1.2 GB" means 1,200,000,000 bytes.
-pub fn parse_size(flag: &str, text: &str) -> Result<u64, UsageError> {
+pub fn size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     if let Some(rest) = trimmed.strip_prefix('-') {
         // Sizes take values that start with '-', so a forgotten value swallows the next flag: say which it is.
-        let why = if rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
-            "a size cannot be negative; give a positive size such as 64MiB"
+        return Err(if rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+            "a size cannot be negative; give a positive size such as 64MiB".into()
         } else {
-            "expected a size (such as 64MiB) but found a flag; give the size right after the flag"
-        };
-        return Err(UsageError::new(flag, text, why));
+            "expected a size (such as 64MiB) but found a flag; give the size right after the flag".into()
+        });
     }
     parse_size::Config::new()
         .parse_size(trimmed)
-        .map_err(|e| UsageError::new(flag, text, format!("not a size ({e}); try 1.2GB, 512MiB or 4096")))
+        .map_err(|e| format!("not a size ({e}); try 1.2GB, 512MiB or 4096"))
 }
 
-/// Parses a duration: plain seconds (`30`, `0.5`) or with a unit (`90s`, `2m`, `1h`).
-pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
+/// A size of at least `min` and at most `max` bytes.
+pub fn size_in(min: u64, max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
+    move |text| match size(text)? {
+        n if n < min || n > max => Err(format!(
+            "must be between {} and {}",
+            format_bytes_exact(min),
+            format_bytes_exact(max)
+        )),
+        n => Ok(n),
+    }
+}
+
+/// A byte count in words that never rounds: `1 byte`, `2 GiB`, `1.2 GB` only when exact.
+fn format_bytes_exact(bytes: u64) -> String {
+    match bytes {
+        1 => "1 byte".into(),
+        b if b % 1024 == 0 => format_bytes(b),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// A whole number from `min` to `max`; parsed wide, so that -1 and 100000000000 get the range in the message
+/// rather than "not a number".
+pub fn count_in(min: u32, max: u32) -> impl Fn(&str) -> Result<u32, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        let n: i128 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("not a whole number; give one between {min} and {max}"))?;
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| format!("must be between {min} and {max}"))
+    }
+}
+
+/// Parses a duration: plain seconds (`30`, `0.5`) or with a unit (`90s`, `500ms`, `2m`, `1h`); above zero.
+pub fn duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     let parsed = match trimmed.parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
         Ok(_) => Err("it must be a positive number of seconds".to_string()),
         Err(_) => humantime::parse_duration(trimmed).map_err(|e| format!("not a duration ({e}); try 30s or 2m")),
-    };
-    match parsed {
-        Ok(d) if d.is_zero() => Err(UsageError::new(flag, text, "the duration must be above zero")),
-        Ok(d) => Ok(d),
-        Err(why) => Err(UsageError::new(flag, text, why)),
+    }?;
+    if parsed.is_zero() {
+        return Err("the duration must be above zero".into());
     }
+    Ok(parsed)
 }
 
 /// Formats a byte count for people: whole binary units when exact (`10 MiB`, `128 KiB`), else decimal (`1.20 GB`).
@@ -73,38 +108,54 @@ pub fn format_rate_mb_s(mb_s: f64) -> String {
     }
 }
 
-/// Parses a CPU list such as `0-3,8,10-11`.
-pub fn parse_cpu_list(flag: &str, text: &str) -> Result<Vec<usize>, UsageError> {
-    let bad = |why: &str| UsageError::new(flag, text, why);
+/// A CPU list as typed (`0-3,8`) and the CPUs it names, sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList {
+    pub text: String,
+    pub cpus: Vec<usize>,
+}
+
+/// Parses a CPU list such as `0-3,8,10-11` (whether those CPUs are online is the machine's to say: `CpuList::check`).
+pub fn cpu_list(text: &str) -> Result<CpuList, String> {
+    let syntax = || "not a CPU list; try 0-3,8".to_string();
     let mut cpus = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (a.trim().parse::<usize>(), b.trim().parse::<usize>()),
-            None => (part.parse::<usize>(), part.parse::<usize>()),
-        };
-        let (lo, hi) = (
-            lo.map_err(|_| bad("not a CPU list; try 0-3,8"))?,
-            hi.map_err(|_| bad("not a CPU list; try 0-3,8"))?,
-        );
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let lo: usize = lo.trim().parse().map_err(|_| syntax())?;
+        let hi: usize = hi.trim().parse().map_err(|_| syntax())?;
         if lo > hi || hi >= nix::sched::CpuSet::count() {
-            return Err(bad("a CPU range is reversed or beyond the CPUs the kernel supports"));
+            return Err("a CPU range is reversed or beyond the CPUs the kernel supports".into());
         }
         cpus.extend(lo..=hi);
     }
     if cpus.is_empty() {
-        return Err(bad("names no CPU"));
-    }
-    let online = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let max_cpu = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
-        .ok()
-        .flatten()
-        .unwrap_or(online as i64);
-    if let Some(&c) = cpus.iter().find(|&&c| c as i64 >= max_cpu) {
-        return Err(bad(&format!("CPU {c} is not online (this machine has {max_cpu})")));
+        return Err("names no CPU".into());
     }
     cpus.sort_unstable();
     cpus.dedup();
-    Ok(cpus)
+    Ok(CpuList {
+        text: text.trim().to_string(),
+        cpus,
+    })
+}
+
+impl CpuList {
+    /// Refuses CPUs this machine does not have online.
+    pub fn check(&self, flag: &str) -> Result<(), UsageError> {
+        let online = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let max_cpu = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+            .ok()
+            .flatten()
+            .unwrap_or(online as i64);
+        match self.cpus.iter().find(|&&c| c as i64 >= max_cpu) {
+            Some(c) => Err(UsageError::new(
+                flag,
+                &self.text,
+                format!("CPU {c} is not online (this machine has {max_cpu})"),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -113,30 +164,29 @@ mod tests {
 
     #[test]
     fn sizes_the_issue_names() {
-        assert_eq!(parse_size("--size", "1.2GB").unwrap(), 1_200_000_000);
-        assert_eq!(parse_size("--size", "1.2G").unwrap(), 1_200_000_000);
-        assert_eq!(parse_size("--size", "512MiB").unwrap(), 512 << 20);
-        assert_eq!(parse_size("--size", "64MiB").unwrap(), 64 << 20);
-        assert_eq!(parse_size("--size", "4096").unwrap(), 4096);
-        assert_eq!(parse_size("--size", "128KiB").unwrap(), 128 << 10);
+        assert_eq!(size("1.2GB"), Ok(1_200_000_000));
+        assert_eq!(size("1.2G"), Ok(1_200_000_000));
+        assert_eq!(size("512MiB"), Ok(512 << 20));
+        assert_eq!(size("64MiB"), Ok(64 << 20));
+        assert_eq!(size("4096"), Ok(4096));
+        assert_eq!(size("128KiB"), Ok(128 << 10));
     }
 
     #[test]
-    fn bad_sizes_say_which_flag() {
-        let e = parse_size("--chunk", "-5MB").unwrap_err();
-        assert!(e.to_string().contains("--chunk"), "{e}");
-        assert!(e.to_string().contains("negative"), "{e}");
-        let e = parse_size("--size", "lots").unwrap_err();
-        assert!(e.to_string().contains("not a size"), "{e}");
+    fn bad_sizes_say_why() {
+        assert!(size("-5MB").unwrap_err().contains("negative"));
+        assert!(size("--verify").unwrap_err().contains("found a flag"));
+        assert!(size("lots").unwrap_err().contains("not a size"));
     }
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("--timeout", "30").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("--timeout", "2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("--timeout", "0").is_err());
-        assert!(parse_duration("--timeout", "-1").is_err());
-        assert!(parse_duration("--timeout", "soon").is_err());
+        assert_eq!(duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(duration("0").is_err());
+        assert!(duration("-1").is_err());
+        assert!(duration("soon").is_err());
     }
 
     #[test]
@@ -150,10 +200,25 @@ mod tests {
 
     #[test]
     fn cpu_lists() {
-        assert_eq!(parse_cpu_list("--cpus", "0").unwrap(), vec![0]);
-        assert!(parse_cpu_list("--cpus", "1-0").is_err());
-        assert!(parse_cpu_list("--cpus", "x").is_err());
-        assert!(parse_cpu_list("--cpus", "100000").is_err());
-        assert!(parse_cpu_list("--cpus", "").is_err());
+        assert_eq!(cpu_list("0").unwrap().cpus, vec![0]);
+        assert_eq!(cpu_list("3,0-1").unwrap().cpus, vec![0, 1, 3]);
+        assert!(cpu_list("1-0").is_err());
+        assert!(cpu_list("x").is_err());
+        assert!(cpu_list("100000").is_err());
+        assert!(cpu_list("").is_err());
+        assert!(cpu_list("100").unwrap().check("--cpus").is_err());
+        assert!(cpu_list("0").unwrap().check("--cpus").is_ok());
+    }
+
+    #[test]
+    fn counts_and_ranges() {
+        let c = count_in(1, 1024);
+        assert_eq!(c("10"), Ok(10));
+        assert_eq!(c("0").unwrap_err(), "must be between 1 and 1024");
+        assert_eq!(c("-1").unwrap_err(), "must be between 1 and 1024");
+        assert!(c("many").unwrap_err().starts_with("not a whole number"));
+        let s = size_in(1, 1 << 31);
+        assert_eq!(s("1MiB"), Ok(1 << 20));
+        assert_eq!(s("0").unwrap_err(), "must be between 1 byte and 2 GiB");
     }
 }

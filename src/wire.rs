@@ -4,49 +4,31 @@
 //! ```text
 //! sender -> sink   "XFERBNCH" | version: u16 BE | length: u16 BE | StreamHeader as JSON (length bytes)
 //! sink -> sender   Ack as one line of JSON
-//! sender -> sink   the stream's bytes, then shutdown(SHUT_WR)
+//! sender -> sink   the stream's bytes, `passes` times over, then shutdown(SHUT_WR)
+//!   (with `pass_notices`, the sink answers each pass's last byte with a PassNotice line, and the sender waits
+//!    for it before the next pass: cold passes evict the file in between)
 //! sink -> sender   StreamReport as one line of JSON
 //! ```
 //! The layout of a stream (which file offsets it carries, in which order) is a pure function of the header, so the
 //! sink can verify content without knowing anything else about the run.
 
-use crate::error::UsageError;
+use crate::model::{Layout, RxMode, VerifyOn};
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Read, Write};
 use std::ops::Range;
 
 /// Opens every stream so that a stray connection is recognised at once.
 pub const MAGIC: [u8; 8] = *b"XFERBNCH";
-/// Bumped whenever the header, ack or report changes meaning.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Bumped whenever the header, ack or report changes meaning (2: passes and pass notices).
+pub const PROTOCOL_VERSION: u16 = 2;
 /// The largest header the sink reads; a longer one is rejected without reading it.
 pub const MAX_HEADER_BYTES: usize = 4096;
 /// The most streams one run may announce.
 pub const MAX_STREAMS: u32 = 1024;
 /// The longest ack or report line either side reads.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
-
-/// How a file is divided among the streams of one case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layout {
-    /// One stream carries the whole file.
-    Single,
-    /// Stream k carries chunks k, k+N, k+2N, ... (as the original Java code did).
-    Striped,
-    /// Stream k carries one contiguous range of about size/N bytes.
-    Contiguous,
-}
-
-impl Layout {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Layout::Single => "single",
-            Layout::Striped => "striped",
-            Layout::Contiguous => "contiguous",
-        }
-    }
-}
+/// The longest pass notice a sender reads.
+pub const MAX_NOTICE_BYTES: usize = 512;
 
 /// Which file offsets one stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,86 +90,6 @@ impl StreamPlan {
     }
 }
 
-/// How the sink takes bytes off the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RxMode {
-    /// recv() into a user buffer: the receiver pays one copy, as any real consumer does.
-    Copy,
-    /// recv() with MSG_TRUNC: the kernel discards the bytes, no copy.
-    Trunc,
-    /// splice() socket -> pipe -> /dev/null: the bytes never reach user space.
-    Splice,
-}
-
-impl RxMode {
-    pub const ALL: [RxMode; 3] = [RxMode::Copy, RxMode::Trunc, RxMode::Splice];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            RxMode::Copy => "copy",
-            RxMode::Trunc => "trunc",
-            RxMode::Splice => "splice",
-        }
-    }
-
-    pub fn parse(flag: &str, text: &str) -> Result<RxMode, UsageError> {
-        RxMode::ALL
-            .into_iter()
-            .find(|m| m.name() == text.trim())
-            .ok_or_else(|| {
-                let known: Vec<_> = RxMode::ALL.iter().map(|m| m.name()).collect();
-                UsageError::new(flag, text, format!("unknown receive mode; known: {}", known.join(", ")))
-            })
-    }
-
-    /// Whether the bytes reach user space, where they can be checked.
-    pub fn can_verify(self) -> bool {
-        matches!(self, RxMode::Copy)
-    }
-}
-
-/// Where the sink checks the bytes of a verified stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VerifyOn {
-    /// In the receiving thread, between receive calls: the check's time comes off a receiver-bound stream.
-    Receiver,
-    /// In a checking thread of its own per stream, fed filled buffers in batches.
-    Thread,
-}
-
-impl VerifyOn {
-    pub const ALL: [VerifyOn; 2] = [VerifyOn::Receiver, VerifyOn::Thread];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            VerifyOn::Receiver => "receiver",
-            VerifyOn::Thread => "thread",
-        }
-    }
-
-    /// `auto` is None: the sink chooses (see `VerifyOn::choose`).
-    pub fn parse(flag: &str, text: &str) -> Result<Option<VerifyOn>, UsageError> {
-        if text.trim() == "auto" {
-            return Ok(None);
-        }
-        VerifyOn::ALL
-            .into_iter()
-            .find(|m| m.name() == text.trim())
-            .map(Some)
-            .ok_or_else(|| UsageError::new(flag, text, "unknown place; known: auto, receiver, thread"))
-    }
-
-    /// `auto`: a thread of its own only where CPUs are to spare, three per stream (sender, receiver and checker
-    /// on a loopback run); else the checker would take CPU from the transfer it checks.
-    pub fn choose(streams: u32, cpus: usize) -> VerifyOn {
-        if cpus >= 3 * streams.max(1) as usize {
-            VerifyOn::Thread
-        } else {
-            VerifyOn::Receiver
-        }
-    }
-}
-
 /// First thing on every data connection, after the magic, version and length.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamHeader {
@@ -200,13 +102,24 @@ pub struct StreamHeader {
     pub verify: bool,
     /// Must equal the sink's `--token` when it has one.
     pub token: Option<String>,
-    /// Receive mode wanted for this stream (`copy`, `trunc`, `splice`); absent: the sink's own `--rx-mode`.
-    /// Optional so that headers without it (older senders) still parse.
+    /// Receive mode wanted for this stream; absent: the sink's own `--rx-mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rx_mode: Option<String>,
-    /// Where to check the bytes with `verify` (`receiver`, `thread`); absent: the sink chooses.
+    pub rx_mode: Option<RxMode>,
+    /// Where to check the bytes with `verify`; absent: the sink chooses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verify_on: Option<String>,
+    pub verify_on: Option<VerifyOn>,
+    /// How many times the stream carries its plan's ranges, back to back.
+    pub passes: u32,
+    /// Answer the last byte of each pass with a `PassNotice` (the sender waits for it before the next pass).
+    #[serde(default)]
+    pub pass_notices: bool,
+}
+
+impl StreamHeader {
+    /// Bytes the whole stream carries: every pass of its plan.
+    pub fn total_bytes(&self) -> u64 {
+        self.plan.total_bytes() * u64::from(self.passes)
+    }
 }
 
 /// The sink's answer to a header: go ahead, or why not.
@@ -218,7 +131,7 @@ pub struct Ack {
     /// CLOCK_MONOTONIC, so the sink's byte times can be set against the sender's.
     pub boot_id: String,
     /// Receive mode and buffer the sink will use for this stream.
-    pub rx_mode: String,
+    pub rx_mode: RxMode,
     pub rx_buffer_bytes: u64,
     /// The sink's SO_RCVBUF and CPU pinning, so that rows of a remote run record them (absent: not set, or a
     /// sink too old to say).
@@ -251,12 +164,23 @@ pub struct StreamReport {
     pub recv_calls: u64,
     /// Set when the stream ended by error rather than EOF.
     pub error: Option<String>,
-    /// Where the bytes were checked (`receiver`, `thread`), when they were.
+    /// Where the bytes were checked, when they were.
     #[serde(default)]
-    pub verify_on: Option<String>,
+    pub verify_on: Option<VerifyOn>,
     /// CPU seconds of the checking thread, when there was one; already counted in `user_s` and `sys_s`.
     #[serde(default)]
     pub checker_cpu_s: Option<f64>,
+}
+
+/// The sink's word that a pass of a stream has arrived whole (sent only when the header asks for notices).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassNotice {
+    /// 1-based pass number.
+    pub pass: u32,
+    /// CLOCK_MONOTONIC nanoseconds of the pass's first and last byte at the sink, and of this notice.
+    pub first_byte_ns: u64,
+    pub last_byte_ns: u64,
+    pub notice_ns: u64,
 }
 
 /// Writes magic, version, length and the JSON header in one write.
@@ -318,6 +242,9 @@ pub fn read_header(r: &mut impl Read) -> Result<StreamHeader, HeaderError> {
     }
     if plan.chunk_bytes == 0 {
         return Err(HeaderError::Malformed("chunk of 0 bytes".into()));
+    }
+    if header.passes == 0 {
+        return Err(HeaderError::Malformed("0 passes".into()));
     }
     if header.verify && header.seed.is_none() {
         return Err(HeaderError::Malformed("verify asked without a fixture seed".into()));
@@ -404,14 +331,17 @@ mod tests {
             token: None,
             rx_mode: None,
             verify_on: None,
+            passes: 3,
+            pass_notices: false,
         };
         let mut buf = Vec::new();
         write_header(&mut buf, &h).unwrap();
         assert_eq!(read_header(&mut buf.as_slice()).unwrap(), h);
 
         let with_mode = StreamHeader {
-            rx_mode: Some("trunc".into()),
-            verify_on: Some("thread".into()),
+            rx_mode: Some(RxMode::Trunc),
+            verify_on: Some(VerifyOn::Thread),
+            pass_notices: true,
             ..h.clone()
         };
         let mut buf2 = Vec::new();
@@ -424,6 +354,10 @@ mod tests {
         let mut v2 = buf.clone();
         v2[9] = 9;
         assert!(matches!(read_header(&mut v2.as_slice()), Err(HeaderError::Version(9))));
+        let mut v1 = buf.clone();
+        v1[9] = 1;
+        let e = read_header(&mut v1.as_slice()).unwrap_err().to_string();
+        assert!(e.contains("version 1") && e.contains("version 2"), "{e}");
         let mut long = buf.clone();
         long[10] = 0xff;
         assert!(matches!(

@@ -7,7 +7,9 @@ use common::{out_dir, out_rows, small_run, xferbench};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::{Command, Stdio};
-use xferbench::wire::{self, Ack, Layout, StreamHeader, StreamPlan, StreamReport};
+use xferbench::model::Status;
+use xferbench::model::{Layout, VerifyOn};
+use xferbench::wire::{self, Ack, StreamHeader, StreamPlan, StreamReport};
 
 const SIZE: u64 = 6 << 20;
 
@@ -37,25 +39,28 @@ fn every_strategy_verified_warm_and_cold() {
     assert_eq!(rows.len(), 2 * (3 + 2 * 2 * 2));
     for r in &rows {
         let what = format!("{} x{} {} {}", r.strategy, r.threads, r.layout, r.cache);
-        assert_eq!(r.status, "ok", "{what}: {}", r.error);
+        assert_eq!(r.status, Status::Ok, "{what}: {}", r.error);
         assert_eq!(r.file_bytes, SIZE);
         assert_eq!(r.bytes_sent, SIZE, "{what}");
         assert_eq!(r.bytes_received, Some(SIZE), "{what}");
         assert!(r.verified, "{what}");
-        assert_eq!(r.path, r.strategy, "{what}: no fallback expected");
-        let copies = match r.strategy.trim_start_matches("parallel-") {
+        assert_eq!(r.path, r.strategy.to_string(), "{what}: no fallback expected");
+        let copies = match r.strategy.to_string().trim_start_matches("parallel-") {
             "read-send" => 2,
             "mmap-send" => 1,
             "sendfile" => 0,
             other => panic!("unexpected strategy {other}"),
         };
         assert_eq!(r.user_copy_bytes, copies * SIZE, "{what}: copy accounting");
-        match r.cache.as_str() {
+        match r.cache.to_string().as_str() {
             "warm" => assert!(r.resident_before_ratio >= 0.98, "{what}: {}", r.resident_before_ratio),
             "cold" => assert!(r.resident_before_ratio <= 0.02, "{what}: {}", r.resident_before_ratio),
             other => panic!("cache {other}"),
         }
-        assert!(!r.flags.split(';').any(|f| f == "residency-mismatch"), "{what}");
+        assert!(
+            !r.flags.to_string().split(';').any(|f| f == "residency-mismatch"),
+            "{what}"
+        );
         assert!(
             r.wall_s > 0.0 && r.wall_s >= r.send_s,
             "{what}: wall {} send {}",
@@ -73,11 +78,11 @@ fn every_strategy_verified_warm_and_cold() {
         );
         assert!(r.call_p50_us > 0.0 && r.call_p99_us >= r.call_p50_us && r.call_max_us >= r.call_p99_us);
         assert!(!r.kernel.is_empty() && !r.host.is_empty() && r.logical_cpus >= 1);
-        assert_eq!(r.transport, "loopback");
-        if r.strategy.starts_with("parallel-") {
-            assert!(r.layout == "striped" || r.layout == "contiguous");
+        assert_eq!(r.transport.to_string(), "loopback");
+        if r.strategy.to_string().starts_with("parallel-") {
+            assert!(r.layout.to_string() == "striped" || r.layout.to_string() == "contiguous");
         } else {
-            assert_eq!((r.threads, r.layout.as_str()), (1, "single"));
+            assert_eq!((r.threads, r.layout.to_string().as_str()), (1, "single"));
         }
     }
     let summary: serde_json::Value =
@@ -123,7 +128,19 @@ fn start_sink_with(extra: &[&str]) -> (std::process::Child, String) {
     (child, addr)
 }
 
-fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64, verify_on: Option<&str>) -> StreamReport {
+fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64, verify_on: Option<VerifyOn>) -> StreamReport {
+    send_passes(addr, data, planned, 1, seed, verify_on)
+}
+
+/// Sends `data` as a stream that announces `passes` passes of a `planned`-byte file.
+fn send_passes(
+    addr: &str,
+    data: &[u8],
+    planned: u64,
+    passes: u32,
+    seed: u64,
+    verify_on: Option<VerifyOn>,
+) -> StreamReport {
     let sock = TcpStream::connect(addr).unwrap();
     let header = StreamHeader {
         run_id: "test".into(),
@@ -139,7 +156,9 @@ fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64, verify_on: Opti
         verify: true,
         token: None,
         rx_mode: None,
-        verify_on: verify_on.map(String::from),
+        verify_on,
+        passes,
+        pass_notices: false,
     };
     wire::write_header(&mut &sock, &header).unwrap();
     let mut reader = BufReader::new(&sock);
@@ -157,14 +176,14 @@ fn a_wrong_byte_is_not_verified() {
     let (mut child, addr) = start_sink_with(&["--rx-buffer", "4KiB"]);
     let mut data = vec![0u8; 1 << 20];
     xferbench::pattern::fill(9, 0, &mut data);
-    for on in ["receiver", "thread"] {
+    for on in [VerifyOn::Receiver, VerifyOn::Thread] {
         let good = send_stream(&addr, &data, 1 << 20, 9, Some(on));
         data[777_777] ^= 1;
         let bad = send_stream(&addr, &data, 1 << 20, 9, Some(on));
         data[777_777] ^= 1;
         let short = send_stream(&addr, &data[..1000], 1 << 20, 9, Some(on));
         assert!(good.verified && good.bytes == 1 << 20, "{on}: {good:?}");
-        assert_eq!(good.verify_on.as_deref(), Some(on));
+        assert_eq!(good.verify_on, Some(on));
         assert!(good.recv_calls >= 256, "{on}: {good:?}");
         assert!(!bad.verified, "{on}: {bad:?}");
         assert_eq!(bad.mismatch_offset, Some(777_777), "{on}");
@@ -174,30 +193,77 @@ fn a_wrong_byte_is_not_verified() {
     // Left to the sink: one stream on a machine with 3 CPUs or more gets a thread of its own.
     let auto = send_stream(&addr, &data, 1 << 20, 9, None);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let expected = if cpus >= 3 { "thread" } else { "receiver" };
-    assert_eq!(auto.verify_on.as_deref(), Some(expected), "{cpus} CPUs");
+    let expected = if cpus >= 3 {
+        VerifyOn::Thread
+    } else {
+        VerifyOn::Receiver
+    };
+    assert_eq!(auto.verify_on, Some(expected), "{cpus} CPUs");
     assert!(auto.verified, "{auto:?}");
+    // Every pass is checked: a wrong byte in the third pass of three is found at its file offset.
+    let mut three = [data.as_slice(), data.as_slice(), data.as_slice()].concat();
+    assert!(send_passes(&addr, &three, 1 << 20, 3, 9, None).verified);
+    three[(2 << 20) + 4242] ^= 0x40;
+    let bad = send_passes(&addr, &three, 1 << 20, 3, 9, None);
+    assert!(!bad.verified && bad.bytes == 3 << 20, "{bad:?}");
+    assert_eq!(bad.mismatch_offset, Some(4242));
+    // And a stream shorter than its passes is not verified.
+    let short = send_passes(&addr, &three[..2 << 20], 1 << 20, 3, 9, None);
+    assert!(!short.verified, "{short:?}");
     child.kill().unwrap();
     child.wait().unwrap();
 }
 
 #[test]
-fn resume_skips_finished_cases() {
+fn resume_adds_only_missing_repetitions_and_refuses_another_plan() {
     let dir = tempfile::tempdir().unwrap();
     small_run(dir.path(), "2MiB")
-        .args(["--strategies", "sendfile"])
+        .args(["--strategies", "sendfile,read-send"])
         .assert()
         .success();
-    assert_eq!(out_rows(dir.path()).len(), 1);
-    small_run(dir.path(), "2MiB")
-        .args(["--strategies", "sendfile,read-send", "--resume"])
+    assert_eq!(out_rows(dir.path()).len(), 2);
+    // The same plan with more repetitions: one more row per case, numbered on.
+    xferbench()
+        .current_dir(dir.path())
+        .args([
+            "run", "--size", "2MiB", "--repeat", "2", "--warmup", "0", "--passes", "1", "--quiet",
+        ])
+        .args([
+            "--fixture-dir",
+            "fixtures",
+            "--out",
+            "out",
+            "--strategies",
+            "sendfile,read-send",
+            "--resume",
+        ])
         .assert()
         .success();
     let rows = out_rows(dir.path());
+    let got: Vec<(String, u32)> = rows.iter().map(|r| (r.strategy.to_string(), r.repetition)).collect();
     assert_eq!(
-        rows.iter().map(|r| r.strategy.as_str()).collect::<Vec<_>>(),
-        vec!["sendfile", "read-send"]
+        got,
+        [("sendfile", 1), ("read-send", 1), ("sendfile", 2), ("read-send", 2)].map(|(s, r)| (s.to_string(), r))
     );
+    // Another plan is refused with what differs named, and nothing is written.
+    let refused = small_run(dir.path(), "2MiB")
+        .args(["--strategies", "sendfile", "--resume", "--nodelay"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("differs from the one") && stderr.contains("--nodelay (true here, false there)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the cases (1 here, 2 there"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(out_rows(dir.path()).len(), 4);
+    // Without --resume a folder holding rows is refused too.
+    let again = small_run(dir.path(), "2MiB")
+        .args(["--strategies", "sendfile"])
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&again.get_output().stderr).contains("add --resume"));
 }
 
 #[test]
@@ -225,19 +291,19 @@ fn the_table_and_a_user_file() {
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    for needle in [
-        "read-send",
-        "mmap-send",
-        "parallel-sendfile x4 striped",
-        "1.00x",
-        "CPU s/GB",
-    ] {
+    for needle in ["read-send", "mmap-send", "parallel-sendfile ×4", "1.00x", "CPU s/GB"] {
         assert!(stdout.contains(needle), "table lacks {needle}:\n{stdout}");
     }
     let rows = out_rows(dir.path());
     assert_eq!(rows.len(), 4 * 2, "warm-ups are not written");
-    assert!(
-        rows.iter()
-            .all(|r| r.is_ok() && !r.verified && r.bytes_received == Some(3 << 20))
-    );
+    for r in &rows {
+        // --passes auto: many passes of a 3 MiB file make each repetition last --min-time.
+        let moved = u64::from(r.passes) * (3 << 20);
+        assert!(
+            r.is_ok() && !r.verified && r.passes > 1 && r.bytes_received == Some(moved),
+            "{r:?}"
+        );
+        assert!(r.wall_s >= 0.5, "{r:?}");
+        assert!((r.throughput_mb_s - moved as f64 / 1e6 / r.wall_s).abs() < 1e-6 * r.throughput_mb_s);
+    }
 }

@@ -10,7 +10,8 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use xferbench::record::{Row, read_rows};
+use xferbench::model::Status;
+use xferbench::record::Row;
 
 /// Longest any command here may take: far beyond what each needs, so only a hang reaches it.
 const LIMIT: Duration = Duration::from_secs(120);
@@ -33,6 +34,7 @@ fn run_in(dir: &Path, args: &[&str]) -> Command {
         ("--size", "4MiB"),
         ("--repeat", "1"),
         ("--warmup", "0"),
+        ("--passes", "1"),
         ("--strategies", "sendfile"),
         ("--chunk", "1MiB"),
         ("--out", "out"),
@@ -83,7 +85,12 @@ fn listing(dir: &Path) -> Vec<String> {
 }
 
 fn rows(dir: &Path) -> Vec<Row> {
-    read_rows(&dir.join("out/runs.csv")).expect("runs.csv parses")
+    read_csv(&dir.join("out/runs.csv")).expect("runs.csv parses")
+}
+
+/// Every whole row of a runs.csv.
+fn read_csv(path: &Path) -> anyhow::Result<Vec<Row>> {
+    Ok(xferbench::record::read(path)?.rows)
 }
 
 fn summary_state(dir: &Path) -> String {
@@ -251,13 +258,17 @@ fn thread_counts_out_of_range_are_refused() {
 #[test]
 fn chunk_zero_is_refused_and_a_chunk_beyond_the_file_sends_it_in_one_call() {
     let t = tmp();
-    refused(run_in(t.path(), &["--chunk", "0"]), 2, "at least 1 byte");
+    refused(
+        run_in(t.path(), &["--chunk", "0"]),
+        2,
+        "must be between 1 byte and 2 GiB",
+    );
     assert!(!t.path().join("fx").exists(), "a refused run made a fixture");
     // 64 MiB chunks of a 4 MiB file: allowed; one sendfile call carries the whole file.
     run_in(t.path(), &["--chunk", "64MiB"]).assert().success();
     let rows = rows(t.path());
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].status, "ok", "{}", rows[0].error);
+    assert_eq!(rows[0].status, Status::Ok, "{}", rows[0].error);
     assert_eq!(rows[0].bytes_received, Some(4 << 20));
     assert_eq!(
         rows[0].syscalls, 1,
@@ -407,6 +418,8 @@ fn slow_run(dir: &Path, strategies: &str, extra: &[&str]) -> Background {
         "1",
         "--warmup",
         "0",
+        "--passes",
+        "1",
         "--chunk",
         "1MiB",
         "--rx-buffer",
@@ -446,7 +459,7 @@ fn a_sink_killed_mid_case_fails_that_case_and_the_run_goes_on() {
     for r in &rows {
         assert!(!r.is_ok());
         assert!(
-            ["connection-reset", "broken-pipe", "no-report", "short-transfer"].contains(&r.status.as_str()),
+            ["connection-reset", "broken-pipe", "no-report", "short-transfer"].contains(&r.status.to_string().as_str()),
             "status {} ({})",
             r.status,
             r.error
@@ -490,6 +503,8 @@ fn stopped_by(sig: nix::sys::signal::Signal) {
             "100",
             "--warmup",
             "0",
+            "--passes",
+            "1",
             "--chunk",
             "256KiB",
             "--rx-buffer",
@@ -503,7 +518,7 @@ fn stopped_by(sig: nix::sys::signal::Signal) {
     let csv = t.path().join("out/runs.csv");
     // Wait for one finished row, then for the next repetition's connection.
     wait_for("a first row", || {
-        read_rows(&csv).ok().filter(|r| !r.is_empty()).map(|_| ())
+        read_csv(&csv).ok().filter(|r| !r.is_empty()).map(|_| ())
     });
     let sink = run.sink_with_connection(None);
     let pid = run.pid();
@@ -515,7 +530,7 @@ fn stopped_by(sig: nix::sys::signal::Signal) {
     // A hang bound, not a speed claim: the stop flag is read every 0.5 s while sending and 0.2 s while waiting.
     eprintln!("stopped {took:?} after {sig}");
     assert!(took < Duration::from_secs(5), "took {took:?} to stop");
-    let rows = read_rows(&csv).expect("runs.csv parses");
+    let rows = read_csv(&csv).expect("runs.csv parses");
     assert!(!rows.is_empty() && rows.len() < 100, "{} rows", rows.len());
     assert!(rows.iter().all(|r| r.is_ok()), "a cut-short row was written: {rows:?}");
     assert_eq!(summary_state(t.path()), "interrupted");
@@ -666,12 +681,12 @@ fn a_fixture_that_does_not_match_its_sidecar_is_remade() {
     let file = t.path().join("fx/xferbench-4194304-seed1.bin");
     run_in(t.path(), &[]).assert().success();
     let check = |what: &str| {
-        let out = run_in(t.path(), &["--verify"]).output().unwrap();
+        let out = run_in(t.path(), &["--verify", "--out", what]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{what}: {stderr}");
         assert!(!stderr.contains("reusing"), "{what}: reused a stale fixture");
         assert_eq!(std::fs::metadata(&file).unwrap().len(), 4 << 20, "{what}");
-        let last = rows(t.path()).pop().unwrap();
+        let last = read_csv(&t.path().join(what).join("runs.csv")).unwrap().pop().unwrap();
         assert!(last.is_ok() && last.verified, "{what}: {last:?}");
     };
     // Cut short behind the sidecar's back.
@@ -780,6 +795,8 @@ fn shrink_while_sent(strategies: &str) {
             "1",
             "--warmup",
             "0",
+            "--passes",
+            "1",
             "--chunk",
             "1MiB",
             "--rx-buffer",
@@ -804,7 +821,7 @@ fn shrink_while_sent(strategies: &str) {
     assert!(stderr.contains("1 of 1 case(s) failed (1 more not run)"), "{stderr}");
     let rows = rows(t.path());
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].status, "file-changed");
+    assert_eq!(rows[0].status.to_string(), "file-changed");
     assert!(rows[0].error.contains("the file ended early"), "{}", rows[0].error);
 }
 
@@ -825,6 +842,8 @@ fn a_file_that_grows_between_cases_fails_the_next_case() {
             "1",
             "--warmup",
             "0",
+            "--passes",
+            "1",
             "--chunk",
             "1MiB",
             "--rx-buffer",
@@ -847,7 +866,7 @@ fn a_file_that_grows_between_cases_fails_the_next_case() {
     let rows = rows(t.path());
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows[0].is_ok(), "{:?}", rows[0]);
-    assert_eq!(rows[1].status, "file-changed");
+    assert_eq!(rows[1].status.to_string(), "file-changed");
     assert!(
         rows[1]
             .error

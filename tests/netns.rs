@@ -53,11 +53,15 @@ fn verified_transfers_to_a_sink_in_another_namespace() {
         sink.log()
     );
     let rows = rows(tmp.path());
-    let strategies: Vec<&str> = rows.iter().map(|r| r.strategy.as_str()).collect();
+    let strategies: Vec<String> = rows.iter().map(|r| r.strategy.to_string()).collect();
     assert_eq!(strategies, ["sendfile", "parallel-sendfile"]);
     for r in &rows {
         assert_eq!(
-            (r.transport.as_str(), r.status.as_str(), r.verified),
+            (
+                r.transport.to_string().as_str(),
+                r.status.to_string().as_str(),
+                r.verified
+            ),
             ("remote", "ok", true),
             "{r:?}"
         );
@@ -74,7 +78,7 @@ fn verified_transfers_to_a_sink_in_another_namespace() {
         );
         // What the remote sink uses comes back in its ack, not from the sender's own defaults.
         assert_eq!(r.rx_buffer_bytes, Some(64 << 10));
-        assert_eq!(r.rx_mode, "copy");
+        assert_eq!(r.rx_mode.map(|m| m.to_string()).as_deref(), Some("copy"));
         assert_eq!(r.rcvbuf_bytes, Some(1 << 20));
         assert_eq!(r.sink_cpus, "0");
         assert_eq!(r.sender_cpus, "0");
@@ -164,14 +168,22 @@ fn raw_mode_delivers_the_bare_file_to_any_receiver() {
         );
     }
     for r in rows(tmp.path()) {
-        assert_eq!((r.transport.as_str(), r.status.as_str()), ("raw", "ok"), "{r:?}");
+        assert_eq!(
+            (r.transport.to_string().as_str(), r.status.to_string().as_str()),
+            ("raw", "ok"),
+            "{r:?}"
+        );
         // Nothing comes back from a raw receiver: no verification and no receiver metrics.
         assert!(!r.verified);
         assert_eq!(r.bytes_received, None);
         assert_eq!((r.recv_s, r.sink_user_s, r.sink_sys_s), (None, None, None));
         assert_eq!((r.sink_voluntary_ctxsw, r.sink_involuntary_ctxsw), (None, None));
-        assert_eq!((r.rx_mode.as_str(), r.rx_buffer_bytes), ("", None));
-        assert!(!r.flags.contains("raw-receiver-did-not-close"), "{}", r.flags);
+        assert_eq!((r.rx_mode, r.rx_buffer_bytes), (None, None));
+        assert!(
+            !r.flags.to_string().contains("raw-receiver-did-not-close"),
+            "{}",
+            r.flags
+        );
         assert!(r.wall_s >= r.send_s && r.throughput_mb_s > 0.0, "{r:?}");
     }
 }

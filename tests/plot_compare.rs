@@ -91,7 +91,9 @@ fn plot_writes_every_chart() {
 
 /// Rows of a committed set, filtered, written into a fresh folder.
 fn subset(name: &str, keep: impl Fn(&Row) -> bool) -> tempfile::TempDir {
-    let rows = xferbench::record::read_rows(&fixture(name).join("runs.csv")).expect("fixture parses");
+    let rows = xferbench::record::read(&fixture(name).join("runs.csv"))
+        .expect("fixture parses")
+        .rows;
     let tmp = tempfile::tempdir().expect("temp dir");
     write_rows(&tmp.path().join("runs.csv"), rows.into_iter().filter(|r| keep(r)));
     tmp
@@ -107,7 +109,9 @@ fn write_rows(path: &Path, rows: impl IntoIterator<Item = Row>) {
 
 #[test]
 fn plot_copes_with_one_cache_state_and_no_parallel_strategy() {
-    let tmp = subset("kernel-a", |r| r.cache == "warm" && r.strategy == "sendfile");
+    let tmp = subset("kernel-a", |r| {
+        r.cache.to_string() == "warm" && r.strategy.to_string() == "sendfile"
+    });
     xferbench().arg("plot").arg(tmp.path()).assert().success();
     let svg = svg_text(&tmp.path().join("throughput.svg"));
     assert!(svg.contains("warm page cache") && !svg.contains("cold page cache"));
@@ -169,8 +173,8 @@ fn compare_gives_ratios_and_verdicts() {
 
 #[test]
 fn compare_without_common_case_is_a_clear_error() {
-    let a = subset("kernel-a", |r| r.cache == "warm");
-    let b = subset("kernel-b", |r| r.cache == "cold");
+    let a = subset("kernel-a", |r| r.cache.to_string() == "warm");
+    let b = subset("kernel-b", |r| r.cache.to_string() == "cold");
     xferbench()
         .arg("compare")
         .arg(a.path())
@@ -179,7 +183,7 @@ fn compare_without_common_case_is_a_clear_error() {
         .arg(a.path())
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("no case in common between").and(predicate::str::contains("cache=cold")));
+        .stderr(predicate::str::contains("no case in common between").and(predicate::str::contains("1 MiB, cold")));
 }
 
 /// Writes `fixtures/compare/kernel-{a,b}/runs.csv`: `cargo test --test plot_compare -- --ignored`.
@@ -264,7 +268,7 @@ fn regenerate_fixtures() {
         add("parallel-sendfile", 4, "cold", &scale(&[1900.0, 1950.0, 1990.0], cold));
         // One failed repetition, which plot and compare must leave out.
         let mut failed = row(kernel, "sendfile", 1, "warm", 5, 0.0);
-        failed.status = "timeout".into();
+        failed.status = "timeout".parse().unwrap();
         failed.error = "sink stopped answering after 30 s".into();
         rows.push(failed);
         let dir = fixture(name);
@@ -292,14 +296,15 @@ fn row(kernel: &str, strategy: &str, threads: u32, cache: &str, repetition: u32,
     Row {
         run_id: format!("20260301T101500Z-lab1-{kernel}"),
         case_id: format!("{strategy}/{threads}/{CHUNK}/{layout}/{cache}"),
-        strategy: strategy.into(),
+        strategy: strategy.parse().unwrap(),
         path: strategy.into(),
         threads,
         chunk_bytes: CHUNK,
-        layout: layout.into(),
-        cache: cache.into(),
+        layout: layout.parse().unwrap(),
+        cache: cache.parse().unwrap(),
         resident_before_ratio: if cold { 0.0 } else { 1.0 },
         file_bytes: FILE,
+        passes: 1,
         bytes_sent: if mb_s > 0.0 { FILE } else { FILE / 3 },
         bytes_received: Some(if mb_s > 0.0 { FILE } else { FILE / 3 }),
         verified: false,
@@ -327,8 +332,8 @@ fn row(kernel: &str, strategy: &str, threads: u32, cache: &str, repetition: u32,
         call_p99_us: p50 * if cold { 6.0 } else { 1.8 },
         call_max_us: p50 * if cold { 40.0 } else { 9.0 },
         rx_buffer_bytes: Some(1 << 20),
-        rx_mode: "trunc".into(),
-        transport: "loopback".into(),
+        rx_mode: Some("trunc".parse().unwrap()),
+        transport: "loopback".parse().unwrap(),
         sink_addr: "127.0.0.1:40123".into(),
         kernel: kernel.into(),
         host: "lab1".into(),
@@ -338,7 +343,7 @@ fn row(kernel: &str, strategy: &str, threads: u32, cache: &str, repetition: u32,
         file_system: "ext4".into(),
         xferbench_version: "0.1.0".into(),
         started_utc: format!("2026-03-01T10:{:02}:00Z", repetition * 2),
-        status: "ok".into(),
+        status: "ok".parse().unwrap(),
         ..Row::default()
     }
 }

@@ -37,7 +37,7 @@ fn host_names_and_ipv6_loopback_resolve() {
     assert!(out.status.success(), "{}\nsink: {}", text(&out.stderr), named.log());
     let row = &rows(tmp.path())[0];
     assert_eq!(
-        (row.transport.as_str(), row.sink_addr.as_str()),
+        (row.transport.to_string().as_str(), row.sink_addr.as_str()),
         ("remote", target.as_str())
     );
 }
@@ -103,13 +103,21 @@ fn the_sink_refuses_what_it_must_not_trust_and_keeps_serving() {
         "{why}"
     );
 
+    // The version before passes: refused the same way, both versions named.
+    let old = answer_to(&sink.addr, &opening(1, 2, b"{}"));
+    let why = old.error.unwrap_or_default();
+    assert!(
+        why.contains("protocol version 1") && why.contains(&format!("version {}", wire::PROTOCOL_VERSION)),
+        "{why}"
+    );
+
     // A header longer than the limit: refused on the length alone, before any of it is read.
     let long = answer_to(&sink.addr, &opening(wire::PROTOCOL_VERSION, u16::MAX, b""));
     assert!(long.error.unwrap_or_default().contains("exceeds the limit"));
 
     // More streams than a run may have.
     let plan = format!(
-        r#"{{"run_id":"r","case_id":"c","plan":{{"file_bytes":1,"chunk_bytes":1,"layout":"striped","streams":{},"index":0}},"seed":null,"verify":false,"token":null}}"#,
+        r#"{{"run_id":"r","case_id":"c","plan":{{"file_bytes":1,"chunk_bytes":1,"layout":"striped","streams":{},"index":0}},"seed":null,"verify":false,"token":null,"passes":1}}"#,
         wire::MAX_STREAMS + 1
     );
     let many = answer_to(
@@ -122,8 +130,8 @@ fn the_sink_refuses_what_it_must_not_trust_and_keeps_serving() {
             .contains(&format!("at most {} streams", wire::MAX_STREAMS))
     );
 
-    let log = sink.wait_for_log("rejected:", 3, Duration::from_secs(10));
-    assert_eq!(log.lines().filter(|l| l.contains("rejected:")).count(), 3, "{log}");
+    let log = sink.wait_for_log("rejected:", 4, Duration::from_secs(10));
+    assert_eq!(log.lines().filter(|l| l.contains("rejected:")).count(), 4, "{log}");
     assert!(log.contains("run the same xferbench release on both hosts"), "{log}");
 
     // And a real run still gets through.

@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use xferbench::record::read_rows;
 
 fn script(name: &str, dir: &Path) -> Command {
     let mut cmd = Command::new("bash");
@@ -39,7 +38,7 @@ fn sweep_runs_plots_and_resumes() {
         first.contains("8 case(s)") && first.contains("roughly"),
         "the plan is printed first:\n{first}"
     );
-    let rows = read_rows(&dir.path().join("sweep/runs.csv")).unwrap();
+    let rows = read_rows_of(&dir.path().join("sweep/runs.csv")).unwrap();
     // sendfile and read-send once each, parallel-sendfile at 1 and 2 threads; warm and cold.
     assert_eq!(rows.len(), 8);
     assert!(rows.iter().all(|r| r.is_ok()));
@@ -53,7 +52,7 @@ fn sweep_runs_plots_and_resumes() {
     }
     sweep(dir.path());
     assert_eq!(
-        read_rows(&dir.path().join("sweep/runs.csv")).unwrap().len(),
+        read_rows_of(&dir.path().join("sweep/runs.csv")).unwrap().len(),
         8,
         "a second sweep resumes"
     );
@@ -106,7 +105,7 @@ fn many_core_plan_runs_and_packs_one_tarball() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("many-core: results in"), "{text}");
     for step in ["article", "sweep"] {
-        let rows = read_rows(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv"))).unwrap();
+        let rows = read_rows_of(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv"))).unwrap();
         assert!(!rows.is_empty() && rows.iter().all(|r| r.is_ok()), "{step}: {rows:?}");
     }
     let listing = Command::new("tar")
@@ -122,7 +121,7 @@ fn many_core_plan_runs_and_packs_one_tarball() {
 
     // A fresh machine: only the tarball survives. Unpacked, with the same TAG, the plan resumes: nothing is run twice.
     let count = |step: &str| {
-        read_rows(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv")))
+        read_rows_of(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv")))
             .unwrap()
             .len()
     };
@@ -205,7 +204,7 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
             .unwrap_or_else(|| panic!("no row for {size}:\n{md}"));
         assert_eq!(row.matches('|').count(), 10, "{row}");
         assert!(row.trim_end().ends_with("] |"), "a per-round ratio: {row}");
-        let verified = read_rows(&dir.path().join(format!("rx/{size}-verify/runs.csv"))).unwrap();
+        let verified = read_rows_of(&dir.path().join(format!("rx/{size}-verify/runs.csv"))).unwrap();
         assert_eq!(verified.len(), 2);
         assert!(verified.iter().all(|r| r.is_ok() && r.verified), "{verified:?}");
     }
@@ -213,4 +212,9 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
         dir.path().join("fx/xferbench-4194304-seed1.bin").is_file(),
         "EXTRA reached run"
     );
+}
+
+/// Every whole row of a runs.csv.
+fn read_rows_of(path: &std::path::Path) -> anyhow::Result<Vec<xferbench::record::Row>> {
+    Ok(xferbench::record::read(path)?.rows)
 }

@@ -1,7 +1,8 @@
 //! `compare.{png,svg}`: median throughput of every common case, one bar per result set side by side, one
 //! colour per set, so a kernel's gain or loss on one strategy shows at a glance.
 
-use super::{Case, ResultSet};
+use super::ResultSet;
+use crate::model::CaseKey;
 use crate::plot::{Figure, bands, colour, legend, median, titled};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -15,12 +16,12 @@ pub(crate) struct CompareChart {
 }
 
 impl CompareChart {
-    pub fn new(sets: &[ResultSet], common: &[&Case], labels: Vec<String>) -> Self {
+    pub fn new(sets: &[ResultSet], common: &[CaseKey], labels: Vec<String>) -> Self {
         let medians = common
             .iter()
             .map(|case| {
                 sets.iter()
-                    .map(|s| s.cases.get(*case).map(|v| median(v.iter().copied())))
+                    .map(|s| s.cases.get(case).map(|m| median(m.mb_s.iter().copied())))
                     .collect()
             })
             .collect();

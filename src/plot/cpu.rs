@@ -2,7 +2,8 @@
 //! the sender in user space, the sender in the kernel, the sink, and softirq (where loopback TCP does much of
 //! its work, so leaving it out would flatter every strategy). Each part is the median over the repetitions.
 
-use super::{CaseKey, Figure, Labeler, bands, cases, colour, gb, legend, median, subtitle, titled};
+use super::{Figure, bands, cases, colour, gb, legend, median, subtitle, titled};
+use crate::model::{CaseKey, Labeler};
 use crate::record::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;

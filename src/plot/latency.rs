@@ -2,7 +2,8 @@
 //! each the median over the repetitions. The spread covers several orders of magnitude (a 64 KiB send vs a
 //! page-cache miss), hence a logarithmic microsecond axis; a thin line joins p50 to max so each case reads as a range.
 
-use super::{Figure, Labeler, bands, cases, colour, legend, median, subtitle, titled};
+use super::{Figure, bands, cases, colour, legend, median, subtitle, titled};
+use crate::model::Labeler;
 use crate::record::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;

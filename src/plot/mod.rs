@@ -12,7 +12,8 @@ mod latency;
 mod switches;
 mod throughput;
 
-use crate::record::{Row, read_rows};
+use crate::model::{Cache, CaseKey};
+use crate::record::Row;
 use crate::units::format_bytes;
 use anyhow::{Context, anyhow};
 use plotters::coord::Shift;
@@ -126,7 +127,7 @@ where
 /// Reads the rows of `dir/runs.csv` that count: status `ok`. None at all is an error, as there is nothing to draw.
 pub fn ok_rows(dir: &Path) -> anyhow::Result<Vec<Row>> {
     let path = dir.join("runs.csv");
-    let rows = read_rows(&path)?;
+    let rows = crate::record::read_rows(dir)?;
     let total = rows.len();
     let ok: Vec<Row> = rows.into_iter().filter(Row::is_ok).collect();
     anyhow::ensure!(
@@ -150,11 +151,12 @@ pub(crate) fn distinct(rows: &[Row], f: impl Fn(&Row) -> String) -> String {
 /// The line under every title: where and what was measured.
 pub(crate) fn subtitle(rows: &[Row]) -> String {
     format!(
-        "{} · kernel {} · {} · file {} · chunk {}",
+        "{} · kernel {} · {} · file {} × {} passes · chunk {}",
         distinct(rows, |r| r.host.clone()),
         distinct(rows, |r| r.kernel.clone()),
         distinct(rows, |r| r.cpu_model.clone()),
         distinct(rows, |r| format_bytes(r.file_bytes)),
+        distinct(rows, |r| r.passes.to_string()),
         distinct(rows, |r| format_bytes(r.chunk_bytes)),
     )
 }
@@ -172,86 +174,28 @@ pub(crate) fn median(values: impl IntoIterator<Item = f64>) -> f64 {
     spread(values).map_or(0.0, |s| s.median)
 }
 
-/// Gigabytes (10^9 bytes) of the file a row sent, the denominator of every "per GB" figure.
+/// Gigabytes (10^9 bytes) a row moved, every pass counted: the denominator of every "per GB" figure.
 pub(crate) fn gb(row: &Row) -> f64 {
-    row.file_bytes as f64 / 1e9
+    row.bytes_moved() as f64 / 1e9
 }
 
-/// True for strategies that spread the file over several connections (`parallel-*`).
-pub(crate) fn is_parallel(strategy: &str) -> bool {
-    strategy.starts_with("parallel-")
-}
-
-/// What tells one case from another in a chart: the columns that change what is measured.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct CaseKey {
-    pub cache: String,
-    pub strategy: String,
-    pub threads: u32,
-    pub chunk_bytes: u64,
-    pub layout: String,
-}
-
-impl CaseKey {
-    pub fn of(row: &Row) -> Self {
-        CaseKey {
-            cache: row.cache.clone(),
-            strategy: row.strategy.clone(),
-            threads: row.threads,
-            chunk_bytes: row.chunk_bytes,
-            layout: row.layout.clone(),
-        }
-    }
-}
-
-/// The cases of `rows` in a stable order with their repetitions.
+/// The cases of `rows` in the order the story is told (warm before cold, serial before parallel) with their
+/// repetitions.
 pub(crate) fn cases(rows: &[Row]) -> Vec<(CaseKey, Vec<&Row>)> {
     let mut map: std::collections::BTreeMap<CaseKey, Vec<&Row>> = Default::default();
     for row in rows {
-        map.entry(CaseKey::of(row)).or_default().push(row);
+        map.entry(row.key()).or_default().push(row);
     }
-    let mut cases: Vec<_> = map.into_iter().collect();
-    // Warm before cold and serial before parallel: the order the story is told in.
-    cases.sort_by_key(|(k, _)| (k.cache != "warm", k.cache.clone(), is_parallel(&k.strategy), k.clone()));
-    cases
+    map.into_iter().collect()
 }
 
-/// Names cases with only the columns that vary among them, so labels stay short enough for an axis.
-pub(crate) struct Labeler {
-    cache: bool,
-    chunk: bool,
-    layout: bool,
-}
-
-impl Labeler {
-    pub fn new<'a>(keys: impl IntoIterator<Item = &'a CaseKey> + Clone) -> Self {
-        let distinct = |f: &dyn Fn(&CaseKey) -> Option<String>| {
-            keys.clone().into_iter().filter_map(f).collect::<BTreeSet<_>>().len()
-        };
-        Labeler {
-            cache: distinct(&|k| Some(k.cache.clone())) > 1,
-            chunk: distinct(&|k| Some(k.chunk_bytes.to_string())) > 1,
-            // Serial rows say `single`; only parallel layouts are worth telling apart.
-            layout: distinct(&|k| is_parallel(&k.strategy).then(|| k.layout.clone())) > 1,
-        }
-    }
-
-    pub fn label(&self, k: &CaseKey) -> String {
-        let mut s = k.strategy.clone();
-        if is_parallel(&k.strategy) {
-            s.push_str(&format!(" ×{}", k.threads));
-            if self.layout {
-                s.push_str(&format!(" {}", k.layout));
-            }
-        }
-        if self.chunk {
-            s.push_str(&format!(" {}", format_bytes(k.chunk_bytes)));
-        }
-        if self.cache {
-            s.push_str(&format!(" ({})", k.cache));
-        }
-        s
-    }
+/// The cache states of `rows`, warm first.
+pub(crate) fn caches(rows: &[Row]) -> Vec<Cache> {
+    rows.iter()
+        .map(|r| r.cache)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// Writes every figure of `dir/runs.csv` into `dir`, returning the files written.
@@ -281,22 +225,5 @@ mod tests {
         );
         assert_eq!(spread([4.0, 1.0, 2.0, 3.0]).map(|s| s.median), Some(2.5));
         assert_eq!(spread(Vec::new()), None);
-    }
-
-    #[test]
-    fn labels_name_only_what_varies() {
-        let key = |strategy: &str, threads, cache: &str| CaseKey {
-            cache: cache.into(),
-            strategy: strategy.into(),
-            threads,
-            chunk_bytes: 1 << 20,
-            layout: if threads > 1 { "striped".into() } else { "single".into() },
-        };
-        let one_cache = [key("sendfile", 1, "warm"), key("parallel-sendfile", 4, "warm")];
-        let l = Labeler::new(one_cache.iter());
-        assert_eq!(l.label(&one_cache[0]), "sendfile");
-        assert_eq!(l.label(&one_cache[1]), "parallel-sendfile ×4");
-        let two = [key("sendfile", 1, "warm"), key("sendfile", 1, "cold")];
-        assert_eq!(Labeler::new(two.iter()).label(&two[1]), "sendfile (cold)");
     }
 }

@@ -2,7 +2,8 @@
 //! Left: context switches of the sender, of the sink, and system-wide (which includes both, hence side by side
 //! rather than stacked). Right: system calls the strategy made. Medians over the repetitions.
 
-use super::{Figure, Labeler, bands, cases, colour, gb, legend, median, subtitle, titled};
+use super::{Figure, bands, cases, colour, gb, legend, median, subtitle, titled};
+use crate::model::Labeler;
 use crate::record::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;

@@ -4,24 +4,16 @@
 //!
 //! The thread axis is logarithmic (base 2) because thread counts are usually 1, 2, 4, 8, ...
 
-use super::{FONT, Figure, Spread, colour, distinct, is_parallel, legend, spread, subtitle, titled};
+use super::{FONT, Figure, Spread, caches, colour, legend, spread, subtitle, titled};
+use crate::model::{Cache, CaseKey, Labeler};
 use crate::record::Row;
-use crate::units::{format_bytes, format_rate_mb_s};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
 
-/// One line (parallel) or reference (serial): a strategy at one chunk size and layout.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct SeriesKey {
-    strategy: String,
-    chunk_bytes: u64,
-    layout: String,
-}
-
 struct Panel {
-    cache: String,
+    cache: Cache,
     /// Per parallel series: (threads, spread of MB/s), threads ascending.
     lines: Vec<(usize, Vec<(u32, Spread)>)>,
     /// Per serial series: spread of MB/s.
@@ -73,58 +65,31 @@ pub(crate) struct Throughput {
 
 impl Throughput {
     pub fn new(rows: &[Row]) -> Self {
-        let key = |r: &Row| SeriesKey {
-            strategy: r.strategy.clone(),
-            chunk_bytes: r.chunk_bytes,
-            layout: if is_parallel(&r.strategy) {
-                r.layout.clone()
-            } else {
-                String::new()
-            },
+        // One series per case without its thread count (the x axis) and cache state (the panels), shared by all
+        // panels; parallel series first so they get the strongest colours.
+        let series = |r: &Row| CaseKey {
+            threads: 0,
+            cache: Cache::Warm,
+            ..r.key()
         };
-        // Parallel series first so they get the strongest colours; the index is shared by all panels.
-        let mut keys: Vec<SeriesKey> = rows.iter().map(key).collect();
-        keys.sort_by_key(|k| (!is_parallel(&k.strategy), k.clone()));
+        let mut keys: Vec<CaseKey> = rows.iter().map(series).collect();
+        keys.sort_by_key(|k| (!k.strategy.parallel, *k));
         keys.dedup();
-        let chunks_vary = distinct(rows, |r| r.chunk_bytes.to_string()).contains(',');
-        let layouts_vary = rows
-            .iter()
-            .filter(|r| is_parallel(&r.strategy))
-            .map(|r| &r.layout)
-            .any(|l| rows.iter().any(|o| is_parallel(&o.strategy) && &o.layout != l));
-        let names = keys
-            .iter()
-            .map(|k| {
-                let mut s = k.strategy.clone();
-                if layouts_vary && is_parallel(&k.strategy) {
-                    s.push_str(&format!(" {}", k.layout));
-                }
-                if chunks_vary {
-                    s.push_str(&format!(" {}", format_bytes(k.chunk_bytes)));
-                }
-                s
-            })
-            .collect();
-
-        // Warm first: it is the case the article leads with.
-        let mut caches: Vec<String> = distinct(rows, |r| r.cache.clone())
-            .split(", ")
-            .map(String::from)
-            .collect();
-        caches.sort_by_key(|c| (c != "warm", c.clone()));
-        let panels = caches
+        let labeler = Labeler::new(&keys);
+        let names = keys.iter().map(|k| labeler.label(k)).collect();
+        let panels = caches(rows)
             .into_iter()
             .map(|cache| {
                 let mut groups: BTreeMap<(usize, u32), Vec<f64>> = BTreeMap::new();
                 for r in rows.iter().filter(|r| r.cache == cache) {
-                    let i = keys.iter().position(|k| *k == key(r)).unwrap_or(0);
+                    let i = keys.iter().position(|k| *k == series(r)).unwrap_or(0);
                     groups.entry((i, r.threads)).or_default().push(r.throughput_mb_s);
                 }
                 let mut lines: BTreeMap<usize, Vec<(u32, Spread)>> = BTreeMap::new();
                 let mut references = Vec::new();
                 for ((i, threads), values) in groups {
                     let Some(s) = spread(values) else { continue };
-                    if is_parallel(&keys[i].strategy) {
+                    if keys[i].strategy.parallel {
                         lines.entry(i).or_default().push((threads, s));
                     } else {
                         references.push((i, s));
@@ -138,11 +103,7 @@ impl Throughput {
             })
             .collect();
 
-        let mut threads: Vec<u32> = rows
-            .iter()
-            .filter(|r| is_parallel(&r.strategy))
-            .map(|r| r.threads)
-            .collect();
+        let mut threads: Vec<u32> = rows.iter().filter(|r| r.strategy.parallel).map(|r| r.threads).collect();
         threads.sort_unstable();
         threads.dedup();
         if threads.is_empty() {
@@ -224,7 +185,8 @@ impl Figure for Throughput {
                     .draw_series(DashedLineSeries::new(ends, 10, 6, c.stroke_width(2)))?
                     .label(format!("{} (serial)", self.names[*i]))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-                labels.push((format!("{} {}", self.names[*i], format_rate_mb_s(s.median)), c, slot));
+                // In the axis's own unit: one unit per chart.
+                labels.push((format!("{} {:.0} MB/s", self.names[*i], s.median), c, slot));
             }
             // After all the reference lines, on a pale box, so that no other reference runs through a label; the
             // parallel series are drawn over the boxes, so that no point of theirs is hidden.

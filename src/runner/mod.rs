@@ -1,372 +1,293 @@
-//! `run`: walks the plan. Fixture, sink, then for each case its warm-ups and counted repetitions; every counted
-//! row is on disk before the next repetition starts, summary.json is rewritten after each case, and the table
-//! comes last. SIGINT and SIGTERM stop the run within a second or two with what was finished kept.
+//! `run`: the plan walked end to end. The result folder is taken first (one run per folder; a resume must go on
+//! with the same plan), then the fixture, the sink, and for each case its warm-ups and counted repetitions; every
+//! counted row is on disk before the next repetition starts, summary.json is rewritten after each case, and the
+//! table comes last. SIGINT and SIGTERM stop the run within a second or two with what was finished kept.
 
-mod case;
+mod connect;
+mod folder;
 mod outdir;
+mod repetition;
 mod wait;
+mod walk;
 
 use crate::cli::RunArgs;
-use crate::config::{self, RunConfig, Source};
+use crate::config::{self, Plan, Source};
 use crate::env::Environment;
 use crate::error::{EXIT_FAILURE, EXIT_INTERRUPTED, UsageError};
-use crate::export::{CsvExport, write_json_atomic};
-use crate::fixture;
-use crate::record::{Row, read_rows};
+use crate::fixture::{self, Fixture};
+use crate::model::CaseKey;
+use crate::record::Row;
 use crate::sink::spawn::{SpawnOptions, SpawnedSink};
 use crate::summary::{CaseSummary, summarise, table};
 use anyhow::Context;
+use connect::Target;
+use folder::{Folder, PlanRecord};
 use serde::Serialize;
-use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-pub use case::{CONNECT_TIMEOUT, connect};
 
 /// summary.json.
 #[derive(Debug, Serialize)]
 struct SummaryFile<'a> {
     run_id: &'a str,
-    /// `running`, `finished`, `interrupted` (SIGINT, SIGTERM) or `failed` (an error ended the run).
+    /// `running`, `finished`, `interrupted` (SIGINT, SIGTERM) or `failed` (an error ended the run). A run killed
+    /// outright leaves `running`; the next `--resume` makes it true again.
     state: &'a str,
-    plan: Plan<'a>,
+    plan: &'a PlanRecord,
     environment: &'a Environment,
     file: String,
     file_bytes: u64,
     cases: Vec<CaseSummary>,
 }
 
-/// The plan as resolved, for summary.json.
-#[derive(Debug, Serialize)]
-struct Plan<'a> {
-    cases: Vec<String>,
-    repeat: u32,
-    warmup: u32,
-    verify: bool,
-    rx_buffer_bytes: u64,
-    timeout_s: f64,
-    transport: &'a str,
-    sink: &'a str,
-    drop_caches: bool,
+/// What summary.json is made of, besides the rows.
+struct Summary<'a> {
+    run_id: &'a str,
+    plan: &'a PlanRecord,
+    environment: &'a Environment,
+    fixture: &'a Fixture,
+}
+
+impl Summary<'_> {
+    fn file<'s>(&'s self, rows: &[Row], state: &'s str) -> SummaryFile<'s> {
+        SummaryFile {
+            run_id: self.run_id,
+            state,
+            plan: self.plan,
+            environment: self.environment,
+            file: self.fixture.path.display().to_string(),
+            file_bytes: self.fixture.size,
+            cases: summarise(rows),
+        }
+    }
 }
 
 /// `xferbench run`: returns the exit status.
 pub fn main(args: RunArgs) -> anyhow::Result<i32> {
-    let cfg = config::resolve(args)?;
-    if cfg.dry_run {
-        print_plan(&cfg)?;
+    let plan = config::expand(args)?;
+    config::check_machine(&plan)?;
+    if plan.dry_run {
+        print_plan(&plan)?;
         return Ok(0);
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
     }
-
-    let host = Environment::detect(Path::new(".")).host;
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .replace(':', "");
-    let run_id = format!("{stamp}-{host}");
-    let out = cfg
+    let run_id = run_id();
+    let dir = plan
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
-    // The output must be writable before anything is measured; a run that fails before its first row takes back
-    // what it created there.
-    let mut litter = outdir::Litter::before_creating(&out);
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create the result folder '{}'", out.display()))?;
-    let csv_path = out.join("runs.csv");
-    let mut csv = CsvExport::open(&csv_path)?;
-    let summary_path = out.join("summary.json");
-
-    let fixture = match &cfg.source {
-        Source::Generated(spec) => fixture::ensure_until(spec, !cfg.quiet, &stop)?,
+    // The folder first: a second run on it is refused before anything is made, sent or written.
+    let (mut folder, mut rows) = Folder::open(&dir, &run_id, plan.resume)?;
+    let fixture = match &plan.source {
+        Source::Generated(spec) => fixture::ensure_until(spec, !plan.quiet, &stop)?,
         Source::UserFile(path) => fixture::open_user_file(path)?,
     };
-    config::check_against_file(&cfg, fixture.size)?;
+    if plan.verify && fixture.seed.is_none() {
+        return Err(UsageError::msg(
+            "--verify needs a generated fixture: the content of a --file is checked by byte count only (unless a \
+             matching sidecar shows xferbench made it)",
+        )
+        .into());
+    }
+    config::check_against_file(&plan, fixture.size)?;
+    let record = PlanRecord::of(&plan, &fixture);
+    folder.settle_plan(&record)?;
     let env = Environment::detect(&fixture.path);
 
-    let (target, target_label, transport, mut sink) = match &cfg.connect {
-        Some(hostport) => {
-            let addrs = resolve(hostport)?;
-            (addrs, hostport.clone(), if cfg.raw { "raw" } else { "remote" }, None)
-        }
+    let (target, sink) = match &plan.connect {
+        Some(hostport) => (Target::remote(&plan, hostport)?, None),
         None => {
-            let sink = start_sink(&cfg)?;
-            (vec![sink.addr], sink.addr.to_string(), "loopback", Some(sink))
+            let sink = start_sink(&plan)?;
+            (Target::spawned(sink.addr), Some(sink))
         }
     };
+    let mut live = Live {
+        plan: &plan,
+        fixture: &fixture,
+        env: &env,
+        run_id: &run_id,
+        target,
+        sink,
+        stop: &stop,
+    };
+    let summary = Summary {
+        run_id: &run_id,
+        plan: &record,
+        environment: &env,
+        fixture: &fixture,
+    };
+    folder.write_summary(&summary.file(&rows, "running"))?;
+    if !plan.quiet {
+        eprintln!(
+            "xferbench {}: {} case(s) x ({} warm-up + {} counted, passes {}, --min-time {}) of {} ({} bytes) to {} \
+             ({}); results in {}",
+            env.xferbench_version,
+            plan.cases.len(),
+            plan.warmup,
+            plan.repeat,
+            plan.passes,
+            humantime::format_duration(plan.min_time),
+            fixture.path.display(),
+            fixture.size,
+            live.target.label,
+            live.target.transport,
+            dir.display()
+        );
+    }
 
-    let mut rows: Vec<Row> = if std::fs::metadata(&csv_path).map(|m| m.len() > 0).unwrap_or(false) {
-        read_rows(&csv_path)?
-    } else {
-        Vec::new()
-    };
-    let done: HashMap<String, u32> = rows.iter().filter(|r| r.is_ok()).fold(HashMap::new(), |mut m, r| {
-        *m.entry(r.case_id.clone()).or_default() += 1;
-        m
-    });
-    let plan = Plan {
-        cases: cfg.cases.iter().map(|c| c.id(fixture.size, cfg.rx_buffer)).collect(),
-        repeat: cfg.repeat,
-        warmup: cfg.warmup,
-        verify: cfg.verify,
-        rx_buffer_bytes: cfg.rx_buffer,
-        timeout_s: cfg.timeout.as_secs_f64(),
-        transport,
-        sink: &target_label,
-        drop_caches: cfg.drop_caches,
-    };
-    let write_summary = |rows: &[Row], state: &str| -> anyhow::Result<()> {
-        let file = SummaryFile {
-            run_id: &run_id,
-            state,
-            plan: Plan {
-                cases: plan.cases.clone(),
-                ..plan
-            },
-            environment: &env,
-            file: fixture.path.display().to_string(),
-            file_bytes: fixture.size,
-            cases: summarise(rows),
+    let walked = {
+        let mut out = FolderOutput {
+            folder: &mut folder,
+            summary: &summary,
+            quiet: plan.quiet,
         };
-        write_json_atomic(&summary_path, &file)
+        walk::walk(&plan, &mut rows, &mut live, &mut out, &stop)
     };
-    write_summary(&rows, "running")?;
-
-    let say = |line: String| {
-        if !cfg.quiet {
-            eprintln!("{line}");
-        }
-    };
-    say(format!(
-        "xferbench {}: {} case(s) x ({} warm-up + {} counted) of {} ({} bytes) to {target_label} ({transport}); \
-         results in {}",
-        env.xferbench_version,
-        cfg.cases.len(),
-        cfg.warmup,
-        cfg.repeat,
-        fixture.path.display(),
-        fixture.size,
-        out.display()
-    ));
-
-    let total = cfg.cases.len();
-    // In a closure so that an error mid-run (the sink cannot restart, runs.csv cannot be written) still leaves
-    // summary.json saying the run failed rather than that it is running.
-    let mut walk = || -> anyhow::Result<(usize, usize, usize)> {
-        let mut failed_cases = 0usize;
-        let mut ran_cases = 0usize;
-        let mut skipped = 0usize;
-        let mut any_connected = false;
-        'cases: for (i, case) in cfg.cases.iter().enumerate() {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let id = case.id(fixture.size, cfg.rx_buffer);
-            let label = format!("[{}/{total}] {}", i + 1, describe(case));
-            if cfg.resume && done.get(&id).copied().unwrap_or(0) >= cfg.repeat {
-                say(format!("{label}: already in {}, skipped", csv_path.display()));
-                skipped += 1;
-                continue;
-            }
-            if let Some(s) = sink.as_mut()
-                && s.has_exited()
-            {
-                say("the sink process had exited; starting a new one".into());
-                *s = start_sink(&cfg)?;
-            }
-            let target_now: Vec<SocketAddr> = sink.as_ref().map(|s| vec![s.addr]).unwrap_or_else(|| target.clone());
-            let label_now = sink
-                .as_ref()
-                .map(|s| s.addr.to_string())
-                .unwrap_or_else(|| target_label.clone());
-            let ctx = case::Context {
-                cfg: &cfg,
-                fixture: &fixture,
-                env: &env,
-                run_id: &run_id,
-                target: &target_now,
-                target_label: &label_now,
-                transport,
-                stop: &stop,
-            };
-            ran_cases += 1;
-            let mut case_failed = false;
-            for rep in 0..cfg.warmup + cfg.repeat {
-                let warmup = rep < cfg.warmup;
-                let mut row = case::run_repetition(&ctx, case, if warmup { 0 } else { rep - cfg.warmup + 1 });
-                if stop.load(Ordering::Relaxed) && !row.is_ok() {
-                    // Cut short by the signal: dropped whole rather than recorded as a failure of the case.
-                    break 'cases;
-                }
-                // A sink that cannot be reached, or that refuses us (token, protocol version), will refuse every
-                // case: one clear line and a non-zero exit rather than a table of failures.
-                any_connected |= !matches!(row.status.as_str(), "connect-failed" | "refused");
-                if !any_connected {
-                    anyhow::bail!("{}", row.error);
-                }
-                let what = if warmup {
-                    "warm-up".to_string()
-                } else {
-                    format!("rep {}/{}", row.repetition, cfg.repeat)
-                };
-                let result = if row.is_ok() {
-                    format!(
-                        "{} in {:.3} s",
-                        crate::units::format_rate_mb_s(row.throughput_mb_s),
-                        row.wall_s
-                    )
-                } else {
-                    format!("FAILED ({}): {}", row.status, row.error)
-                };
-                say(format!("{label} {what}: {result}"));
-                if warmup && row.is_ok() {
-                    continue;
-                }
-                if warmup {
-                    row.flags = [row.flags.as_str(), "warmup"]
-                        .iter()
-                        .filter(|s| !s.is_empty())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(";");
-                }
-                csv.write(&row)?;
-                litter.keep();
-                let ok = row.is_ok();
-                rows.push(row);
-                if !ok {
-                    case_failed = true;
-                    break;
-                }
-            }
-            write_summary(&rows, "running")?;
-            if case_failed {
-                failed_cases += 1;
-                if cfg.fail_fast {
-                    say("--fail-fast: stopping at the first failed case".into());
-                    break;
-                }
-                if rows.last().is_some_and(|r| r.status == case::STATUS_FILE_CHANGED) {
-                    say("the test file changed: the cases left would not send what was planned; stopping".into());
-                    break;
-                }
-            }
-        }
-        Ok((failed_cases, ran_cases, skipped))
-    };
-    let walked = walk();
-    drop(sink);
-    let (failed_cases, ran_cases, skipped) = match walked {
-        Ok(counts) => counts,
+    drop(live);
+    let tally = match walked {
+        Ok(t) => t,
         Err(e) => {
-            // Removed again below (with runs.csv) when this run created it and recorded nothing.
-            let _ = write_summary(&rows, "failed");
+            // A run that recorded nothing takes back what it made in the folder (with runs.csv).
+            let _ = folder.write_summary(&summary.file(&rows, "failed"));
             return Err(e);
         }
     };
-    litter.keep();
-
-    let interrupted = stop.load(Ordering::Relaxed);
-    write_summary(&rows, if interrupted { "interrupted" } else { "finished" })?;
+    folder.keep();
+    let interrupted = tally.interrupted || stop.load(Ordering::Relaxed);
+    folder.write_summary(&summary.file(&rows, if interrupted { "interrupted" } else { "finished" }))?;
     let this_run: Vec<Row> = rows.iter().filter(|r| r.run_id == run_id).cloned().collect();
     let shown = if this_run.is_empty() { &rows } else { &this_run };
     crate::outln!("{}", table(&summarise(shown)));
-    crate::outln!("results: {}", out.display());
-    if cfg.plot && !shown.is_empty() {
-        match crate::plot::plot_dir(&out) {
+    crate::outln!("results: {}", dir.display());
+    if plan.plot && !shown.is_empty() {
+        match crate::plot::plot_dir(&dir) {
             Ok(files) => crate::outln!("charts: {}", files.len()),
             Err(e) => eprintln!("xferbench: warning: plotting failed: {e:#}"),
         }
     }
     if interrupted {
-        eprintln!("xferbench: interrupted; finished rows are in {}", csv_path.display());
+        eprintln!(
+            "xferbench: interrupted; finished rows are in {} (--resume goes on from there)",
+            folder.csv_path.display()
+        );
         return Ok(EXIT_INTERRUPTED);
     }
-    if failed_cases > 0 {
-        let not_run = total - ran_cases - skipped;
+    if tally.failed_cases > 0 {
+        let not_run = plan.cases.len() - tally.ran_cases - tally.skipped;
         let left = if not_run > 0 {
             format!(" ({not_run} more not run)")
         } else {
             String::new()
         };
         eprintln!(
-            "xferbench: {failed_cases} of {ran_cases} case(s) failed{left}; see the status and error columns of {}",
-            csv_path.display()
+            "xferbench: {} of {} case(s) failed{left}; see the status and error columns of {}",
+            tally.failed_cases,
+            tally.ran_cases,
+            folder.csv_path.display()
         );
         return Ok(EXIT_FAILURE);
     }
     Ok(0)
 }
 
-fn describe(case: &config::Case) -> String {
-    let shape = if case.strategy.parallel {
-        format!("{} x{} {}", case.strategy.name(), case.threads, case.layout.as_str())
-    } else {
-        case.strategy.name()
-    };
-    let rx = if case.rx_mode.name() != "copy" {
-        format!(" rx:{}", case.rx_mode.name())
-    } else {
-        String::new()
-    };
-    format!(
-        "{shape} {} {}{rx}",
-        crate::units::format_bytes(case.chunk_bytes),
-        case.cache.name()
-    )
+/// `<UTC time to the millisecond>-<host>-<pid>`: unique even for runs started in the same second on one host.
+fn run_id() -> String {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    format!("{stamp}-{host}-{}", std::process::id())
 }
 
-fn start_sink(cfg: &RunConfig) -> anyhow::Result<SpawnedSink> {
+/// The real repetitions: the network, the sink, the file.
+struct Live<'a> {
+    plan: &'a Plan,
+    fixture: &'a Fixture,
+    env: &'a Environment,
+    run_id: &'a str,
+    target: Target,
+    sink: Option<SpawnedSink>,
+    stop: &'a AtomicBool,
+}
+
+impl walk::Measure for Live<'_> {
+    fn repetition(&mut self, case: &CaseKey, repetition: u32, passes: u32) -> anyhow::Result<Row> {
+        if let Some(s) = self.sink.as_mut()
+            && s.has_exited()
+        {
+            eprintln!("xferbench: the sink process had exited; starting a new one");
+            *s = start_sink(self.plan)?;
+            self.target = Target::spawned(s.addr);
+        }
+        let ctx = repetition::Context {
+            plan: self.plan,
+            fixture: self.fixture,
+            env: self.env,
+            emulated: false,
+            run_id: self.run_id,
+            target: &self.target,
+            stop: self.stop,
+        };
+        Ok(repetition::run(&ctx, case, repetition, passes))
+    }
+}
+
+/// Rows into the folder, a fresh summary.json after each case, progress on stderr.
+struct FolderOutput<'a> {
+    folder: &'a mut Folder,
+    summary: &'a Summary<'a>,
+    quiet: bool,
+}
+
+impl walk::Output for FolderOutput<'_> {
+    fn row(&mut self, row: &Row) -> anyhow::Result<()> {
+        self.folder.write_row(row)
+    }
+
+    fn case_done(&mut self, rows: &[Row]) -> anyhow::Result<()> {
+        self.folder.write_summary(&self.summary.file(rows, "running"))
+    }
+
+    fn say(&mut self, line: String) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn start_sink(plan: &Plan) -> anyhow::Result<SpawnedSink> {
     SpawnedSink::start(&SpawnOptions {
-        rx_buffer: cfg.rx_buffer,
-        rx_mode: cfg
-            .cases
-            .first()
-            .map(|c| c.rx_mode.name())
-            .unwrap_or("copy")
-            .to_string(),
-        rcvbuf: cfg.rcvbuf,
-        cpus: cfg.sink_cpus.clone(),
-        idle_timeout_s: cfg.timeout.as_secs().max(30),
+        rx_buffer: plan.rx_buffer,
+        rx_mode: plan.rx_modes().first().copied().unwrap_or_default(),
+        rcvbuf: plan.rcvbuf,
+        cpus: plan.sink_cpus.as_ref().map(|c| c.text.clone()),
+        idle_timeout_s: plan.timeout.as_secs().max(30),
     })
 }
 
-/// Resolves HOST:PORT (names, IPv4, [IPv6]) to addresses; a bad port is the user's to fix.
-fn resolve(hostport: &str) -> anyhow::Result<Vec<SocketAddr>> {
-    let Some((host, port)) = hostport.rsplit_once(':') else {
-        return Err(UsageError::new("--connect", hostport, "expected HOST:PORT").into());
-    };
-    if port.parse::<u16>().map(|p| p == 0).unwrap_or(true) {
-        return Err(UsageError::new("--connect", hostport, "the port must be a number from 1 to 65535").into());
-    }
-    if host.is_empty() {
-        return Err(UsageError::new("--connect", hostport, "no host before the port").into());
-    }
-    let addrs: Vec<SocketAddr> = hostport
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve '{hostport}'"))?
-        .collect();
-    if addrs.is_empty() {
-        anyhow::bail!("'{hostport}' resolves to no address");
-    }
-    Ok(addrs)
-}
-
 /// `--dry-run`: the plan, one case a line after a summary line that scripts parse.
-fn print_plan(cfg: &RunConfig) -> anyhow::Result<()> {
-    let bytes = match &cfg.source {
+fn print_plan(plan: &Plan) -> anyhow::Result<()> {
+    let bytes = match &plan.source {
         Source::Generated(spec) => spec.size,
         Source::UserFile(path) => fixture::open_user_file(path)?.size,
     };
-    config::check_against_file(cfg, bytes)?;
-    let runs = cfg.cases.len() as u64 * u64::from(cfg.warmup + cfg.repeat);
-    crate::outln!("plan: {} cases, {runs} runs, {bytes} bytes per run", cfg.cases.len());
-    for case in &cfg.cases {
-        crate::outln!("  {}", describe(case));
+    config::check_against_file(plan, bytes)?;
+    let runs = plan.cases.len() as u64 * u64::from(plan.warmup + plan.repeat);
+    // Scripts read this first line: keep its words.
+    crate::outln!("plan: {} cases, {runs} runs, {bytes} bytes per run", plan.cases.len());
+    crate::outln!(
+        "  passes {} (--min-time {})",
+        plan.passes,
+        humantime::format_duration(plan.min_time)
+    );
+    for case in &plan.cases {
+        crate::outln!("  {case}");
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The result folder of a run that fails before it records anything: what the run created there is removed, so
-//! a refused run (a bad --file, no free space, a refused --connect) leaves no empty runs.csv or stale summary.json
-//! behind. Anything that was there before the run, and everything once a row is written, is kept.
+//! a refused run (a bad --file, no free space, a refused --connect) leaves no empty runs.csv, stale summary.json or
+//! lock file behind. Anything that was there before the run, and everything once a row is written, is kept.
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +13,10 @@ pub struct Litter {
 }
 
 impl Litter {
-    /// Notes what of `dir` (and its parents), `dir/runs.csv` and `dir/summary.json` does not exist yet; call
-    /// before creating them.
+    /// Notes what of `dir` (and its parents) and the files a run makes in it does not exist yet; call before
+    /// creating them.
     pub fn before_creating(dir: &Path) -> Litter {
-        let created = ["runs.csv", "summary.json"]
+        let created = ["runs.csv", "summary.json", "plan.json", crate::lock::FILE]
             .iter()
             .map(|name| dir.join(name))
             .filter(|p| std::fs::symlink_metadata(p).is_err())

@@ -12,14 +12,14 @@ pub mod spawn;
 
 use crate::cli::SinkArgs;
 use crate::error::UsageError;
+use crate::model::{RxMode, VerifyOn};
 use crate::probe::Counters;
+use crate::units::CpuList;
 use crate::wire::{self, Ack, StreamHeader, StreamReport};
 use std::io::{BufRead, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
-
-pub use receive::RxMode;
 
 /// The sink's settings, checked.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub struct SinkConfig {
     pub rx_mode: RxMode,
     pub token: Option<String>,
     pub rcvbuf: Option<u64>,
-    pub cpus: Option<Vec<usize>>,
+    pub cpus: Option<CpuList>,
     pub idle_timeout: Duration,
     /// Skip the start-up announcement on stderr.
     pub quiet: bool,
@@ -40,25 +40,19 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `xferbench sink`.
 pub fn main(args: SinkArgs) -> anyhow::Result<()> {
-    let rx_buffer = crate::units::parse_size("--rx-buffer", &args.rx_buffer)?;
-    if rx_buffer == 0 || rx_buffer > 1 << 30 {
-        return Err(UsageError::new("--rx-buffer", &args.rx_buffer, "must be between 1 byte and 1 GiB").into());
+    if let Some(cpus) = &args.cpus {
+        cpus.check("--cpus")?;
     }
-    let cfg = SinkConfig {
+    serve(SinkConfig {
         listen: args.listen,
-        rx_buffer: rx_buffer as usize,
-        rx_mode: RxMode::parse("--rx-mode", &args.rx_mode)?,
+        rx_buffer: args.rx_buffer as usize,
+        rx_mode: args.rx_mode,
         token: args.token,
-        rcvbuf: args
-            .rcvbuf
-            .as_deref()
-            .map(|s| crate::units::parse_size("--rcvbuf", s))
-            .transpose()?,
-        cpus: args.cpus.as_deref().map(|s| parse_cpu_list("--cpus", s)).transpose()?,
-        idle_timeout: crate::units::parse_duration("--idle-timeout", &args.idle_timeout)?,
+        rcvbuf: args.rcvbuf,
+        cpus: args.cpus,
+        idle_timeout: args.idle_timeout,
         quiet: args.quiet,
-    };
-    serve(cfg)
+    })
 }
 
 /// Binds, prints `listening on ADDR` on stdout, and serves until the process is stopped.
@@ -77,7 +71,7 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
         anyhow::anyhow!("cannot listen on {}: {e}{hint}", cfg.listen)
     })?;
     if let Some(cpus) = &cfg.cpus {
-        crate::strategy::streams::pin_current_thread(cpus);
+        crate::strategy::streams::pin_current_thread(&cpus.cpus);
     }
     let local = listener.local_addr()?;
     let mut out = std::io::stdout();
@@ -85,7 +79,7 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
         eprintln!(
             "xferbench sink: listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run, {} open \
          connections, idle {}",
-            cfg.rx_mode.name(),
+            cfg.rx_mode,
             cfg.rx_buffer,
             wire::MAX_HEADER_BYTES,
             wire::MAX_STREAMS,
@@ -139,10 +133,10 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
         ok,
         version: wire::PROTOCOL_VERSION,
         boot_id: boot_id.to_string(),
-        rx_mode: rx_mode.name().into(),
+        rx_mode,
         rx_buffer_bytes: cfg.rx_buffer as u64,
         rcvbuf_bytes: cfg.rcvbuf,
-        cpus: cfg.cpus.as_ref().map(|c| cpu_list_text(c)),
+        cpus: cfg.cpus.as_ref().map(|c| c.text.clone()),
         error,
     };
     let refuse = |writer: &mut TcpStream, why: String| -> anyhow::Result<()> {
@@ -171,41 +165,36 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
     {
         return refuse(&mut writer, "wrong or missing token".into());
     }
-    let rx_mode = match header.rx_mode.as_deref().map(|m| RxMode::parse("rx_mode", m)) {
-        None => cfg.rx_mode,
-        Some(Ok(mode)) => mode,
-        Some(Err(e)) => return refuse(&mut writer, e.to_string()),
-    };
+    let rx_mode = header.rx_mode.unwrap_or(cfg.rx_mode);
     if header.verify && !rx_mode.can_verify() {
         return refuse(
             &mut writer,
-            format!("rx mode {} discards the bytes and cannot verify", rx_mode.name()),
+            format!("rx mode {rx_mode} discards the bytes and cannot verify"),
         );
     }
-    let verify_on = match header
-        .verify_on
-        .as_deref()
-        .map(|w| receive::VerifyOn::parse("verify_on", w))
-    {
-        None | Some(Ok(None)) => {
+    let verify_on = header.verify.then(|| {
+        header.verify_on.unwrap_or_else(|| {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            receive::VerifyOn::choose(header.plan.streams, cpus)
-        }
-        Some(Ok(Some(on))) => on,
-        Some(Err(e)) => return refuse(&mut writer, e.to_string()),
-    };
-    let verify_on = (header.verify && rx_mode.can_verify()).then_some(verify_on);
-    let mut receiver =
-        receive::Receiver::new(rx_mode, cfg.rx_buffer, verify_on.unwrap_or(receive::VerifyOn::Receiver))?;
+            VerifyOn::choose(header.plan.streams, cpus)
+        })
+    });
+    let mut receiver = receive::Receiver::new(rx_mode, cfg.rx_buffer, verify_on.unwrap_or(VerifyOn::Receiver))?;
     wire::write_line(&mut writer, &answer(true, rx_mode, None))?;
     sock.set_read_timeout(Some(cfg.idle_timeout))?;
     let before = Counters::thread();
-    let check = if header.verify {
-        header.seed.map(|seed| receive::Check::new(seed, header.plan))
-    } else {
-        None
+    let check = match (header.verify, header.seed) {
+        (true, Some(seed)) => Some(receive::Check::new(seed, header.plan, header.passes)),
+        _ => None,
     };
-    let outcome = receiver.run(&sock, check);
+    let passes = match header.pass_notices {
+        true => Some(receive::PassTracker::new(
+            header.plan.total_bytes(),
+            header.passes,
+            writer.try_clone()?,
+        )),
+        false => None,
+    };
+    let outcome = receiver.run(&sock, check, passes);
     let mut used = Counters::thread().since(&before);
     // A checking thread's work is the stream's too.
     if let Some(c) = &outcome.checker {
@@ -214,7 +203,7 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
     let report = StreamReport {
         stream: header.plan.index,
         bytes: outcome.bytes,
-        verified: outcome.verified && outcome.bytes == header.plan.total_bytes(),
+        verified: outcome.verified && outcome.bytes == header.total_bytes(),
         mismatch_offset: outcome.mismatch_offset,
         first_byte_ns: outcome.first_byte_ns,
         last_byte_ns: outcome.last_byte_ns,
@@ -225,7 +214,7 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
         involuntary_ctxsw: used.involuntary_ctxsw,
         recv_calls: outcome.calls,
         error: outcome.error.clone(),
-        verify_on: verify_on.map(|on| on.name().to_string()),
+        verify_on,
         checker_cpu_s: outcome.checker.as_ref().map(|c| c.user_s + c.sys_s),
     };
     // The sender may be gone (a killed run): the report then has nobody to go to, which is not the sink's failure.
@@ -273,13 +262,6 @@ pub fn read_ack(reader: &mut impl BufRead) -> anyhow::Result<Ack> {
     Ok(ack)
 }
 
-/// A CPU list as `0,2,3`, the form `--cpus` accepts back.
-fn cpu_list_text(cpus: &[usize]) -> String {
-    cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
-}
-
-pub use crate::units::parse_cpu_list;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,7 +272,7 @@ mod tests {
             ok,
             version,
             boot_id: String::new(),
-            rx_mode: "copy".into(),
+            rx_mode: RxMode::Copy,
             rx_buffer_bytes: 1,
             rcvbuf_bytes: None,
             cpus: None,
@@ -313,10 +295,14 @@ mod tests {
         let text = format!("{newer:#}");
         assert!(text.contains(&format!("protocol version {}", v + 1)), "{text}");
         assert!(text.contains("the sender speaks"), "{text}");
-        // An ack from a sink that predates the rcvbuf and cpus fields still reads.
+        // An ack of the first protocol version is refused with both versions named.
         let old = br#"{"ok":true,"version":1,"boot_id":"","rx_mode":"copy","rx_buffer_bytes":1,"error":null}"#;
         let mut line = old.to_vec();
         line.push(b'\n');
-        assert!(read_ack(&mut line.as_slice()).is_ok());
+        let e = format!("{:#}", read_ack(&mut line.as_slice()).unwrap_err());
+        assert!(
+            e.contains("protocol version 1") && e.contains(&format!("version {v}")),
+            "{e}"
+        );
     }
 }

@@ -1,10 +1,10 @@
 //! The sink's receive loop, per mode (copy, trunc, splice), and the content check it runs as bytes arrive.
 
 use crate::buffer::AlignedBuf;
+use crate::model::{RxMode, VerifyOn};
 use crate::probe::Counters;
 use crate::strategy::pipe::Pipe;
-use crate::wire::StreamPlan;
-pub use crate::wire::{RxMode, VerifyOn};
+use crate::wire::{self, PassNotice, StreamPlan};
 use anyhow::Context;
 use nix::errno::Errno;
 use nix::fcntl::{SpliceFFlags, splice};
@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd};
 
-/// Checks arriving bytes against the generator, following the stream's file ranges.
+/// Checks arriving bytes against the generator, following the stream's file ranges, pass after pass.
 pub struct Check {
     pattern: crate::pattern::Pattern,
     ranges: Box<dyn Iterator<Item = Range<u64>> + Send>,
@@ -23,10 +23,10 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn new(seed: u64, plan: StreamPlan) -> Check {
+    pub fn new(seed: u64, plan: StreamPlan, passes: u32) -> Check {
         Check {
             pattern: crate::pattern::Pattern::new(seed),
-            ranges: plan.ranges(),
+            ranges: Box::new((0..passes).flat_map(move |_| plan.ranges())),
             current: 0..0,
             mismatch: None,
             overflow: false,
@@ -64,6 +64,8 @@ pub struct Received {
     pub error: Option<String>,
     /// CPU and context switches of the checking thread, when the check ran on one (`VerifyOn::Thread`).
     pub checker: Option<Counters>,
+    /// Where each pass ends, and whom to tell.
+    pub passes: Option<PassTracker>,
 }
 
 impl Received {
@@ -74,6 +76,11 @@ impl Received {
         self.first_byte_ns.get_or_insert(now);
         self.last_byte_ns = Some(now);
         self.bytes += n as u64;
+        if let Some(p) = &mut self.passes
+            && let Err(e) = p.on_bytes(self.bytes, now)
+        {
+            self.error.get_or_insert(e);
+        }
     }
 
     fn finish(&mut self, check: Option<Check>) {
@@ -81,6 +88,44 @@ impl Received {
             self.mismatch_offset = c.mismatch;
             self.verified = c.mismatch.is_none() && !c.overflow;
         }
+    }
+}
+
+/// Tells the sender when each pass of a stream has arrived whole, with the times of its first and last byte.
+#[derive(Debug)]
+pub struct PassTracker {
+    per_pass: u64,
+    passes: u32,
+    done: u32,
+    first_ns: Option<u64>,
+    to: std::net::TcpStream,
+}
+
+impl PassTracker {
+    pub fn new(per_pass: u64, passes: u32, to: std::net::TcpStream) -> PassTracker {
+        PassTracker {
+            per_pass,
+            passes,
+            done: 0,
+            first_ns: None,
+            to,
+        }
+    }
+
+    /// After a receive that brought the stream to `total` bytes, at `now`.
+    fn on_bytes(&mut self, total: u64, now: u64) -> Result<(), String> {
+        self.first_ns.get_or_insert(now);
+        while self.done < self.passes && total >= u64::from(self.done + 1) * self.per_pass {
+            self.done += 1;
+            let notice = PassNotice {
+                pass: self.done,
+                first_byte_ns: self.first_ns.take().unwrap_or(now),
+                last_byte_ns: now,
+                notice_ns: crate::env::monotonic_ns(),
+            };
+            wire::write_line(&mut self.to, &notice).map_err(|e| format!("cannot send a pass notice: {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -173,18 +218,22 @@ impl Receiver {
         }
     }
 
-    /// Receives until EOF, an error or the idle timeout, checking the bytes against `check` if given.
-    pub fn run(&mut self, sock: &TcpStream, check: Option<Check>) -> Received {
+    /// Receives until EOF, an error or the idle timeout, checking the bytes against `check` if given and telling
+    /// `passes` where each pass ends.
+    pub fn run(&mut self, sock: &TcpStream, check: Option<Check>, passes: Option<PassTracker>) -> Received {
+        let got = Received {
+            passes,
+            ..Received::default()
+        };
         match (check, self.mode, self.verify_on) {
             (Some(check), RxMode::Copy, VerifyOn::Thread) if self.bufs.len() > 1 => {
-                self.run_checked_beside(sock, check)
+                self.run_checked_beside(sock, check, got)
             }
-            (check, _, _) => self.run_inline(sock, check),
+            (check, _, _) => self.run_inline(sock, check, got),
         }
     }
 
-    fn run_inline(&mut self, sock: &TcpStream, mut check: Option<Check>) -> Received {
-        let mut got = Received::default();
+    fn run_inline(&mut self, sock: &TcpStream, mut check: Option<Check>, mut got: Received) -> Received {
         // (Splice mode keeps a one-page buffer it never uses.)
         let buf = self.bufs[0].as_mut_slice();
         let len = self.len.min(buf.len());
@@ -209,13 +258,12 @@ impl Receiver {
 
     /// The receiving thread fills buffers and hands them over `BATCH` at a time; a checking thread checks them in
     /// order and gives them back. The receiver waits only when every buffer is still waiting to be checked.
-    fn run_checked_beside(&mut self, sock: &TcpStream, mut check: Check) -> Received {
+    fn run_checked_beside(&mut self, sock: &TcpStream, mut check: Check, mut got: Received) -> Received {
         use std::sync::mpsc::{channel, sync_channel};
         let (to_checker, batches) = sync_channel::<Vec<(AlignedBuf, usize)>>(RING / BATCH);
         let (to_receiver, checked) = channel::<AlignedBuf>();
         let mut free = std::mem::take(&mut self.bufs);
         let (mode, len) = (self.mode, self.len);
-        let mut got = Received::default();
         std::thread::scope(|scope| {
             let checker = scope.spawn(move || {
                 let before = Counters::thread();

@@ -1,6 +1,7 @@
 //! Starts a sink as a child process on loopback, and stops it when dropped. The child is told by the kernel to
 //! die with its parent (PR_SET_PDEATHSIG), so even a SIGKILLed run leaves no sink behind.
 
+use crate::model::{Named, RxMode};
 use anyhow::Context;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -9,10 +10,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Options the spawned sink is started with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SpawnOptions {
     pub rx_buffer: u64,
-    pub rx_mode: String,
+    pub rx_mode: RxMode,
     pub rcvbuf: Option<u64>,
     pub cpus: Option<String>,
     pub idle_timeout_s: u64,
@@ -40,7 +41,7 @@ impl SpawnedSink {
         ])
         .args([
             "--rx-mode",
-            &opts.rx_mode,
+            opts.rx_mode.name(),
             "--idle-timeout",
             &format!("{}s", opts.idle_timeout_s.max(1)),
         ])

@@ -8,12 +8,10 @@
 //! page cache like `read-send` and the row's `path` says so. Counts as `read-send`: the bytes enter the user
 //! buffer (by DMA here, by the CPU in the fallback) and leave it by send(), 2 x the bytes sent.
 
-use super::{CallStats, Control, SendError, SendOptions, StreamSender, pieces, send_all};
+use super::{Io, SendError, SendOptions, Transfer};
 use crate::buffer::AlignedBuf;
-use crate::wire::StreamPlan;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use std::fs::File;
-use std::net::TcpStream;
 use std::os::fd::AsFd;
 
 /// Alignment of buffer, offsets and lengths: the largest logical block size in common use.
@@ -22,7 +20,6 @@ const ALIGN: u64 = 4096;
 pub struct DirectReadSend {
     file: File,
     buf: AlignedBuf,
-    chunk: u64,
     /// Why O_DIRECT is not in use, when it is not.
     refused: Option<String>,
 }
@@ -32,16 +29,10 @@ impl DirectReadSend {
         // A piece plus the alignment slack on both of its ends.
         let len = usize::try_from(opts.chunk_bytes.div_ceil(ALIGN) * ALIGN + 2 * ALIGN)?;
         let mut buf = AlignedBuf::new(len)?;
-        let refused = match enable_direct(&file, &mut buf) {
-            Ok(()) => None,
-            Err(errno) => Some(format!("O_DIRECT refused: {errno}")),
-        };
-        Ok(DirectReadSend {
-            file,
-            buf,
-            chunk: opts.chunk_bytes,
-            refused,
-        })
+        let refused = enable_direct(&file, &mut buf)
+            .err()
+            .map(|errno| format!("O_DIRECT refused: {errno}"));
+        Ok(DirectReadSend { file, buf, refused })
     }
 }
 
@@ -58,42 +49,31 @@ fn enable_direct(file: &File, buf: &mut AlignedBuf) -> nix::Result<()> {
     Ok(())
 }
 
-impl StreamSender for DirectReadSend {
-    fn send(
-        &mut self,
-        sock: &TcpStream,
-        plan: &StreamPlan,
-        stats: &mut CallStats,
-        ctl: &Control,
-    ) -> Result<(), SendError> {
-        if let Some(why) = &self.refused {
-            stats.fallback = Some(format!("direct-read-send(fallback:read-send: {why})"));
-        }
+impl Transfer for DirectReadSend {
+    fn user_copies(&self) -> u64 {
+        2
+    }
+
+    fn send(&mut self, io: &mut Io, offset: u64, len: usize) -> Result<usize, SendError> {
         let align = if self.refused.is_some() { 1 } else { ALIGN };
-        for range in plan.ranges() {
-            for piece in pieces(range, self.chunk) {
-                ctl.check()?;
-                let start = piece.start / align * align;
-                let skip = (piece.start - start) as usize;
-                let need = (piece.end - start) as usize;
-                let want = (piece.end - start).div_ceil(align) * align;
-                let mut got = 0usize;
-                while got < need {
-                    let at = start + got as u64;
-                    let buf = &mut self.buf.as_mut_slice()[got..want as usize];
-                    let n = stats.call(ctl, "pread", || nix::sys::uio::pread(self.file.as_fd(), buf, at as i64))?;
-                    if n == 0 {
-                        return Err(SendError::FileShrank(at));
-                    }
-                    got += n;
-                }
-                let data = &self.buf.as_mut_slice()[skip..need];
-                stats.user_copy_bytes += data.len() as u64;
-                send_all(sock, data, stats, ctl)?;
-                stats.user_copy_bytes += data.len() as u64;
-                stats.bytes += data.len() as u64;
-            }
+        let start = offset / align * align;
+        let skip = (offset - start) as usize;
+        let end = offset + len as u64;
+        let want = (end - start).div_ceil(align) * align;
+        let buf = &mut self.buf.as_mut_slice()[..want as usize];
+        let got = super::read_send::read_at(&self.file, buf, start, (end - start) as usize, io)?;
+        // At the file's end an aligned read returns only what exists.
+        let have = got.min((end - start) as usize);
+        if have <= skip {
+            return Ok(0);
         }
-        Ok(())
+        io.send_all(&self.buf.as_slice()[skip..have])?;
+        Ok(have - skip)
+    }
+
+    fn fallback(&self) -> Option<String> {
+        self.refused
+            .as_ref()
+            .map(|why| format!("direct-read-send(fallback:read-send: {why})"))
     }
 }

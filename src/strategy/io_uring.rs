@@ -9,12 +9,10 @@
 
 use super::pipe::Pipe;
 use super::splice::Splice;
-use super::{CallStats, Control, SendError, SendOptions, StreamSender, pieces};
-use crate::wire::StreamPlan;
+use super::{Io, SendError, SendOptions, Transfer};
 use io_uring::{IoUring, Probe, opcode, squeue, types};
 use nix::errno::Errno;
 use std::fs::File;
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 
 /// How long one io_uring_enter waits before checking the deadline and the stop flag.
@@ -33,7 +31,6 @@ pub struct Ring {
     ring: IoUring,
     file: File,
     pipe: Pipe,
-    chunk: u64,
     /// Splice pairs per chain.
     pairs: usize,
 }
@@ -62,7 +59,6 @@ impl IoUringSend {
                 ring,
                 file,
                 pipe: Pipe::new(opts.chunk_bytes)?,
-                chunk: opts.chunk_bytes,
                 pairs: (depth / 2) as usize,
             })),
             Err(why) => IoUringSend::Fallback {
@@ -77,54 +73,31 @@ fn errno_of(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-impl StreamSender for IoUringSend {
-    fn send(
-        &mut self,
-        sock: &TcpStream,
-        plan: &StreamPlan,
-        stats: &mut CallStats,
-        ctl: &Control,
-    ) -> Result<(), SendError> {
+impl Transfer for IoUringSend {
+    fn user_copies(&self) -> u64 {
+        0
+    }
+
+    fn send(&mut self, io: &mut Io, offset: u64, len: usize) -> Result<usize, SendError> {
         match self {
-            IoUringSend::Ring(r) => r.send(sock, plan, stats, ctl),
-            IoUringSend::Fallback { splice, why } => {
-                stats.fallback = Some(format!("io-uring(fallback:splice: {why})"));
-                splice.send(sock, plan, stats, ctl)
-            }
+            IoUringSend::Ring(r) => Ok((r.chain(io, offset, offset + len as u64)? - offset) as usize),
+            IoUringSend::Fallback { splice, .. } => splice.send(io, offset, len),
+        }
+    }
+
+    fn fallback(&self) -> Option<String> {
+        match self {
+            IoUringSend::Ring(_) => None,
+            IoUringSend::Fallback { why, .. } => Some(format!("io-uring(fallback:splice: {why})")),
         }
     }
 }
 
 impl Ring {
-    fn send(
-        &mut self,
-        sock: &TcpStream,
-        plan: &StreamPlan,
-        stats: &mut CallStats,
-        ctl: &Control,
-    ) -> Result<(), SendError> {
-        for range in plan.ranges() {
-            for piece in pieces(range, self.chunk) {
-                let mut at = piece.start;
-                while at < piece.end {
-                    ctl.check()?;
-                    at = self.chain(sock, at, piece.end, stats, ctl)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Submits one linked chain from file offset `at`, waits for it, drains what a broken chain left in the pipe,
     /// and returns the offset the next chain starts from.
-    fn chain(
-        &mut self,
-        sock: &TcpStream,
-        at: u64,
-        end: u64,
-        stats: &mut CallStats,
-        ctl: &Control,
-    ) -> Result<u64, SendError> {
+    fn chain(&mut self, io: &mut Io, at: u64, end: u64) -> Result<u64, SendError> {
+        let sock = io.sock;
         let cap = self.pipe.capacity as u64;
         let lens: Vec<u32> = (0..self.pairs)
             .map(|i| at + i as u64 * cap)
@@ -155,7 +128,7 @@ impl Ring {
             entries.push(if last { out } else { out.flags(squeue::Flags::IO_LINK) });
             offset += u64::from(len);
         }
-        let results = self.run(&entries, stats, ctl)?;
+        let results = self.run(&entries, io)?;
         // The chain is in order: file reads form a prefix of full reads, then at most one short one.
         let mut filled = 0u64;
         let mut sent = 0u64;
@@ -183,7 +156,6 @@ impl Ring {
             sent += r_out.max(0) as u64;
             broken |= r_in != len as i32 || r_out != len as i32;
         }
-        stats.bytes += sent;
         // What a broken chain left in the pipe goes out before the next file read.
         let mut left = filled - sent;
         while left > 0 {
@@ -192,7 +164,7 @@ impl Ring {
                 .flags(libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE)
                 .build()
                 .user_data(0);
-            let r = self.run(&[out], stats, ctl)?[0];
+            let r = self.run(&[out], io)?[0];
             if r < 0 && r != -libc::EINTR && r != -libc::EAGAIN {
                 return Err(SendError::Io {
                     call: "io_uring splice",
@@ -200,13 +172,12 @@ impl Ring {
                 });
             }
             left -= r.max(0) as u64;
-            stats.bytes += r.max(0) as u64;
         }
         Ok(at + filled)
     }
 
     /// Submits `entries` and waits for all of their completions; returns each one's result by user_data.
-    fn run(&mut self, entries: &[squeue::Entry], stats: &mut CallStats, ctl: &Control) -> Result<Vec<i32>, SendError> {
+    fn run(&mut self, entries: &[squeue::Entry], io: &mut Io) -> Result<Vec<i32>, SendError> {
         // SAFETY: every entry names only file descriptors (the file, the pipe, the socket) and no user memory;
         // the kernel takes its own reference to each file when it prepares the request, so a request still in
         // flight when this returns early can outlive any of them safely.
@@ -223,7 +194,7 @@ impl Ring {
         while seen < entries.len() {
             let want = entries.len() - seen;
             let submitter = self.ring.submitter();
-            stats.call(ctl, "io_uring_enter", || {
+            io.call("io_uring_enter", || {
                 match submitter.submit_with_args(want, &args) {
                     Ok(n) => Ok(n),
                     // The wait expired: let the caller check the deadline and the stop flag, then wait again.

@@ -1,49 +1,71 @@
 //! `mmap-send`: map the file, send() from the mapping: one copy, from the page cache into the socket buffer,
 //! made by the kernel reading user-space addresses (page faults count against the transfer).
 
-use super::{CallStats, Control, SendError, StreamSender, pieces, send_all};
-use crate::wire::StreamPlan;
-use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use super::{Io, SendError, Transfer};
+use memmap2::{Mmap, MmapOptions, UncheckedAdvice};
+use nix::sys::socket::{MsgFlags, send};
 use std::fs::File;
-use std::net::TcpStream;
-use std::num::NonZeroUsize;
-use std::ptr::NonNull;
+use std::os::fd::AsRawFd;
 
 pub struct MmapSend {
     map: Mapping,
 }
 
 impl MmapSend {
-    pub fn new(file: File) -> anyhow::Result<MmapSend> {
+    pub fn new(file: &File) -> anyhow::Result<MmapSend> {
         Ok(MmapSend {
             map: Mapping::new(file)?,
         })
     }
 }
 
-/// A whole file mapped read-only, unmapped on drop (shared with `msg-zerocopy`).
-pub(super) struct Mapping {
-    addr: NonNull<std::ffi::c_void>,
-    len: usize,
-    _file: File,
-}
-
-// SAFETY: the mapping is read-only and owned by this value alone; moving it to another thread is sound.
-unsafe impl Send for Mapping {}
-
-impl Mapping {
-    pub fn new(file: File) -> anyhow::Result<Mapping> {
-        let len = usize::try_from(file.metadata()?.len())?;
-        let nz = NonZeroUsize::new(len).ok_or_else(|| anyhow::anyhow!("cannot map an empty file"))?;
-        // SAFETY: a fresh shared read-only mapping of a file we hold open; nobody else sees the address. The file
-        // may be truncated under us: only the kernel reads the mapped bytes (send copies or pins them), and a
-        // fault there fails the call with EFAULT instead of raising SIGBUS; see `explain`.
-        let addr = unsafe { mmap(None, nz, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, &file, 0)? };
-        Ok(Mapping { addr, len, _file: file })
+impl Transfer for MmapSend {
+    fn user_copies(&self) -> u64 {
+        // The kernel copies from the mapping into the socket buffer.
+        1
     }
 
-    pub fn len(&self) -> usize {
-        self.len
+    fn send(&mut self, io: &mut Io, offset: u64, len: usize) -> Result<usize, SendError> {
+        let data = self.map.range(offset, len)?;
+        let fd = io.sock.as_raw_fd();
+        io.call("send", || send(fd, data, MsgFlags::MSG_NOSIGNAL))
+            .map_err(|e| self.map.explain(e))
+    }
+
+    fn release_pages(&mut self) {
+        self.map.release_pages();
+    }
+}
+
+/// A whole file mapped read-only (shared with `msg-zerocopy`). Its bytes are only ever handed to system calls,
+/// never read here: a read of a page past the end of a file truncated under the mapping would be a SIGBUS from
+/// user space, while the kernel's own read of it fails the call with EFAULT (see `explain`).
+pub(super) struct Mapping {
+    map: Mmap,
+    file: File,
+}
+
+impl Mapping {
+    pub fn new(file: &File) -> anyhow::Result<Mapping> {
+        anyhow::ensure!(file.metadata()?.len() > 0, "cannot map an empty file");
+        // SAFETY: memmap2 marks mapping unsafe because the file may change under it. Only the kernel reads these
+        // bytes (send copies or pins them), so a change cannot be seen as a torn Rust value, and a truncation
+        // fails the send with EFAULT instead of raising SIGBUS.
+        let map = unsafe { MmapOptions::new().map(file)? };
+        Ok(Mapping {
+            map,
+            file: file.try_clone()?,
+        })
+    }
+
+    /// The mapped bytes `offset..offset + len`, for a system call; past the end of the mapping the file has
+    /// shrunk since it was mapped.
+    pub fn range(&self, offset: u64, len: usize) -> Result<&[u8], SendError> {
+        let end = offset as usize + len;
+        if end > self.map.len() {
+            return Err(SendError::FileShrank(self.map.len() as u64));
+        }
+        Ok(&self.map[offset as usize..end])
     }
 
     /// A send from the mapping fails with EFAULT when the file was truncated under it (the kernel's read of a
@@ -53,46 +75,17 @@ impl Mapping {
             SendError::Io {
                 errno: nix::errno::Errno::EFAULT,
                 ..
-            } => SendError::FileShrank(self._file.metadata().map_or(0, |m| m.len())),
+            } => SendError::FileShrank(self.file.metadata().map_or(0, |m| m.len())),
             e => e,
         }
     }
 
-    /// The mapped bytes. Only ever handed to system calls, never read here: a read of a truncated page from user
-    /// space would be a SIGBUS.
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: the mapping spans `len` readable bytes for as long as `self` lives.
-        unsafe { std::slice::from_raw_parts(self.addr.as_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `new` mapped; no slice of it outlives `self`.
-        let _ = unsafe { munmap(self.addr, self.len) };
-    }
-}
-
-impl StreamSender for MmapSend {
-    fn send(
-        &mut self,
-        sock: &TcpStream,
-        plan: &StreamPlan,
-        stats: &mut CallStats,
-        ctl: &Control,
-    ) -> Result<(), SendError> {
-        for range in plan.ranges() {
-            if range.end as usize > self.map.len() {
-                return Err(SendError::FileShrank(self.map.len() as u64));
-            }
-            for piece in pieces(range, plan.chunk_bytes) {
-                ctl.check()?;
-                let data = &self.map.bytes()[piece.start as usize..piece.end as usize];
-                send_all(sock, data, stats, ctl).map_err(|e| self.map.explain(e))?;
-                stats.user_copy_bytes += data.len() as u64;
-                stats.bytes += data.len() as u64;
-            }
-        }
-        Ok(())
+    /// Drops the mapping's page-table entries, which otherwise keep every page it touched from being evicted.
+    /// Nothing is lost: on a shared file mapping the next access faults the page in again from the page cache or
+    /// the file.
+    pub fn release_pages(&self) {
+        // SAFETY: MADV_DONTNEED on a shared, read-only file mapping discards no data (see above), and no
+        // reference into the mapping is held across this call (only system calls read it, and none is running).
+        let _ = unsafe { self.map.unchecked_advise(UncheckedAdvice::DontNeed) };
     }
 }

@@ -1,23 +1,26 @@
 //! Transfer strategies: how the file's bytes get from the page cache into a socket.
 //!
-//! A strategy is a method (`read-send`, `mmap-send`, `sendfile`, ...) and whether it runs on one connection or on
-//! N (`parallel-<method>`: N threads, each with its own connection and its own file descriptor, dividing the file
-//! by a `Layout`). Every method is one `StreamSender`, built outside the timed section by `prepare` (buffers,
-//! mappings, pipes) and then driven over one connection by `streams::run`, which does the threads, the start
-//! barrier and the timing. Each method handles short writes, EINTR and EAGAIN, counts its system calls and the
-//! bytes it copies through user space, and times every call into an hdrhistogram.
+//! A strategy is a method (`read-send`, `mmap-send`, `sendfile`, ...) on one connection or on N
+//! (`parallel-<method>`: N threads, each with its own connection and file descriptor, dividing the file by a
+//! `Layout`). A method is one `Transfer`: its set-up (buffers, mappings, pipes, rings, socket options) is done by
+//! `prepare` outside the timed section, and its one job is to move a run of file bytes towards the socket.
+//! Everything else is `send_pass`'s, the one piece loop: the stream's ranges, chunking, stop checks, short writes,
+//! and the byte and copy accounting. `streams` runs it on every connection of a case, one thread each.
+//!
+//! Each method counts its system calls and times every one into an hdrhistogram (`Io::call`, which also retries
+//! EINTR and EAGAIN); a method that cannot run as asked runs another path and says which (`Transfer::fallback`).
 
 mod direct_read_send;
 mod io_uring;
 mod mmap_send;
 mod msg_zerocopy;
-pub mod pipe;
+pub(crate) mod pipe;
 mod read_send;
 mod sendfile;
 mod splice;
 pub mod streams;
 
-use crate::error::UsageError;
+use crate::model::{Method, Status};
 use crate::wire::StreamPlan;
 use hdrhistogram::Histogram;
 use std::fs::File;
@@ -26,103 +29,10 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The transfer path of one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    /// read() into a user buffer of `chunk` bytes, send() it: two copies through user space.
-    ReadSend,
-    /// mmap() the file, send() from the mapping: one copy.
-    MmapSend,
-    /// sendfile() in `chunk`-sized calls: no copy through user space.
-    Sendfile,
-    /// splice() file -> pipe -> socket: no copy through user space.
-    Splice,
-    /// The splice path as linked io_uring operations, `queue_depth / 2` pipe-fulls per submission.
-    IoUring,
-    /// send() from a mapping with MSG_ZEROCOPY: no copy unless the kernel reports it copied anyway.
-    MsgZerocopy,
-    /// pread() with O_DIRECT into an aligned buffer, then send(): the disk path for cold runs.
-    DirectReadSend,
-}
-
-impl Method {
-    pub const ALL: [Method; 7] = [
-        Method::ReadSend,
-        Method::MmapSend,
-        Method::Sendfile,
-        Method::Splice,
-        Method::IoUring,
-        Method::MsgZerocopy,
-        Method::DirectReadSend,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::ReadSend => "read-send",
-            Method::MmapSend => "mmap-send",
-            Method::Sendfile => "sendfile",
-            Method::Splice => "splice",
-            Method::IoUring => "io-uring",
-            Method::MsgZerocopy => "msg-zerocopy",
-            Method::DirectReadSend => "direct-read-send",
-        }
-    }
-
-    /// Bytes copied through user space per byte sent (msg-zerocopy: when the kernel really avoids the copy).
-    pub fn user_copies(self) -> u64 {
-        match self {
-            Method::ReadSend | Method::DirectReadSend => 2,
-            Method::MmapSend => 1,
-            Method::Sendfile | Method::Splice | Method::IoUring | Method::MsgZerocopy => 0,
-        }
-    }
-}
-
-/// A method on one connection, or on N.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Strategy {
-    pub method: Method,
-    pub parallel: bool,
-}
-
-impl Strategy {
-    /// Parses `sendfile`, `parallel-sendfile`, `read-send`, `parallel-read-send`, ...
-    pub fn parse(name: &str) -> Result<Strategy, UsageError> {
-        let trimmed = name.trim();
-        let (parallel, base) = match trimmed.strip_prefix("parallel-") {
-            Some(rest) => (true, rest),
-            None => (false, trimmed),
-        };
-        Method::ALL
-            .iter()
-            .find(|m| m.name() == base)
-            .map(|&method| Strategy { method, parallel })
-            .ok_or_else(|| {
-                let known: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-                UsageError::new(
-                    "--strategies",
-                    name,
-                    format!(
-                        "unknown strategy; known: {} (each also as parallel-<name>)",
-                        known.join(", ")
-                    ),
-                )
-            })
-    }
-
-    pub fn name(&self) -> String {
-        if self.parallel {
-            format!("parallel-{}", self.method.name())
-        } else {
-            self.method.name().to_string()
-        }
-    }
-}
-
-/// What a method needs beyond the file and the plan.
+/// What a method needs beyond the file and the socket, for its set-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendOptions {
-    /// Bytes asked of each transfer call.
+    /// Bytes asked of each transfer call (buffers and pipes are sized by it).
     pub chunk_bytes: u64,
     /// Submission queue depth of `io-uring` (ignored by the others).
     pub queue_depth: u32,
@@ -141,7 +51,7 @@ pub struct CallStats {
     pub latency_ns: Histogram<u64>,
     /// When the path that ran differs from the one asked for: which ran, and why.
     pub fallback: Option<String>,
-    /// MSG_ZEROCOPY sends completed, and how many of them the kernel reported it copied anyway.
+    /// Zero-copy sends completed, and how many of them the kernel reported it copied anyway.
     pub zerocopy_sends: u64,
     pub zerocopy_copied: u64,
     pub first_call: Option<Instant>,
@@ -185,31 +95,6 @@ impl CallStats {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-    }
-
-    /// Runs one system call, timing and counting it; retries on EINTR and EAGAIN (the socket's send timeout
-    /// expiring) after checking that the case may go on.
-    #[inline]
-    pub fn call(
-        &mut self,
-        ctl: &Control,
-        what: &'static str,
-        mut f: impl FnMut() -> nix::Result<usize>,
-    ) -> Result<usize, SendError> {
-        loop {
-            let start = Instant::now();
-            let result = f();
-            let end = Instant::now();
-            self.syscalls += 1;
-            self.first_call.get_or_insert(start);
-            self.last_return = Some(end);
-            let _ = self.latency_ns.record((end - start).as_nanos().max(1) as u64);
-            match result {
-                Ok(n) => return Ok(n),
-                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => ctl.check()?,
-                Err(errno) => return Err(SendError::Io { call: what, errno }),
-            }
-        }
     }
 }
 
@@ -255,71 +140,139 @@ pub enum SendError {
     FileShrank(u64),
     #[error("{0}")]
     Setup(String),
+    #[error("{0}")]
+    Peer(String),
 }
 
 impl SendError {
     /// The row's `status` for this failure.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> Status {
         use nix::errno::Errno;
         match self {
-            SendError::Interrupted => "interrupted",
-            SendError::TimedOut => "timeout",
+            SendError::Interrupted => Status::Interrupted,
+            SendError::TimedOut => Status::Timeout,
             SendError::Io {
                 errno: Errno::ECONNRESET,
                 ..
-            } => "connection-reset",
+            } => Status::ConnectionReset,
             SendError::Io {
                 errno: Errno::EPIPE, ..
-            } => "broken-pipe",
-            SendError::Io { .. } => "io-error",
-            SendError::FileShrank(_) => "file-changed",
-            SendError::Setup(_) => "setup-failed",
+            } => Status::BrokenPipe,
+            SendError::Io { .. } => Status::IoError,
+            SendError::FileShrank(_) => Status::FileChanged,
+            SendError::Setup(_) => Status::SetupFailed,
+            SendError::Peer(_) => Status::SinkError,
         }
     }
 }
 
-/// Sends the ranges of one stream's plan over one connection.
-pub trait StreamSender: Send {
-    fn send(
-        &mut self,
-        sock: &TcpStream,
-        plan: &StreamPlan,
-        stats: &mut CallStats,
-        ctl: &Control,
-    ) -> Result<(), SendError>;
+/// What a method's call works with: the connection, the stream's counts, and the case's limits.
+pub struct Io<'a> {
+    pub sock: &'a TcpStream,
+    pub stats: &'a mut CallStats,
+    pub ctl: &'a Control<'a>,
 }
 
-/// Builds a method's sender for one connection: everything that is set-up, not transfer.
-pub fn prepare(method: Method, file: File, opts: &SendOptions) -> anyhow::Result<Box<dyn StreamSender>> {
-    Ok(match method {
-        Method::ReadSend => Box::new(read_send::ReadSend::new(file, opts)?),
-        Method::MmapSend => Box::new(mmap_send::MmapSend::new(file)?),
-        Method::Sendfile => Box::new(sendfile::Sendfile::new(file)),
-        Method::Splice => Box::new(splice::Splice::new(file, opts)?),
-        Method::IoUring => Box::new(io_uring::IoUringSend::new(file, opts)?),
-        Method::MsgZerocopy => Box::new(msg_zerocopy::MsgZerocopy::new(file)?),
-        Method::DirectReadSend => Box::new(direct_read_send::DirectReadSend::new(file, opts)?),
-    })
+impl Io<'_> {
+    /// Runs one system call, timing and counting it; retries on EINTR and EAGAIN (the socket's send timeout
+    /// expiring) after checking that the case may go on.
+    #[inline]
+    pub fn call(&mut self, what: &'static str, mut f: impl FnMut() -> nix::Result<usize>) -> Result<usize, SendError> {
+        loop {
+            let start = Instant::now();
+            let result = f();
+            let end = Instant::now();
+            let stats = &mut *self.stats;
+            stats.syscalls += 1;
+            stats.first_call.get_or_insert(start);
+            stats.last_return = Some(end);
+            let _ = stats.latency_ns.record((end - start).as_nanos().max(1) as u64);
+            match result {
+                Ok(n) => return Ok(n),
+                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => self.ctl.check()?,
+                Err(errno) => return Err(SendError::Io { call: what, errno }),
+            }
+        }
+    }
+
+    /// send(2) of a whole buffer, short writes handled, SIGPIPE suppressed.
+    pub fn send_all(&mut self, mut data: &[u8]) -> Result<(), SendError> {
+        use nix::sys::socket::{MsgFlags, send};
+        let fd = self.sock.as_raw_fd();
+        while !data.is_empty() {
+            let n = self.call("send", || send(fd, data, MsgFlags::MSG_NOSIGNAL))?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
 }
 
-/// send(2) of a whole buffer, short writes handled, SIGPIPE suppressed.
-pub(crate) fn send_all(
-    sock: &TcpStream,
-    mut data: &[u8],
-    stats: &mut CallStats,
-    ctl: &Control,
-) -> Result<(), SendError> {
-    use nix::sys::socket::{MsgFlags, send};
-    let fd = sock.as_raw_fd();
-    while !data.is_empty() {
-        let n = stats.call(ctl, "send", || send(fd, data, MsgFlags::MSG_NOSIGNAL))?;
-        data = &data[n..];
+/// One connection's transfer path, set up and ready; `send_pass` drives it.
+pub trait Transfer: Send {
+    /// Bytes this path copies through user space per byte it sends (read-send 2, mmap-send 1, sendfile 0).
+    fn user_copies(&self) -> u64;
+
+    /// Moves file bytes `offset..offset + len` (`len` at most one chunk) towards the socket and returns how many
+    /// went: fewer is a short write (`send_pass` asks again for the rest), 0 means the file ended at `offset`.
+    fn send(&mut self, io: &mut Io, offset: u64, len: usize) -> Result<usize, SendError>;
+
+    /// After the last piece of a pass: waits for whatever the kernel still holds of this path's memory
+    /// (zero-copy completions), so that the pass is whole when this returns.
+    fn finish(&mut self, _io: &mut Io) -> Result<(), SendError> {
+        Ok(())
+    }
+
+    /// Before a pass that must find the file cold: lets go of what would keep its pages resident (a mapping's
+    /// page-table entries pin the pages it touched; eviction skips mapped pages).
+    fn release_pages(&mut self) {}
+
+    /// The path that really runs, when it is not the one asked for: `method(fallback:other: why)`.
+    fn fallback(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Sends one pass of `plan` through `t`: every range in order, cut into chunk-sized pieces, each piece until it
+/// has all gone.
+pub fn send_pass(t: &mut dyn Transfer, io: &mut Io, plan: &StreamPlan) -> Result<(), SendError> {
+    let copies = t.user_copies();
+    for range in plan.ranges() {
+        for piece in pieces(range, plan.chunk_bytes) {
+            io.ctl.check()?;
+            let mut at = piece.start;
+            while at < piece.end {
+                let n = t.send(io, at, (piece.end - at) as usize)? as u64;
+                if n == 0 {
+                    return Err(SendError::FileShrank(at));
+                }
+                at += n;
+                io.stats.bytes += n;
+                io.stats.user_copy_bytes += n * copies;
+            }
+        }
+    }
+    t.finish(io)?;
+    if let Some(path) = t.fallback() {
+        io.stats.fallback = Some(path);
     }
     Ok(())
 }
 
+/// Builds a method's transfer for one connection: everything that is set-up, not transfer.
+pub fn prepare(method: Method, file: File, sock: &TcpStream, opts: &SendOptions) -> anyhow::Result<Box<dyn Transfer>> {
+    Ok(match method {
+        Method::ReadSend => Box::new(read_send::ReadSend::new(file, opts)?),
+        Method::MmapSend => Box::new(mmap_send::MmapSend::new(&file)?),
+        Method::Sendfile => Box::new(sendfile::Sendfile::new(file)),
+        Method::Splice => Box::new(splice::Splice::new(file, opts)?),
+        Method::IoUring => Box::new(io_uring::IoUringSend::new(file, opts)?),
+        Method::MsgZerocopy => Box::new(msg_zerocopy::MsgZerocopy::new(&file, sock)?),
+        Method::DirectReadSend => Box::new(direct_read_send::DirectReadSend::new(file, opts)?),
+    })
+}
+
 /// Cuts `range` into calls of at most `chunk` bytes.
-pub(crate) fn pieces(range: std::ops::Range<u64>, chunk: u64) -> impl Iterator<Item = std::ops::Range<u64>> {
+fn pieces(range: std::ops::Range<u64>, chunk: u64) -> impl Iterator<Item = std::ops::Range<u64>> {
     let chunk = chunk.max(1);
     (range.start..range.end)
         .step_by(chunk as usize)
@@ -329,22 +282,88 @@ pub(crate) fn pieces(range: std::ops::Range<u64>, chunk: u64) -> impl Iterator<I
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for m in Method::ALL {
-            for parallel in [false, true] {
-                let s = Strategy { method: m, parallel };
-                assert_eq!(Strategy::parse(&s.name()).unwrap(), s);
-            }
-        }
-        let e = Strategy::parse("sendfil").unwrap_err().to_string();
-        assert!(e.contains("--strategies") && e.contains("known: read-send"), "{e}");
-    }
+    use crate::model::Layout;
 
     #[test]
     fn pieces_cover_the_range() {
         let p: Vec<_> = pieces(10..35, 10).collect();
         assert_eq!(p, vec![10..20, 20..30, 30..35]);
+    }
+
+    /// A transfer that accepts at most `most` bytes per call and records what it was asked.
+    struct Short {
+        most: usize,
+        asked: Vec<(u64, usize)>,
+        file_len: u64,
+    }
+
+    impl Transfer for Short {
+        fn user_copies(&self) -> u64 {
+            2
+        }
+        fn send(&mut self, _io: &mut Io, offset: u64, len: usize) -> Result<usize, SendError> {
+            self.asked.push((offset, len));
+            Ok(len.min(self.most).min(self.file_len.saturating_sub(offset) as usize))
+        }
+    }
+
+    fn with_io<T>(f: impl FnOnce(&mut Io) -> T) -> (T, CallStats) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let sock = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stop, abort) = (AtomicBool::new(false), AtomicBool::new(false));
+        let ctl = Control {
+            deadline: Instant::now() + Duration::from_secs(60),
+            stop: &stop,
+            abort: &abort,
+        };
+        let mut stats = CallStats::default();
+        let out = f(&mut Io {
+            sock: &sock,
+            stats: &mut stats,
+            ctl: &ctl,
+        });
+        (out, stats)
+    }
+
+    fn plan(file_bytes: u64, chunk_bytes: u64) -> StreamPlan {
+        StreamPlan {
+            file_bytes,
+            chunk_bytes,
+            layout: Layout::Striped,
+            streams: 2,
+            index: 1,
+        }
+    }
+
+    #[test]
+    fn the_piece_loop_finishes_short_writes_and_counts_copies() {
+        let mut t = Short {
+            most: 3,
+            asked: Vec::new(),
+            file_len: 100,
+        };
+        // Stream 1 of 2, chunks of 10: ranges 10..20, 30..40, ..., 90..100.
+        let (result, stats) = with_io(|io| send_pass(&mut t, io, &plan(100, 10)));
+        result.unwrap();
+        assert_eq!(stats.bytes, 50);
+        assert_eq!(stats.user_copy_bytes, 100);
+        assert_eq!(&t.asked[..4], &[(10, 10), (13, 7), (16, 4), (19, 1)]);
+        assert!(
+            t.asked.iter().all(|&(o, l)| o / 10 % 2 == 1 && l <= 10),
+            "{:?}",
+            t.asked
+        );
+    }
+
+    #[test]
+    fn a_file_that_ends_early_is_file_changed() {
+        let mut t = Short {
+            most: 100,
+            asked: Vec::new(),
+            file_len: 35,
+        };
+        let (result, _) = with_io(|io| send_pass(&mut t, io, &plan(100, 10)));
+        assert_eq!(result, Err(SendError::FileShrank(35)));
+        assert_eq!(result.unwrap_err().status(), Status::FileChanged);
     }
 }

@@ -7,10 +7,10 @@
 //! Counts: `zerocopy_sends` are send ids completed, `zerocopy_copied` those the kernel copied, and
 //! `user_copy_bytes` the bytes of the copied sends (0 when the kernel really sent from the pages).
 //! A kernel without SO_ZEROCOPY (before 4.14) runs the mmap-send path, recorded as the row's `path`.
+//! Send ids run on across the passes of a repetition; every pass ends with all of its completions reaped.
 
 use super::mmap_send::Mapping;
-use super::{CallStats, Control, SendError, StreamSender, pieces, send_all};
-use crate::wire::StreamPlan;
+use super::{Io, SendError, Transfer};
 use nix::errno::Errno;
 use std::fs::File;
 use std::net::TcpStream;
@@ -25,10 +25,12 @@ const REAP_EVERY: usize = 32;
 
 pub struct MsgZerocopy {
     map: Mapping,
+    /// Why SO_ZEROCOPY was refused, when it was: the stream then runs the mmap-send path.
+    refused: Option<Errno>,
     ledger: Ledger,
 }
 
-/// Sends made and completions reaped on one socket.
+/// Sends made and completions reaped on one socket, across passes.
 #[derive(Default)]
 struct Ledger {
     /// Bytes of each send, by send id (ids count from 0 on a fresh socket).
@@ -37,87 +39,78 @@ struct Ledger {
 }
 
 impl MsgZerocopy {
-    pub fn new(file: File) -> anyhow::Result<MsgZerocopy> {
+    /// Maps the file and turns SO_ZEROCOPY on for the socket (set-up, outside the timed section).
+    pub fn new(file: &File, sock: &TcpStream) -> anyhow::Result<MsgZerocopy> {
         Ok(MsgZerocopy {
             map: Mapping::new(file)?,
+            refused: nix::sys::socket::setsockopt(sock, ZeroCopy, &true).err(),
             ledger: Ledger::default(),
         })
     }
 }
 
-impl StreamSender for MsgZerocopy {
-    fn send(
-        &mut self,
-        sock: &TcpStream,
-        plan: &StreamPlan,
-        stats: &mut CallStats,
-        ctl: &Control,
-    ) -> Result<(), SendError> {
-        let fd = sock.as_raw_fd();
-        let zerocopy = nix::sys::socket::setsockopt(sock, ZeroCopy, &true).err();
-        for range in plan.ranges() {
-            if range.end as usize > self.map.len() {
-                return Err(SendError::FileShrank(self.map.len() as u64));
-            }
-            for piece in pieces(range, plan.chunk_bytes) {
-                ctl.check()?;
-                let data = &self.map.bytes()[piece.start as usize..piece.end as usize];
-                if let Some(errno) = zerocopy {
-                    stats.fallback = Some(format!("msg-zerocopy(fallback:mmap-send: SO_ZEROCOPY: {errno})"));
-                    send_all(sock, data, stats, ctl).map_err(|e| self.map.explain(e))?;
-                    stats.user_copy_bytes += data.len() as u64;
-                    stats.bytes += data.len() as u64;
-                    continue;
-                }
-                self.ledger
-                    .send_piece(fd, data, stats, ctl)
-                    .map_err(|e| self.map.explain(e))?;
-            }
+impl Transfer for MsgZerocopy {
+    fn user_copies(&self) -> u64 {
+        // Zero unless the kernel reports a send copied (counted as its completion is reaped); the fallback copies.
+        u64::from(self.refused.is_some())
+    }
+
+    fn send(&mut self, io: &mut Io, offset: u64, len: usize) -> Result<usize, SendError> {
+        use nix::sys::socket::{MsgFlags, send};
+        let data = self.map.range(offset, len)?;
+        let fd = io.sock.as_raw_fd();
+        if self.refused.is_some() {
+            return io
+                .call("send", || send(fd, data, MsgFlags::MSG_NOSIGNAL))
+                .map_err(|e| self.map.explain(e));
         }
-        // The mapping must not go away under sends the kernel still holds.
+        let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::from_bits_retain(libc::MSG_ZEROCOPY);
+        loop {
+            let n = io
+                .call("send(MSG_ZEROCOPY)", || match send(fd, data, flags) {
+                    // Too many sends held by the kernel (optmem): reap some, then send again.
+                    Err(Errno::ENOBUFS) => Ok(0),
+                    r => r,
+                })
+                .map_err(|e| self.map.explain(e))?;
+            if n == 0 {
+                self.ledger.reap(fd, io, true)?;
+                continue;
+            }
+            self.ledger.sends.push(n as u64);
+            if self.ledger.sends.len() % REAP_EVERY == 0 {
+                self.ledger.reap(fd, io, false)?;
+            }
+            return Ok(n);
+        }
+    }
+
+    /// The mapping must not go away, nor the pass end, under sends the kernel still holds.
+    fn finish(&mut self, io: &mut Io) -> Result<(), SendError> {
+        let fd = io.sock.as_raw_fd();
         while self.ledger.completed < self.ledger.sends.len() {
-            self.ledger.reap(fd, stats, ctl, true)?;
+            self.ledger.reap(fd, io, true)?;
         }
         Ok(())
+    }
+
+    fn release_pages(&mut self) {
+        self.map.release_pages();
+    }
+
+    fn fallback(&self) -> Option<String> {
+        self.refused
+            .map(|errno| format!("msg-zerocopy(fallback:mmap-send: SO_ZEROCOPY: {errno})"))
     }
 }
 
 impl Ledger {
-    fn send_piece(
-        &mut self,
-        fd: RawFd,
-        mut data: &[u8],
-        stats: &mut CallStats,
-        ctl: &Control,
-    ) -> Result<(), SendError> {
-        use nix::sys::socket::{MsgFlags, send};
-        let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::from_bits_retain(libc::MSG_ZEROCOPY);
-        while !data.is_empty() {
-            let n = stats.call(ctl, "send(MSG_ZEROCOPY)", || match send(fd, data, flags) {
-                // Too many sends held by the kernel (optmem): reap some, then send again.
-                Err(Errno::ENOBUFS) => Ok(0),
-                r => r,
-            })?;
-            if n == 0 {
-                self.reap(fd, stats, ctl, true)?;
-                continue;
-            }
-            self.sends.push(n as u64);
-            stats.bytes += n as u64;
-            data = &data[n..];
-            if self.sends.len() % REAP_EVERY == 0 {
-                self.reap(fd, stats, ctl, false)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Reads every completion waiting on the error queue; with `wait`, first waits for at least one.
-    fn reap(&mut self, fd: RawFd, stats: &mut CallStats, ctl: &Control, wait: bool) -> Result<(), SendError> {
+    fn reap(&mut self, fd: RawFd, io: &mut Io, wait: bool) -> Result<(), SendError> {
         let mut got_any = false;
         loop {
             let mut found = None;
-            stats.call(ctl, "recvmsg(MSG_ERRQUEUE)", || match read_completion(fd) {
+            io.call("recvmsg(MSG_ERRQUEUE)", || match read_completion(fd) {
                 Ok(c) => {
                     found = c;
                     Ok(1)
@@ -130,13 +123,13 @@ impl Ledger {
                 Some(Completion { lo, hi, copied }) => {
                     got_any = true;
                     let count = hi.wrapping_sub(lo) as usize + 1;
-                    stats.zerocopy_sends += count as u64;
+                    io.stats.zerocopy_sends += count as u64;
                     if copied {
-                        stats.zerocopy_copied += count as u64;
+                        io.stats.zerocopy_copied += count as u64;
                         let bytes: u64 = (0..count)
                             .filter_map(|k| self.sends.get(lo.wrapping_add(k as u32) as usize))
                             .sum();
-                        stats.user_copy_bytes += bytes;
+                        io.stats.user_copy_bytes += bytes;
                     }
                     self.completed += count;
                 }
@@ -148,11 +141,11 @@ impl Ledger {
                         revents: 0,
                     };
                     let ms = super::SEND_WAKEUP.as_millis() as libc::c_int;
-                    stats.call(ctl, "poll", || {
+                    io.call("poll", || {
                         // SAFETY: one valid pollfd, for the duration of the call.
                         Errno::result(unsafe { libc::poll(&mut pfd, 1, ms) }).map(|n| n as usize)
                     })?;
-                    ctl.check()?;
+                    io.ctl.check()?;
                 }
                 None => return Ok(()),
             }

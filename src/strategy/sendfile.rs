@@ -1,12 +1,10 @@
 //! `sendfile`: the kernel moves page-cache pages to the socket; nothing crosses into user space.
 
-use super::{CallStats, Control, SendError, StreamSender, pieces};
-use crate::wire::StreamPlan;
+use super::{Io, SendError, Transfer};
 use std::fs::File;
-use std::net::TcpStream;
 use std::os::fd::AsFd;
 
-/// Needs nothing but the file: the chunk of each call comes from the stream's plan.
+/// Needs nothing but the file.
 pub struct Sendfile {
     file: File,
 }
@@ -17,31 +15,16 @@ impl Sendfile {
     }
 }
 
-impl StreamSender for Sendfile {
-    fn send(
-        &mut self,
-        sock: &TcpStream,
-        plan: &StreamPlan,
-        stats: &mut CallStats,
-        ctl: &Control,
-    ) -> Result<(), SendError> {
-        for range in plan.ranges() {
-            for piece in pieces(range, plan.chunk_bytes) {
-                ctl.check()?;
-                let mut offset = piece.start as libc::off64_t;
-                let end = piece.end as libc::off64_t;
-                while offset < end {
-                    let count = (end - offset) as usize;
-                    let n = stats.call(ctl, "sendfile", || {
-                        nix::sys::sendfile::sendfile64(sock.as_fd(), self.file.as_fd(), Some(&mut offset), count)
-                    })?;
-                    if n == 0 {
-                        return Err(SendError::FileShrank(offset as u64));
-                    }
-                    stats.bytes += n as u64;
-                }
-            }
-        }
-        Ok(())
+impl Transfer for Sendfile {
+    fn user_copies(&self) -> u64 {
+        0
+    }
+
+    fn send(&mut self, io: &mut Io, offset: u64, len: usize) -> Result<usize, SendError> {
+        let mut at = offset as libc::off64_t;
+        let (sock, file) = (io.sock, &self.file);
+        io.call("sendfile", || {
+            nix::sys::sendfile::sendfile64(sock.as_fd(), file.as_fd(), Some(&mut at), len)
+        })
     }
 }

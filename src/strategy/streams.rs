@@ -1,33 +1,23 @@
 //! Drives one method over every connection of a case: one thread per connection, each with its own file
-//! descriptor, released together by a barrier so that set-up (open, buffers, mappings, thread start) stays out of
-//! the timed section.
+//! descriptor and transfer, released together by a barrier so that set-up (open, buffers, mappings, thread start)
+//! stays out of the timed section.
+//!
+//! A repetition runs as one span of `passes` passes back to back, or, when every pass must start cold, as one span
+//! per pass: each stream then waits for the sink's word that the pass arrived whole (`PassNotice`), so that the
+//! runner can evict the file between spans, outside the timed section.
 
-use super::{CallStats, Control, Method, SendError, SendOptions, prepare};
+use super::{CallStats, Control, Io, SendError, SendOptions, Transfer, prepare, send_pass};
+use crate::model::Method;
 use crate::probe::{Counters, Snapshot};
-use crate::wire::StreamPlan;
+use crate::wire::{self, PassNotice, StreamPlan};
 use anyhow::Context;
 use std::fs::File;
+use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
-
-/// What the streams of one case did.
-#[derive(Debug)]
-pub struct Outcome {
-    /// Every stream's counts merged.
-    pub stats: CallStats,
-    /// Streams that failed, with why; the first is the cause, later ones often follow from it.
-    pub errors: Vec<(u32, SendError)>,
-    /// System snapshot taken just before the streams were released.
-    pub before: Snapshot,
-    /// The sender process (all threads) from release to the last stream's end.
-    pub sender: Counters,
-    /// Release time (the start of the timed section) and the last stream's end.
-    pub released: Instant,
-    pub finished: Instant,
-}
+use std::time::{Duration, Instant};
 
 /// CPUs to pin sender threads to.
 pub type CpuList = [usize];
@@ -42,71 +32,181 @@ pub struct Limits<'a> {
     pub cpus: Option<&'a CpuList>,
 }
 
-/// Sends every plan over its connection, one thread each.
-pub fn run(
-    method: Method,
-    path: &Path,
-    plans: &[StreamPlan],
-    socks: &[TcpStream],
-    opts: &SendOptions,
-    limits: Limits,
-) -> anyhow::Result<Outcome> {
-    let Limits { deadline, stop, cpus } = limits;
-    assert_eq!(plans.len(), socks.len(), "one plan per connection");
-    let mut senders = Vec::with_capacity(plans.len());
-    for _ in plans {
-        let file = File::open(path).with_context(|| format!("cannot open '{}'", path.display()))?;
-        senders.push(prepare(method, file, opts)?);
-    }
-    let barrier = Barrier::new(plans.len() + 1);
-    let abort = AtomicBool::new(false);
-    let (results, before, released) = std::thread::scope(|scope| -> anyhow::Result<_> {
-        let mut handles = Vec::with_capacity(plans.len());
-        for ((mut sender, sock), plan) in senders.into_iter().zip(socks).zip(plans) {
-            let (barrier, abort) = (&barrier, &abort);
-            handles.push(scope.spawn(move || {
-                if let Some(cpus) = cpus {
-                    pin_current_thread(cpus);
-                }
-                let ctl = Control { deadline, stop, abort };
-                let mut stats = CallStats::default();
-                barrier.wait();
-                let result = sender.send(sock, plan, &mut stats, &ctl);
-                if result.is_err() {
-                    abort.store(true, Ordering::Relaxed);
-                }
-                (stats, result)
-            }));
+/// The connections of a case with their transfers set up.
+pub struct Streams<'a> {
+    transfers: Vec<Box<dyn Transfer>>,
+    stats: Vec<CallStats>,
+    plans: &'a [StreamPlan],
+    socks: &'a [TcpStream],
+}
+
+/// What one span did.
+#[derive(Debug)]
+pub struct Span {
+    /// System snapshot taken just before the streams were released.
+    pub before: Snapshot,
+    /// The sender process (all threads) from release to the last stream's end.
+    pub sender: Counters,
+    /// When the first stream started sending after the release, and when the last one's last call returned.
+    pub started: Instant,
+    pub last_sent: Instant,
+    /// System snapshot taken once every notice arrived (when notices were asked): the pass is whole at the sink.
+    pub after: Option<Snapshot>,
+    /// Per stream, the sink's notice of the span's last pass and when it arrived (when notices were asked).
+    pub notices: Vec<Option<(PassNotice, Instant)>>,
+    /// Streams that failed, with why; the first is the cause, later ones often follow from it.
+    pub errors: Vec<(u32, SendError)>,
+}
+
+impl<'a> Streams<'a> {
+    /// Opens the file once per connection and builds each connection's transfer.
+    pub fn prepare(
+        method: Method,
+        path: &Path,
+        plans: &'a [StreamPlan],
+        socks: &'a [TcpStream],
+        opts: &SendOptions,
+    ) -> anyhow::Result<Streams<'a>> {
+        assert_eq!(plans.len(), socks.len(), "one plan per connection");
+        let mut transfers = Vec::with_capacity(plans.len());
+        for sock in socks {
+            let file = File::open(path).with_context(|| format!("cannot open '{}'", path.display()))?;
+            transfers.push(prepare(method, file, sock, opts)?);
         }
-        let before = Snapshot::take();
-        let released = Instant::now();
-        barrier.wait();
-        let results: Vec<_> = handles
-            .into_iter()
-            .map(|h| h.join().expect("sender threads do not panic"))
-            .collect();
-        Ok((results, before?, released))
-    })?;
-    let finished = Instant::now();
-    let sender = Counters::process().since(&before.process());
-    let mut stats = CallStats::default();
-    let mut errors = Vec::new();
-    for (i, (s, r)) in results.into_iter().enumerate() {
-        stats.merge(&s);
-        if let Err(e) = r {
-            errors.push((i as u32, e));
+        Ok(Streams {
+            stats: plans.iter().map(|_| CallStats::default()).collect(),
+            transfers,
+            plans,
+            socks,
+        })
+    }
+
+    /// Sends `passes` passes of every stream's plan, one thread per connection; with `notices`, each stream then
+    /// waits for the sink's word that the last pass arrived.
+    pub fn run(&mut self, passes: u32, notices: bool, limits: Limits) -> anyhow::Result<Span> {
+        let Limits { deadline, stop, cpus } = limits;
+        let barrier = Barrier::new(self.plans.len() + 1);
+        let abort = AtomicBool::new(false);
+        let work = self
+            .transfers
+            .iter_mut()
+            .zip(self.stats.iter_mut())
+            .zip(self.socks.iter().zip(self.plans));
+        let (results, before) = std::thread::scope(|scope| -> anyhow::Result<_> {
+            let mut handles = Vec::with_capacity(self.plans.len());
+            for ((transfer, stats), (sock, plan)) in work {
+                let (barrier, abort) = (&barrier, &abort);
+                handles.push(scope.spawn(move || {
+                    if let Some(cpus) = cpus {
+                        pin_current_thread(cpus);
+                    }
+                    let ctl = Control { deadline, stop, abort };
+                    barrier.wait();
+                    let started = Instant::now();
+                    let mut sent = started;
+                    let mut io = Io { sock, stats, ctl: &ctl };
+                    let result = (|| {
+                        let mut notice = None;
+                        for _ in 0..passes {
+                            send_pass(transfer.as_mut(), &mut io, plan)?;
+                            sent = Instant::now();
+                            if notices {
+                                notice = Some((read_notice(sock, &ctl)?, Instant::now()));
+                            }
+                        }
+                        Ok(notice)
+                    })();
+                    if result.is_err() {
+                        abort.store(true, Ordering::Relaxed);
+                    }
+                    (result, started, sent)
+                }));
+            }
+            let before = Snapshot::take();
+            barrier.wait();
+            let results: Vec<_> = handles
+                .into_iter()
+                .map(|h| h.join().expect("sender threads do not panic"))
+                .collect();
+            Ok((results, before?))
+        })?;
+        let sender = Counters::process().since(&before.process());
+        let after = if notices { Some(Snapshot::take()?) } else { None };
+        let now = Instant::now();
+        let mut span = Span {
+            before,
+            sender,
+            started: results.iter().map(|r| r.1).min().unwrap_or(now),
+            last_sent: results.iter().map(|r| r.2).max().unwrap_or(now),
+            after,
+            notices: Vec::with_capacity(results.len()),
+            errors: Vec::new(),
+        };
+        for (i, (r, _, _)) in results.into_iter().enumerate() {
+            match r {
+                Ok(n) => span.notices.push(n),
+                Err(e) => {
+                    span.notices.push(None);
+                    span.errors.push((i as u32, e));
+                }
+            }
+        }
+        // The cause first: streams stopped by a sibling's failure report `Interrupted` after it.
+        span.errors.sort_by_key(|(_, e)| matches!(e, SendError::Interrupted));
+        Ok(span)
+    }
+
+    /// Lets go of what keeps the file's pages resident (before a pass that must start cold).
+    pub fn release_pages(&mut self) {
+        self.transfers.iter_mut().for_each(|t| t.release_pages());
+    }
+
+    /// Every stream's counts merged.
+    pub fn stats(&self) -> CallStats {
+        let mut all = CallStats::default();
+        self.stats.iter().for_each(|s| all.merge(s));
+        all
+    }
+}
+
+/// Longest the stop flag, a sibling's failure and the deadline go unchecked while waiting for a notice.
+const SLICE: Duration = Duration::from_millis(200);
+
+/// Waits for the sink's one-line notice of a pass, reading exactly that line (the report may follow it).
+fn read_notice(sock: &TcpStream, ctl: &Control) -> Result<PassNotice, SendError> {
+    let io_err = |e: std::io::Error| SendError::Io {
+        call: "recv(pass notice)",
+        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    };
+    let mut peeked = [0u8; wire::MAX_NOTICE_BYTES];
+    loop {
+        ctl.check()?;
+        sock.set_read_timeout(Some(SLICE)).map_err(io_err)?;
+        match sock.peek(&mut peeked) {
+            Ok(0) => {
+                return Err(SendError::Peer(
+                    "the sink closed the connection before the pass's notice".into(),
+                ));
+            }
+            Ok(n) => match peeked[..n].iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    let mut line = vec![0u8; end + 1];
+                    (&*sock).read_exact(&mut line).map_err(io_err)?;
+                    return serde_json::from_slice(&line)
+                        .map_err(|e| SendError::Peer(format!("the sink's pass notice does not parse: {e}")));
+                }
+                None if n == peeked.len() => return Err(SendError::Peer("the sink's pass notice is too long".into())),
+                // Part of the line is in: the rest follows at once.
+                None => std::thread::sleep(Duration::from_millis(1)),
+            },
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(io_err(e)),
         }
     }
-    // The cause first: streams stopped by a sibling's failure report `Interrupted` after it.
-    errors.sort_by_key(|(_, e)| matches!(e, SendError::Interrupted));
-    Ok(Outcome {
-        stats,
-        errors,
-        before,
-        sender,
-        released,
-        finished,
-    })
 }
 
 /// Pins the calling thread to `cpus`; a failure (a CPU not in this cgroup) is reported, not fatal.

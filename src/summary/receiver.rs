@@ -8,7 +8,8 @@
 //!    each (sink CPU seconds / (wall seconds x streams), the `sink_busy_ratio` metric), the receiver was the
 //!    bottleneck whatever the mode.
 
-use super::CaseSummary;
+use super::{CaseFlag, CaseSummary};
+use crate::model::{CaseKey, RxMode};
 use crate::units::format_rate_mb_s;
 use std::collections::BTreeMap;
 
@@ -17,16 +18,8 @@ pub const MODE_GAIN: f64 = 1.25;
 /// Sink threads busy this fraction of the wall time (one core each) means the receiver limited the case.
 pub const BUSY_RATIO: f64 = 0.9;
 
-pub const FLAG: &str = "receiver-bound";
-
-/// Everything that names a case except its receive mode: strategy, threads, chunk, layout, cache, file size.
-type ShapeKey = (String, u32, u64, String, String, u64);
-
-fn mark(case: &mut CaseSummary, advice: String) {
-    if !case.flags.iter().any(|f| f == FLAG) {
-        case.flags.push(FLAG.into());
-    }
-    case.advice.push(advice);
+fn rx(case: &CaseSummary) -> String {
+    case.key.receiver.map_or("theirs".into(), |(m, _)| m.to_string())
 }
 
 /// Applies both rules and adds one comparison line per group of cases that differ only by receive mode.
@@ -35,43 +28,36 @@ pub fn compare(cases: &mut [CaseSummary]) {
         if let Some(busy) = case.metric("sink_busy_ratio")
             && busy.median >= BUSY_RATIO
         {
-            mark(
-                case,
-                format!(
-                    "sink threads busy {:.0}% of the wall time (rx {}): the receiver, not the sender, limited this case",
-                    busy.median * 100.0,
-                    case.rx_mode
-                ),
+            let advice = format!(
+                "sink threads busy {:.0}% of the wall time (rx {}): the receiver, not the sender, limited this case",
+                busy.median * 100.0,
+                rx(case)
             );
+            case.flag(CaseFlag::ReceiverBound, advice);
         }
     }
-    let mut groups: BTreeMap<ShapeKey, Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<CaseKey, Vec<usize>> = BTreeMap::new();
     for (i, c) in cases.iter().enumerate() {
-        let key = (
-            c.strategy.clone(),
-            c.threads,
-            c.chunk_bytes,
-            c.layout.clone(),
-            c.cache.clone(),
-            c.file_bytes,
-        );
-        groups.entry(key).or_default().push(i);
+        if c.key.receiver.is_some() {
+            groups.entry(c.key.without_rx_mode()).or_default().push(i);
+        }
     }
+    let mode = |c: &CaseSummary| c.key.receiver.map(|(m, _)| m);
     for members in groups.values().filter(|m| m.len() > 1) {
         let rate = |i: usize| cases[i].metric("throughput_mb_s").map(|s| s.median);
         let line = members
             .iter()
             .map(|&i| {
                 let r = rate(i).map(format_rate_mb_s).unwrap_or_else(|| "failed".into());
-                format!("{} {r}", cases[i].rx_mode)
+                format!("{} {r}", rx(&cases[i]))
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let copy = members.iter().copied().find(|&i| cases[i].rx_mode == "copy");
+        let copy = members.iter().copied().find(|&i| mode(&cases[i]) == Some(RxMode::Copy));
         let best = members
             .iter()
             .copied()
-            .filter(|&i| cases[i].rx_mode != "copy")
+            .filter(|&i| mode(&cases[i]) != Some(RxMode::Copy))
             .filter_map(|i| Some((i, rate(i)?)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
         let slow = copy.and_then(rate);
@@ -81,37 +67,35 @@ pub fn compare(cases: &mut [CaseSummary]) {
             && slow > 0.0
             && fast >= MODE_GAIN * slow
         {
-            let mode = cases[b].rx_mode.clone();
-            mark(
-                &mut cases[c],
-                format!(
-                    "the same sender ran {:.2}x faster with rx {mode}: the receiver's copy, not the sender, limited this case",
-                    fast / slow
-                ),
+            let advice = format!(
+                "the same sender ran {:.2}x faster with rx {}: the receiver's copy, not the sender, limited this case",
+                fast / slow,
+                rx(&cases[b])
             );
+            cases[c].flag(CaseFlag::ReceiverBound, advice);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::model::Status;
     use crate::record::Row;
-    use crate::summary::summarise;
+    use crate::summary::{CaseFlag, summarise};
 
     fn row(rx: &str, mb_s: f64, sink_cpu_s: f64) -> Row {
         Row {
-            case_id: format!("sendfile/{rx}"),
-            strategy: "sendfile".into(),
             path: "sendfile".into(),
             threads: 1,
-            cache: "warm".into(),
-            rx_mode: rx.into(),
+            rx_mode: Some(rx.parse().unwrap()),
+            rx_buffer_bytes: Some(1 << 18),
             file_bytes: 1_000_000_000,
+            passes: 1,
             throughput_mb_s: mb_s,
             wall_s: 1000.0 / mb_s,
             sink_user_s: Some(0.0),
             sink_sys_s: Some(sink_cpu_s),
-            status: "ok".into(),
+            status: Status::Ok,
             ..Row::default()
         }
     }
@@ -119,7 +103,7 @@ mod tests {
     #[test]
     fn a_faster_cheap_receiver_flags_copy() {
         let cases = summarise(&[row("copy", 600.0, 0.5), row("trunc", 3000.0, 0.1)]);
-        assert!(cases[0].flags.contains(&super::FLAG.to_string()), "{:?}", cases[0]);
+        assert!(cases[0].flags.contains(&CaseFlag::ReceiverBound), "{:?}", cases[0]);
         assert!(
             cases[0]
                 .advice
@@ -128,13 +112,13 @@ mod tests {
             "{:?}",
             cases[0].advice
         );
-        assert!(!cases[1].flags.contains(&super::FLAG.to_string()));
+        assert!(!cases[1].flags.contains(&CaseFlag::ReceiverBound));
     }
 
     #[test]
     fn modes_alike_flag_nothing() {
         let cases = summarise(&[row("copy", 1000.0, 0.5), row("splice", 1100.0, 0.3)]);
-        assert!(cases.iter().all(|c| !c.flags.contains(&super::FLAG.to_string())));
+        assert!(cases.iter().all(|c| !c.flags.contains(&CaseFlag::ReceiverBound)));
         assert!(cases[0].advice.iter().any(|a| a.starts_with("receive modes:")));
     }
 
@@ -142,7 +126,7 @@ mod tests {
     fn a_busy_sink_is_flagged_alone() {
         // 1 GB at 1000 MB/s is 1 s of wall; 0.95 s of sink CPU on one stream.
         let cases = summarise(&[row("copy", 1000.0, 0.95)]);
-        assert!(cases[0].flags.contains(&super::FLAG.to_string()), "{:?}", cases[0]);
+        assert!(cases[0].flags.contains(&CaseFlag::ReceiverBound), "{:?}", cases[0]);
         let idle = summarise(&[row("copy", 1000.0, 0.5)]);
         assert!(idle[0].flags.is_empty(), "{:?}", idle[0].flags);
     }

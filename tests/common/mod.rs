@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use std::time::Instant;
-use xferbench::record::{Row, read_rows};
+use xferbench::record::Row;
 
 /// The `xferbench` binary with a time limit, so that a hang fails the test instead of stalling CI.
 pub fn xferbench() -> assert_cmd::Command {
@@ -19,11 +19,13 @@ pub fn xferbench() -> assert_cmd::Command {
     cmd
 }
 
-/// A `run` on a small fixture made in `dir`, writing into `dir/out`.
+/// A `run` on a small fixture made in `dir`, writing into `dir/out`: one pass, one repetition, no warm-up.
 pub fn small_run(dir: &Path, size: &str) -> assert_cmd::Command {
     let mut cmd = xferbench();
     cmd.current_dir(dir)
-        .args(["run", "--size", size, "--repeat", "1", "--warmup", "0", "--quiet"])
+        .args([
+            "run", "--size", size, "--repeat", "1", "--warmup", "0", "--passes", "1", "--quiet",
+        ])
         .args([
             "--fixture-dir".as_ref(),
             dir.join("fixtures").as_os_str(),
@@ -34,7 +36,14 @@ pub fn small_run(dir: &Path, size: &str) -> assert_cmd::Command {
 }
 
 pub fn out_rows(dir: &Path) -> Vec<Row> {
-    read_rows(&dir.join("out").join("runs.csv")).expect("runs.csv parses")
+    csv_rows(&dir.join("out").join("runs.csv"))
+}
+
+/// Every whole row of a runs.csv (a torn last row would fail the test).
+pub fn csv_rows(path: &Path) -> Vec<Row> {
+    let file = xferbench::record::read(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    assert!(file.torn.is_none(), "{}: a torn last row", path.display());
+    file.rows
 }
 
 pub fn out_dir(dir: &Path) -> PathBuf {
@@ -183,6 +192,8 @@ pub fn run_cmd(prefix: &[&str], dir: &Path, args: &[&str]) -> Command {
             "1",
             "--warmup",
             "0",
+            "--passes",
+            "1",
             "--timeout",
             "60s",
         ])
@@ -196,7 +207,7 @@ pub fn run_cmd(prefix: &[&str], dir: &Path, args: &[&str]) -> Command {
 
 /// The rows `run` wrote into `dir/out`.
 pub fn rows(dir: &Path) -> Vec<xferbench::record::Row> {
-    xferbench::record::read_rows(&dir.join("out/runs.csv")).expect("runs.csv reads")
+    csv_rows(&dir.join("out/runs.csv"))
 }
 
 /// The bytes of the fixture `run_cmd` made in `dir`.

@@ -1,0 +1,175 @@
+//! The connections of a repetition: where the sink is (`Target`), one connection per stream, each opened with its
+//! header and the sink's ack before anything is timed, and the raw receiver's close afterwards.
+
+use super::repetition::{Context, Failure, fail};
+use super::wait::Wait;
+use crate::config::Plan;
+use crate::error::UsageError;
+use crate::model::{CaseKey, Status, Transport};
+use crate::record::Row;
+use crate::sink::read_ack;
+use crate::strategy::SEND_WAKEUP;
+use crate::wire::{self, StreamHeader, StreamPlan};
+use anyhow::Context as _;
+use std::io::{BufReader, Read};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the sink has to answer a header.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the streams go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addrs: Vec<SocketAddr>,
+    /// As the user named it (for messages and the CSV).
+    pub label: String,
+    pub transport: Transport,
+}
+
+impl Target {
+    /// The remote sink of `--connect`, resolved (names, IPv4, [IPv6]); a bad port is the user's to fix.
+    pub fn remote(plan: &Plan, hostport: &str) -> anyhow::Result<Target> {
+        let Some((host, port)) = hostport.rsplit_once(':') else {
+            return Err(UsageError::new("--connect", hostport, "expected HOST:PORT").into());
+        };
+        if port.parse::<u16>().map(|p| p == 0).unwrap_or(true) {
+            return Err(UsageError::new("--connect", hostport, "the port must be a number from 1 to 65535").into());
+        }
+        if host.is_empty() {
+            return Err(UsageError::new("--connect", hostport, "no host before the port").into());
+        }
+        let addrs: Vec<SocketAddr> = hostport
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve '{hostport}'"))?
+            .collect();
+        anyhow::ensure!(!addrs.is_empty(), "'{hostport}' resolves to no address");
+        Ok(Target {
+            addrs,
+            label: hostport.to_string(),
+            transport: plan.transport(),
+        })
+    }
+
+    /// A sink this run spawned.
+    pub fn spawned(addr: SocketAddr) -> Target {
+        Target {
+            addrs: vec![addr],
+            label: addr.to_string(),
+            transport: Transport::Loopback,
+        }
+    }
+}
+
+/// The connections of a repetition, and whether the sink shares this kernel's clock.
+pub struct Opened {
+    pub socks: Vec<TcpStream>,
+    pub same_clock: bool,
+}
+
+/// Connects every stream and, unless raw, sends its header and reads the ack.
+pub fn open_streams(
+    ctx: &Context,
+    case: &CaseKey,
+    row: &mut Row,
+    plans: &[StreamPlan],
+    pass_notices: bool,
+) -> Result<Opened, Failure> {
+    let plan = ctx.plan;
+    let target = ctx.target;
+    let raw = target.transport == Transport::Raw;
+    let local_boot = crate::env::boot_id();
+    let mut same_clock = !raw;
+    let mut socks = Vec::with_capacity(plans.len());
+    for stream_plan in plans {
+        let sock = connect(&target.addrs, &target.label).map_err(fail(Status::ConnectFailed))?;
+        configure(&sock, plan).map_err(fail(Status::SetupFailed))?;
+        if !raw {
+            let header = StreamHeader {
+                run_id: ctx.run_id.to_string(),
+                case_id: row.case_id.clone(),
+                plan: *stream_plan,
+                seed: ctx.fixture.seed,
+                verify: plan.verify,
+                token: plan.token.clone(),
+                // A spawned sink receives as each case asks; a remote one as its own --rx-mode says.
+                rx_mode: case.receiver.map(|(mode, _)| mode),
+                verify_on: plan.verify_on,
+                passes: row.passes,
+                pass_notices,
+            };
+            wire::write_header(&mut &sock, &header).map_err(|e| fail(Status::ConnectFailed)(e.into()))?;
+            if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {
+                return Err(Failure {
+                    status: Status::Interrupted,
+                    error: anyhow::anyhow!("stopped by a signal"),
+                });
+            }
+            let ack = read_ack(&mut BufReader::new(&sock))
+                .map_err(|e| fail(Status::Refused)(e.context(format!("sink at {}", target.label))))?;
+            same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
+            match case.receiver {
+                // The receiving side is set up over there: the row records what that sink said it uses.
+                None => {
+                    row.rx_mode = Some(ack.rx_mode);
+                    row.rx_buffer_bytes = Some(ack.rx_buffer_bytes);
+                    row.rcvbuf_bytes = ack.rcvbuf_bytes;
+                    row.sink_cpus = ack.cpus.clone().unwrap_or_default();
+                }
+                Some((mode, _)) if mode != ack.rx_mode => {
+                    return Err(fail(Status::SetupFailed)(anyhow::anyhow!(
+                        "the sink receives in mode {}",
+                        ack.rx_mode
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        socks.push(sock);
+    }
+    Ok(Opened { socks, same_clock })
+}
+
+/// Connects to the first address that answers, within CONNECT_TIMEOUT each.
+pub fn connect(addrs: &[SocketAddr], label: &str) -> anyhow::Result<TcpStream> {
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    match last {
+        Some((addr, e)) if addr.to_string() == label => anyhow::bail!("cannot connect to {label}: {e}"),
+        Some((addr, e)) => anyhow::bail!("cannot connect to {label} ({addr}): {e}"),
+        None => anyhow::bail!("{label} resolves to no address"),
+    }
+}
+
+fn configure(sock: &TcpStream, plan: &Plan) -> anyhow::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    sock.set_nodelay(plan.nodelay)?;
+    if let Some(bytes) = plan.sndbuf {
+        setsockopt(sock, sockopt::SndBuf, &(bytes as usize))?;
+    }
+    // A blocked send wakes up this often to check the deadline and the stop flag.
+    sock.set_write_timeout(Some(SEND_WAKEUP))?;
+    Ok(())
+}
+
+/// Waits for a raw receiver to close its side after ours was shut down; returns when it did.
+pub fn wait_for_close(sock: &TcpStream, limit: Duration) -> Option<Instant> {
+    let _ = sock.set_read_timeout(Some(limit));
+    let mut buf = [0u8; 4096];
+    loop {
+        match (&*sock).read(&mut buf) {
+            Ok(0) => return Some(Instant::now()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(Instant::now()),
+            Err(_) => return None,
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The flags of a case in the summary and the table: each tells a reader not to trust a number too far, and
+//! comes with a line of advice.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// A warning about a case, written as it has always been (`failed:2`, `short-run`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseFlag {
+    /// This many repetitions failed.
+    Failed(usize),
+    /// The median timed section is too short to time well.
+    ShortRun,
+    /// The repetitions spread too far to quote one number.
+    Spread,
+    /// The page cache was not in the state the case is labelled with.
+    ResidencyMismatch,
+    /// The kernel copied zero-copy sends anyway.
+    ZerocopyCopied,
+    /// The strategy ran another path.
+    Fallback,
+    /// The receiver, not the sender, limited the case.
+    ReceiverBound,
+    /// The pass count reached its cap before --min-time.
+    PassesCapped,
+    /// Measured under an emulator.
+    Emulated,
+}
+
+impl fmt::Display for CaseFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaseFlag::Failed(n) => write!(f, "failed:{n}"),
+            CaseFlag::ShortRun => f.write_str("short-run"),
+            CaseFlag::Spread => f.write_str("spread"),
+            CaseFlag::ResidencyMismatch => f.write_str("residency-mismatch"),
+            CaseFlag::ZerocopyCopied => f.write_str("zerocopy-copied"),
+            CaseFlag::Fallback => f.write_str("fallback"),
+            CaseFlag::ReceiverBound => f.write_str("receiver-bound"),
+            CaseFlag::PassesCapped => f.write_str("passes-capped"),
+            CaseFlag::Emulated => f.write_str("emulated"),
+        }
+    }
+}
+
+impl Serialize for CaseFlag {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

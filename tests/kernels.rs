@@ -127,6 +127,12 @@ fn check_rows(dir: &Path, text: &str) -> usize {
     ] {
         assert!(guest.contains(fact), "{fact} in guest.txt:\n{guest}");
     }
+    // The package's tls.ko loaded (GUEST_MODULES defaults to tls): kTLS is there for a strategy that uses it.
+    let ulp = guest.lines().find_map(|l| l.strip_prefix("tcp_available_ulp="));
+    assert!(
+        ulp.is_some_and(|u| u.split_whitespace().any(|m| m == "tls")),
+        "tls among the ULPs:\n{guest}"
+    );
     rows.len()
 }
 

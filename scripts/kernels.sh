@@ -483,7 +483,7 @@ case $ACCEL in
             else
                 [ "$probe_rc" -eq 124 ] && why="no answer in 30 s" || why="exit $probe_rc"
                 why="$why: $(tr -d '\r' <"$work/probe.log.qemu" | grep -v '^$' | grep -v 'Aborted' |
-                    tail -n1 | cut -c1-120 || true)"
+                    tail -n1 | cut -c1-160 || true)"
                 say "KVM did not boot a guest here (${why%: }): using TCG"
                 probe_note="KVM failed its probe, "
             fi

@@ -23,5 +23,6 @@ pub mod runner;
 pub mod sink;
 pub mod strategy;
 pub mod summary;
+pub mod tls;
 pub mod units;
 pub mod wire;

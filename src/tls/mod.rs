@@ -19,7 +19,10 @@
 //! the sink sends nothing through TLS and the sender can read the plaintext report straight from the socket.
 //!
 //! Neither side writes to the socket once the handshake is over: [`Sealer`] appends records to a buffer the
-//! caller sends with its own (counted) calls, and [`Opener`] makes its own counted `recv` calls.
+//! caller sends with its own (counted) calls, and [`Opener`] makes its own counted `recv` calls. For kernel TLS
+//! see [`ktls`].
+
+pub mod ktls;
 
 use anyhow::{Context, anyhow, bail};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -33,6 +36,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+
+pub use ktls::{Ktls, KtlsRefused, ktls_tx, ulp_available};
 
 /// The name in the sink's certificate and the client's `ServerName` (the pin, not the name, is checked).
 pub const SERVER_NAME: &str = "xferbench-sink";
@@ -188,7 +193,7 @@ impl ServerCertVerifier for PinnedCert {
 }
 
 /// The sender's config: TLS 1.3 only, the sink's certificate pinned by `fingerprint` (as the ack carried it),
-/// secret extraction on (for kernel TLS), no SNI, no resumption.
+/// secret extraction on (for [`ktls_tx`]), no SNI, no resumption.
 pub fn client_config(fingerprint: &str) -> anyhow::Result<Arc<ClientConfig>> {
     client_config_with(fingerprint, provider())
 }
@@ -307,6 +312,8 @@ pub struct Sealer {
 enum SealerInner {
     /// The normal case: rustls' own record layer.
     Rustls(Box<ClientConnection>),
+    /// After `ktls_tx` took the keys out of rustls and the kernel refused them: the same records, sealed here.
+    Records(Box<ktls::RecordSealer>),
 }
 
 impl Sealer {
@@ -317,6 +324,12 @@ impl Sealer {
         conn.set_buffer_limit(None);
         Sealer {
             inner: SealerInner::Rustls(Box::new(conn)),
+        }
+    }
+
+    pub(crate) fn from_records(records: ktls::RecordSealer) -> Sealer {
+        Sealer {
+            inner: SealerInner::Records(Box::new(records)),
         }
     }
 
@@ -338,6 +351,7 @@ impl Sealer {
                 }
                 Ok(())
             }
+            SealerInner::Records(records) => records.seal(plaintext, out),
         }
     }
 
@@ -351,6 +365,7 @@ impl Sealer {
                 }
                 Ok(())
             }
+            SealerInner::Records(records) => records.close(out),
         }
     }
 
@@ -358,6 +373,7 @@ impl Sealer {
     pub fn cipher_suite(&self) -> String {
         match &self.inner {
             SealerInner::Rustls(conn) => suite_name(conn.negotiated_cipher_suite()),
+            SealerInner::Records(records) => records.cipher_suite(),
         }
     }
 }

@@ -309,6 +309,85 @@ fn the_opener_times_out_on_a_silent_sender() {
     assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
 }
 
+/// The bytes `ktls_tx` hands the kernel, sealed in user space the way the kernel seals with them, open in rustls
+/// byte-exact for each of the three suites: the packing is checked end to end without a kernel that has kTLS.
+#[test]
+fn crypto_info_seals_records_rustls_opens_for_each_suite() {
+    use rustls::crypto::ring::cipher_suite as cs;
+    let identity = SinkIdentity::generate().unwrap();
+    for (suite, name) in [
+        (cs::TLS13_AES_128_GCM_SHA256, "TLS13_AES_128_GCM_SHA256"),
+        (cs::TLS13_AES_256_GCM_SHA384, "TLS13_AES_256_GCM_SHA384"),
+        (cs::TLS13_CHACHA20_POLY1305_SHA256, "TLS13_CHACHA20_POLY1305_SHA256"),
+    ] {
+        let l = listener();
+        let sock = dial(&l);
+        let sink = sink(l, identity.server_config());
+        let provider = CryptoProvider {
+            cipher_suites: vec![suite],
+            ..provider()
+        };
+        let conn = connect(&sock, client_config_with(&identity.fingerprint(), provider).unwrap()).unwrap();
+        let (seq, secrets) = conn.dangerous_extract_secrets().unwrap().tx;
+        assert_eq!(seq, 0);
+        let info = ktls::CryptoInfo::from_secrets(seq, &secrets).unwrap();
+        let mut sealer = Sealer::from_records(ktls::RecordSealer::new(&info));
+        assert_eq!(sealer.cipher_suite(), name);
+        let total = 4u64 << 20;
+        assert_eq!(send(&mut sealer, &sock, total, 100_000), "report\n");
+        let seen = sink.join().unwrap().unwrap();
+        assert_eq!((seen.bytes, seen.mismatch, seen.suite.as_str()), (total, None, name));
+    }
+}
+
+/// Here (no tls ULP) the kernel refuses and the connection comes back as a working sealer. Where the kernel has
+/// kTLS (the QEMU guest), the same test sends through the kernel, by write and by sendfile, and the sink checks.
+#[test]
+fn ktls_tx_refuses_without_the_ulp_or_sends_through_the_kernel() {
+    let identity = SinkIdentity::generate().unwrap();
+    let l = listener();
+    let sock = dial(&l);
+    let sink = sink(l, identity.server_config());
+    let conn = connect(&sock, client_config(&identity.fingerprint()).unwrap()).unwrap();
+    let total = 8u64 << 20;
+    match ktls_tx(&sock, conn).unwrap() {
+        Err(refused) => {
+            if !ulp_available() {
+                assert!(refused.reason.contains("no tls ULP"), "{}", refused.reason);
+            }
+            eprintln!("{}", refused.reason);
+            let mut sealer = refused.fallback;
+            assert_eq!(send(&mut sealer, &sock, total, 32 << 10), "report\n");
+        }
+        Ok(ktls) => {
+            eprintln!("kTLS took {}", ktls.cipher_suite());
+            let half = total / 2;
+            // The first half by write, the second by sendfile from a file: both leave sealed by the kernel.
+            let pattern = Pattern::new(SEED);
+            let mut plain = vec![0u8; half as usize];
+            pattern.fill(0, &mut plain);
+            (&sock).write_all(&plain).unwrap();
+            let mut file = tempfile::tempfile().unwrap();
+            pattern.fill(half, &mut plain);
+            file.write_all(&plain).unwrap();
+            let mut offset: libc::off_t = 0;
+            while (offset as u64) < half {
+                let left = (half - offset as u64) as usize;
+                // SAFETY: two valid fds and a valid offset pointer.
+                let n = unsafe { libc::sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut offset, left) };
+                assert!(n > 0, "sendfile: {}", io::Error::last_os_error());
+            }
+            ktls.close_notify(&sock).unwrap();
+            sock.shutdown(Shutdown::Write).unwrap();
+            let mut report = String::new();
+            (&sock).read_to_string(&mut report).unwrap();
+            assert_eq!(report, "report\n");
+        }
+    }
+    let seen = sink.join().unwrap().unwrap();
+    assert_eq!((seen.bytes, seen.mismatch), (total, None));
+}
+
 #[test]
 fn the_types_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
@@ -316,4 +395,6 @@ fn the_types_cross_threads() {
     send_sync::<SinkIdentity>();
     send::<Sealer>();
     send::<Opener>();
+    send::<Ktls>();
+    send::<KtlsRefused>();
 }

@@ -30,6 +30,7 @@ mod runner;
 mod sink;
 mod strategy;
 mod summary;
+pub mod tls;
 mod units;
 pub mod wire;
 

@@ -19,7 +19,9 @@
 #   GUEST_CPUS     vCPUs [this machine's CPUs less one, at least 1]
 #   GUEST_MEM      MiB [the test file, the initramfs and 1 GiB, capped by this machine's available memory less 1 GiB]
 #   GUEST_TIMEOUT  seconds a guest may take before it is killed [three times a rough estimate of the plan, plus 2 min]
-#   GUEST_MODULES  modules loaded besides the disk's and ext4's, when the kernel has them [tls]
+#   GUEST_MODULES  modules loaded besides the disk's and ext4's, when the kernel has them [tls and the AEADs kTLS
+#                  asks the crypto API for: gcm ghash_generic chacha20poly1305, and the AES-NI/CLMUL ones where the
+#                  guest's CPU has those instructions; the guest has no modprobe to load them on demand]
 #   CACHE_DIR      downloaded kernels [${XDG_CACHE_HOME:-~/.cache}/xferbench/kernels]
 #   WORK_DIR       where the guests' disks are made (sparse, the test file plus a little) [${TMPDIR:-/var/tmp}]
 #   DEBIAN_MIRROR [http://deb.debian.org/debian]  DEBIAN_SECURITY [http://deb.debian.org/debian-security]
@@ -55,7 +57,7 @@ REPEAT=${REPEAT:-3}
 WARMUP=${WARMUP:-1}
 EXTRA=${EXTRA:-}
 ACCEL=${ACCEL:-auto}
-GUEST_MODULES=${GUEST_MODULES:-tls}
+GUEST_MODULES=${GUEST_MODULES:-tls gcm ghash_generic chacha20poly1305 aesni_intel ghash_clmulni_intel}
 CACHE_DIR=${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xferbench/kernels}
 WORK_DIR=${WORK_DIR:-${TMPDIR:-/var/tmp}}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}

@@ -115,6 +115,18 @@ pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
             "--rx-mode sets up a spawned sink; with --connect give it to the remote sink",
         ));
     }
+    if let Some(tls) = args.strategies.iter().find(|s| s.method.tls()) {
+        if args.raw {
+            return Err(UsageError::msg(format!(
+                "{tls} needs the sink's ack (it carries the certificate to pin), which --raw does not ask for"
+            )));
+        }
+        if rx_modes != [RxMode::Copy] {
+            return Err(UsageError::msg(format!(
+                "{tls} needs --rx-mode copy: the sink must read the bytes to end the TLS session"
+            )));
+        }
+    }
     let source = match &args.file {
         Some(path) => Source::UserFile(path.clone()),
         None => Source::Generated(FixtureSpec {

@@ -134,6 +134,9 @@ pub struct Row {
     pub queue_depth: Option<u32>,
     /// Fraction of zero-copy sends the kernel reported it copied anyway (empty for other strategies).
     pub zerocopy_copied_ratio: Option<f64>,
+    /// The TLS 1.3 cipher suite of a TLS strategy's sessions (e.g. `TLS13_AES_256_GCM_SHA384`; empty otherwise).
+    #[serde(default)]
+    pub tls_cipher: String,
     /// Kernel release (`uname -r`).
     pub kernel: String,
     /// Host name.

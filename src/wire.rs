@@ -113,6 +113,10 @@ pub struct StreamHeader {
     /// Answer the last byte of each pass with a `PassNotice` (the sender waits for it before the next pass).
     #[serde(default)]
     pub pass_notices: bool,
+    /// After the ack the stream is a TLS 1.3 session that the sink terminates (the ack carries the certificate's
+    /// fingerprint for the sender to pin).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 impl StreamHeader {
@@ -139,6 +143,9 @@ pub struct Ack {
     pub rcvbuf_bytes: Option<u64>,
     #[serde(default)]
     pub cpus: Option<String>,
+    /// With `tls` asked: the SHA-256 of the sink's certificate (lowercase hex), which the sender pins.
+    #[serde(default)]
+    pub tls_fingerprint: Option<String>,
     pub error: Option<String>,
 }
 
@@ -333,6 +340,7 @@ mod tests {
             verify_on: None,
             passes: 3,
             pass_notices: false,
+            tls: false,
         };
         let mut buf = Vec::new();
         write_header(&mut buf, &h).unwrap();
@@ -342,6 +350,7 @@ mod tests {
             rx_mode: Some(RxMode::Trunc),
             verify_on: Some(VerifyOn::Thread),
             pass_notices: true,
+            tls: true,
             ..h.clone()
         };
         let mut buf2 = Vec::new();

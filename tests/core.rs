@@ -159,6 +159,7 @@ fn send_passes(
         verify_on,
         passes,
         pass_notices: false,
+        tls: false,
     };
     wire::write_header(&mut &sock, &header).unwrap();
     let mut reader = BufReader::new(&sock);

@@ -65,7 +65,7 @@ fn kernels(dir: &Path, kernels: &str, extra_env: &[(&str, &str)]) -> (Output, St
         .envs([("KERNELS", kernels), ("OUT", "k"), ("ACCEL", "tcg")])
         .envs([
             ("SIZE", "4MiB"),
-            ("STRATEGIES", "sendfile parallel-sendfile"),
+            ("STRATEGIES", "sendfile parallel-sendfile ktls-sendfile"),
             ("THREADS", "2"),
         ])
         .envs([
@@ -107,12 +107,14 @@ fn check_rows(dir: &Path, text: &str) -> usize {
     let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert_ne!(release, host.trim(), "the guest ran another kernel than this machine's");
     let rows = xferbench::record::read(&dir.join("runs.csv")).unwrap().rows;
-    // sendfile and parallel-sendfile x2, warm and cold, one repetition each.
-    assert_eq!(rows.len(), 4, "{rows:?}\n{text}");
+    // sendfile, parallel-sendfile x2 and ktls-sendfile, warm and cold, one repetition each.
+    assert_eq!(rows.len(), 6, "{rows:?}\n{text}");
     for r in &rows {
         assert!(r.is_ok() && r.verified, "{r:?}\n{text}");
         assert_eq!(r.kernel, release, "{r:?}");
+        // No fallback: ktls-sendfile ran with the keys in the guest kernel's TLS, byte-exact at the sink.
         assert_eq!(r.path, r.strategy.to_string(), "no fallback: {r:?}");
+        assert_eq!(r.tls_cipher.is_empty(), !r.strategy.method.tls(), "{r:?}");
     }
     for file in ["summary.json", "console.log", "guest.txt", "throughput.png", "cpu.svg"] {
         assert!(dir.join(file).is_file(), "{file} in {}\n{text}", dir.display());
@@ -147,7 +149,7 @@ fn plan_runs_in_guest_kernels_and_comes_back_labelled() {
     let (out, text) = kernels(dir.path(), "6.1", &[]);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("accelerator: tcg") && text.contains("plan: 4 cases"),
+        text.contains("accelerator: tcg") && text.contains("plan: 6 cases"),
         "the plan is printed first:\n{text}"
     );
     let old = release_dir(&dir.path().join("k"), "6.1");
@@ -160,7 +162,7 @@ fn plan_runs_in_guest_kernels_and_comes_back_labelled() {
     let (out, text) = kernels(dir.path(), "6.1 6.12", &[]);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("resuming the rows already in"), "{text}");
-    assert_eq!(check_rows(&old, &text), 4, "a resumed kernel runs nothing again");
+    assert_eq!(check_rows(&old, &text), 6, "a resumed kernel runs nothing again");
     let new = release_dir(&dir.path().join("k"), "6.12");
     check_rows(&new, &text);
     let md = std::fs::read_to_string(dir.path().join("k/compare/compare.md")).unwrap();

@@ -146,12 +146,22 @@ methods! {
     MsgZerocopy = "msg-zerocopy",
     /// pread() with O_DIRECT into an aligned buffer, then send(): the disk path for cold runs.
     DirectReadSend = "direct-read-send",
+    /// pread() into a user buffer, encrypt in user space (TLS 1.3, rustls), send() the records: Kafka's path
+    /// once TLS is on.
+    TlsReadSend = "tls-read-send",
+    /// The same TLS session with its keys handed to the kernel (kTLS), then sendfile(): zero-copy with TLS.
+    KtlsSendfile = "ktls-sendfile",
 }
 
 impl Method {
     /// Whether the method has a submission queue whose depth `--queue-depth` sets.
     pub fn has_queue(self) -> bool {
         matches!(self, Method::IoUring)
+    }
+
+    /// Whether the method's streams are TLS sessions (the sink terminates them).
+    pub fn tls(self) -> bool {
+        matches!(self, Method::TlsReadSend | Method::KtlsSendfile)
     }
 }
 

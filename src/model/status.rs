@@ -24,6 +24,8 @@ named! {
         Refused = "refused",
         /// Set-up before the timed section failed (socket options, buffers, mappings, rings).
         SetupFailed = "setup-failed",
+        /// The TLS handshake failed (the sink's certificate is not the one its ack announced, or no TLS at all).
+        TlsFailed = "tls-failed",
         /// The page cache could not be put in the state asked for, or its state not measured.
         CacheFailed = "cache-failed",
         /// /proc could not be read.
@@ -52,7 +54,7 @@ named! {
 impl Status {
     /// A status that says the sink could not be used at all (nothing else in the run can succeed either).
     pub fn unreachable(self) -> bool {
-        matches!(self, Status::ConnectFailed | Status::Refused)
+        matches!(self, Status::ConnectFailed | Status::Refused | Status::TlsFailed)
     }
 }
 

@@ -63,9 +63,11 @@ impl Target {
     }
 }
 
-/// The connections of a repetition, and whether the sink shares this kernel's clock.
+/// The connections of a repetition, their TLS sessions (for a TLS strategy), and whether the sink shares this
+/// kernel's clock.
 pub struct Opened {
     pub socks: Vec<TcpStream>,
+    pub sessions: Vec<Option<rustls::ClientConnection>>,
     pub same_clock: bool,
 }
 
@@ -83,6 +85,8 @@ pub fn open_streams(
     let local_boot = crate::env::boot_id();
     let mut same_clock = !raw;
     let mut socks = Vec::with_capacity(plans.len());
+    let mut sessions = Vec::with_capacity(plans.len());
+    let tls = case.strategy.method.tls();
     for stream_plan in plans {
         let sock = connect(&target.addrs, &target.label).map_err(fail(Status::ConnectFailed))?;
         configure(&sock, plan).map_err(fail(Status::SetupFailed))?;
@@ -99,6 +103,7 @@ pub fn open_streams(
                 verify_on: plan.verify_on,
                 passes: row.passes,
                 pass_notices,
+                tls,
             };
             wire::write_header(&mut &sock, &header).map_err(|e| fail(Status::ConnectFailed)(e.into()))?;
             if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {
@@ -126,10 +131,30 @@ pub fn open_streams(
                 }
                 Some(_) => {}
             }
+            if tls {
+                sessions.push(Some(handshake(&sock, &ack, &target.label)?));
+            }
         }
         socks.push(sock);
     }
-    Ok(Opened { socks, same_clock })
+    Ok(Opened {
+        socks,
+        sessions,
+        same_clock,
+    })
+}
+
+/// The sender's TLS handshake, pinned to the certificate the sink's ack announced (outside the timed section).
+fn handshake(sock: &TcpStream, ack: &wire::Ack, label: &str) -> Result<rustls::ClientConnection, Failure> {
+    let Some(fingerprint) = &ack.tls_fingerprint else {
+        return Err(fail(Status::TlsFailed)(anyhow::anyhow!(
+            "the sink at {label} offered no TLS certificate (a sink of another xferbench release?)"
+        )));
+    };
+    let config = crate::tls::client_config(fingerprint).map_err(fail(Status::TlsFailed))?;
+    sock.set_read_timeout(Some(ACK_TIMEOUT))
+        .map_err(|e| fail(Status::SetupFailed)(e.into()))?;
+    crate::tls::connect(sock, config).map_err(|e| fail(Status::TlsFailed)(e.context(format!("sink at {label}"))))
 }
 
 /// Connects to the first address that answers, within CONNECT_TIMEOUT each.

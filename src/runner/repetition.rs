@@ -112,8 +112,15 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
         chunk_bytes: case.chunk_bytes,
         queue_depth: plan.queue_depth,
     };
-    let mut streams = Streams::prepare(case.strategy.method, &ctx.fixture.path, &plans, socks, &opts)
-        .map_err(fail(Status::SetupFailed))?;
+    let mut streams = Streams::prepare(
+        case.strategy.method,
+        &ctx.fixture.path,
+        &plans,
+        socks,
+        &opts,
+        opened.sessions,
+    )
+    .map_err(fail(Status::SetupFailed))?;
     let deadline = Instant::now() + plan.timeout;
     let limits = Limits {
         deadline,
@@ -121,13 +128,15 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
         cpus: plan.sender_cpus.as_ref().map(|c| c.cpus.as_slice()),
     };
     let mut spans: Vec<Span> = Vec::new();
-    for pass in 0..if cold_passes { passes } else { 1 } {
-        if pass > 0 {
+    let span_count = if cold_passes { passes } else { 1 };
+    for span_index in 0..span_count {
+        if span_index > 0 {
             streams.release_pages();
             set_cache(ctx, case, row)?;
         }
+        let last = span_index + 1 == span_count;
         let span = streams
-            .run(if cold_passes { 1 } else { passes }, cold_passes, limits)
+            .run(if cold_passes { 1 } else { passes }, cold_passes, last, limits)
             .map_err(fail(Status::SetupFailed))?;
         let failed = !span.errors.is_empty();
         spans.push(span);
@@ -202,6 +211,7 @@ fn record_sender(row: &mut Row, case: &CaseKey, stats: &CallStats, spans: &[Span
     if stats.zerocopy_sends > 0 {
         row.zerocopy_copied_ratio = Some(stats.zerocopy_copied as f64 / stats.zerocopy_sends as f64);
     }
+    row.tls_cipher = stats.tls_cipher.clone().unwrap_or_default();
     let mut sender = crate::probe::Counters::default();
     spans.iter().for_each(|s| sender.add(&s.sender));
     row.sender_user_s = sender.user_s;

@@ -16,6 +16,7 @@ use crate::model::{RxMode, VerifyOn};
 use crate::probe::Counters;
 use crate::units::CpuList;
 use crate::wire::{self, Ack, StreamHeader, StreamReport};
+use anyhow::Context;
 use std::io::{BufRead, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -92,6 +93,8 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     out.flush()?;
     let cfg = Arc::new(cfg);
     let boot_id: Arc<str> = crate::env::boot_id().into();
+    // One certificate for the sink's life: every ack of a TLS stream announces its fingerprint.
+    let identity = Arc::new(crate::tls::SinkIdentity::generate()?);
     let gate = listen::Gate::default();
     for conn in listener.incoming() {
         match conn {
@@ -105,10 +108,10 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
                     );
                     continue;
                 };
-                let (cfg, boot_id) = (Arc::clone(&cfg), Arc::clone(&boot_id));
+                let (cfg, boot_id, identity) = (Arc::clone(&cfg), Arc::clone(&boot_id), Arc::clone(&identity));
                 let spawned = std::thread::Builder::new().name("sink-stream".into()).spawn(move || {
                     let _slot = slot;
-                    if let Err(e) = handle(sock, &cfg, &boot_id) {
+                    if let Err(e) = handle(sock, &cfg, &boot_id, &identity) {
                         eprintln!("xferbench sink: {peer}: {e:#}");
                     }
                 });
@@ -122,8 +125,8 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One connection: header, ack, stream, report.
-fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()> {
+/// One connection: header, ack, (TLS handshake), stream, report.
+fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str, identity: &crate::tls::SinkIdentity) -> anyhow::Result<()> {
     let header_timeout = HEADER_TIMEOUT.min(cfg.idle_timeout);
     sock.set_read_timeout(Some(header_timeout))?;
     // A peer that stops reading must not hold the thread forever on the ack or the report.
@@ -137,6 +140,7 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
         rx_buffer_bytes: cfg.rx_buffer as u64,
         rcvbuf_bytes: cfg.rcvbuf,
         cpus: cfg.cpus.as_ref().map(|c| c.text.clone()),
+        tls_fingerprint: None,
         error,
     };
     let refuse = |writer: &mut TcpStream, why: String| -> anyhow::Result<()> {
@@ -179,7 +183,19 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
         })
     });
     let mut receiver = receive::Receiver::new(rx_mode, cfg.rx_buffer, verify_on.unwrap_or(VerifyOn::Receiver))?;
-    wire::write_line(&mut writer, &answer(true, rx_mode, None))?;
+    let ack = Ack {
+        tls_fingerprint: header.tls.then(|| identity.fingerprint()),
+        ..answer(true, rx_mode, None)
+    };
+    wire::write_line(&mut writer, &ack)?;
+    // The handshake is set-up: a peer that sends garbage fails it at once, one that stalls at the header timeout;
+    // either way this connection ends and the sink serves on.
+    let mut opener = match header.tls {
+        true => Some(crate::tls::Opener::new(
+            crate::tls::accept(&sock, identity.server_config()).context("rejected")?,
+        )),
+        false => None,
+    };
     sock.set_read_timeout(Some(cfg.idle_timeout))?;
     let before = Counters::thread();
     let check = match (header.verify, header.seed) {
@@ -194,7 +210,10 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str) -> anyhow::Result<()
         )),
         false => None,
     };
-    let outcome = receiver.run(&sock, check, passes);
+    let mut outcome = receiver.run(&sock, check, passes, opener.as_mut());
+    if let Some(o) = &opener {
+        outcome.calls = o.recv_calls();
+    }
     let mut used = Counters::thread().since(&before);
     // A checking thread's work is the stream's too.
     if let Some(c) = &outcome.checker {
@@ -276,6 +295,7 @@ mod tests {
             rx_buffer_bytes: 1,
             rcvbuf_bytes: None,
             cpus: None,
+            tls_fingerprint: None,
             error: error.map(String::from),
         };
         wire::write_line(&mut line, &ack).unwrap();

@@ -4,6 +4,7 @@ use crate::buffer::AlignedBuf;
 use crate::model::{RxMode, VerifyOn};
 use crate::probe::Counters;
 use crate::strategy::pipe::Pipe;
+use crate::tls::Opener;
 use crate::wire::{self, PassNotice, StreamPlan};
 use anyhow::Context;
 use nix::errno::Errno;
@@ -146,8 +147,22 @@ fn step(r: nix::Result<usize>) -> Step {
         Ok(0) => Step::End(None),
         Ok(n) => Step::Got(n),
         Err(Errno::EINTR) => Step::Again,
-        Err(Errno::EAGAIN) => Step::End(Some("idle: nothing arrived within the idle timeout".into())),
+        Err(Errno::EAGAIN) => Step::End(Some(IDLE.into())),
         Err(e) => Step::End(Some(format!("recv: {e}"))),
+    }
+}
+
+const IDLE: &str = "idle: nothing arrived within the idle timeout";
+
+/// What one read of a TLS stream's plaintext came to.
+fn tls_step(r: std::io::Result<usize>) -> Step {
+    use std::io::ErrorKind;
+    match r {
+        Ok(0) => Step::End(None),
+        Ok(n) => Step::Got(n),
+        Err(e) if e.kind() == ErrorKind::Interrupted => Step::Again,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Step::End(Some(IDLE.into())),
+        Err(e) => Step::End(Some(e.to_string())),
     }
 }
 
@@ -197,8 +212,22 @@ impl Receiver {
         })
     }
 
+    /// One receive into `buf` (or, for splice, through the pipe; for TLS, plaintext out of the session).
+    fn take(
+        mode: RxMode,
+        through: Option<&SpliceSink>,
+        tls: Option<&mut Opener>,
+        buf: &mut [u8],
+        sock: &TcpStream,
+    ) -> Step {
+        if let Some(opener) = tls {
+            return tls_step(opener.read(sock, buf));
+        }
+        step(Self::raw_take(mode, through, buf, sock))
+    }
+
     /// One receive call into `buf` (or, for splice, through the pipe): bytes taken off the socket (0 at EOF).
-    fn take(mode: RxMode, through: Option<&SpliceSink>, buf: &mut [u8], sock: &TcpStream) -> nix::Result<usize> {
+    fn raw_take(mode: RxMode, through: Option<&SpliceSink>, buf: &mut [u8], sock: &TcpStream) -> nix::Result<usize> {
         match (through, mode) {
             (Some(s), _) => {
                 let flags = SpliceFFlags::SPLICE_F_MOVE;
@@ -218,28 +247,40 @@ impl Receiver {
         }
     }
 
-    /// Receives until EOF, an error or the idle timeout, checking the bytes against `check` if given and telling
-    /// `passes` where each pass ends.
-    pub fn run(&mut self, sock: &TcpStream, check: Option<Check>, passes: Option<PassTracker>) -> Received {
+    /// Receives until EOF (a TLS stream: close_notify), an error or the idle timeout, checking the bytes against
+    /// `check` if given and telling `passes` where each pass ends.
+    pub fn run(
+        &mut self,
+        sock: &TcpStream,
+        check: Option<Check>,
+        passes: Option<PassTracker>,
+        tls: Option<&mut Opener>,
+    ) -> Received {
         let got = Received {
             passes,
             ..Received::default()
         };
         match (check, self.mode, self.verify_on) {
             (Some(check), RxMode::Copy, VerifyOn::Thread) if self.bufs.len() > 1 => {
-                self.run_checked_beside(sock, check, got)
+                self.run_checked_beside(sock, check, got, tls)
             }
-            (check, _, _) => self.run_inline(sock, check, got),
+            (check, _, _) => self.run_inline(sock, check, got, tls),
         }
     }
 
-    fn run_inline(&mut self, sock: &TcpStream, mut check: Option<Check>, mut got: Received) -> Received {
+    fn run_inline(
+        &mut self,
+        sock: &TcpStream,
+        mut check: Option<Check>,
+        mut got: Received,
+        mut tls: Option<&mut Opener>,
+    ) -> Received {
         // (Splice mode keeps a one-page buffer it never uses.)
         let buf = self.bufs[0].as_mut_slice();
         let len = self.len.min(buf.len());
         let buf = &mut buf[..len];
         loop {
-            let n = match step(Self::take(self.mode, self.splice.as_ref(), buf, sock)) {
+            let n = match Self::take(self.mode, self.splice.as_ref(), tls.as_deref_mut(), buf, sock) {
                 Step::Got(n) => n,
                 Step::Again => continue,
                 Step::End(error) => {
@@ -258,7 +299,13 @@ impl Receiver {
 
     /// The receiving thread fills buffers and hands them over `BATCH` at a time; a checking thread checks them in
     /// order and gives them back. The receiver waits only when every buffer is still waiting to be checked.
-    fn run_checked_beside(&mut self, sock: &TcpStream, mut check: Check, mut got: Received) -> Received {
+    fn run_checked_beside(
+        &mut self,
+        sock: &TcpStream,
+        mut check: Check,
+        mut got: Received,
+        mut tls: Option<&mut Opener>,
+    ) -> Received {
         use std::sync::mpsc::{channel, sync_channel};
         let (to_checker, batches) = sync_channel::<Vec<(AlignedBuf, usize)>>(RING / BATCH);
         let (to_receiver, checked) = channel::<AlignedBuf>();
@@ -295,7 +342,7 @@ impl Receiver {
                         }
                     }
                 };
-                let n = match step(Self::take(mode, None, &mut buf.as_mut_slice()[..len], sock)) {
+                let n = match Self::take(mode, None, tls.as_deref_mut(), &mut buf.as_mut_slice()[..len], sock) {
                     Step::Got(n) => n,
                     Step::Again => {
                         free.push(buf);

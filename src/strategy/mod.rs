@@ -19,6 +19,7 @@ mod read_send;
 mod sendfile;
 mod splice;
 pub mod streams;
+mod tls_send;
 
 use crate::model::{Method, Status};
 use crate::wire::StreamPlan;
@@ -54,6 +55,8 @@ pub struct CallStats {
     /// Zero-copy sends completed, and how many of them the kernel reported it copied anyway.
     pub zerocopy_sends: u64,
     pub zerocopy_copied: u64,
+    /// The TLS cipher suite of a TLS path.
+    pub tls_cipher: Option<String>,
     pub first_call: Option<Instant>,
     pub last_return: Option<Instant>,
 }
@@ -69,6 +72,7 @@ impl Default for CallStats {
             fallback: None,
             zerocopy_sends: 0,
             zerocopy_copied: 0,
+            tls_cipher: None,
             first_call: None,
             last_return: None,
         }
@@ -84,6 +88,9 @@ impl CallStats {
         self.latency_ns.add(&other.latency_ns).expect("histograms share bounds");
         if self.fallback.is_none() {
             self.fallback.clone_from(&other.fallback);
+        }
+        if self.tls_cipher.is_none() {
+            self.tls_cipher.clone_from(&other.tls_cipher);
         }
         self.zerocopy_sends += other.zerocopy_sends;
         self.zerocopy_copied += other.zerocopy_copied;
@@ -226,8 +233,18 @@ pub trait Transfer: Send {
     /// page-table entries pin the pages it touched; eviction skips mapped pages).
     fn release_pages(&mut self) {}
 
+    /// After the stream's last pass: what ends the stream besides shutting the socket (a TLS close_notify).
+    fn end(&mut self, _io: &mut Io) -> Result<(), SendError> {
+        Ok(())
+    }
+
     /// The path that really runs, when it is not the one asked for: `method(fallback:other: why)`.
     fn fallback(&self) -> Option<String> {
+        None
+    }
+
+    /// The TLS cipher suite, for a TLS path.
+    fn tls_cipher(&self) -> Option<String> {
         None
     }
 }
@@ -255,11 +272,25 @@ pub fn send_pass(t: &mut dyn Transfer, io: &mut Io, plan: &StreamPlan) -> Result
     if let Some(path) = t.fallback() {
         io.stats.fallback = Some(path);
     }
+    if io.stats.tls_cipher.is_none() {
+        io.stats.tls_cipher = t.tls_cipher();
+    }
     Ok(())
 }
 
-/// Builds a method's transfer for one connection: everything that is set-up, not transfer.
-pub fn prepare(method: Method, file: File, sock: &TcpStream, opts: &SendOptions) -> anyhow::Result<Box<dyn Transfer>> {
+/// Builds a method's transfer for one connection: everything that is set-up, not transfer. A TLS method gets the
+/// connection's session, its handshake done.
+pub fn prepare(
+    method: Method,
+    file: File,
+    sock: &TcpStream,
+    opts: &SendOptions,
+    session: Option<rustls::ClientConnection>,
+) -> anyhow::Result<Box<dyn Transfer>> {
+    if method.tls() {
+        let session = session.ok_or_else(|| anyhow::anyhow!("{method} needs a TLS session"))?;
+        return tls_send::prepare(method, file, sock, opts, session);
+    }
     Ok(match method {
         Method::ReadSend => Box::new(read_send::ReadSend::new(file, opts)?),
         Method::MmapSend => Box::new(mmap_send::MmapSend::new(&file)?),
@@ -268,6 +299,7 @@ pub fn prepare(method: Method, file: File, sock: &TcpStream, opts: &SendOptions)
         Method::IoUring => Box::new(io_uring::IoUringSend::new(file, opts)?),
         Method::MsgZerocopy => Box::new(msg_zerocopy::MsgZerocopy::new(&file, sock)?),
         Method::DirectReadSend => Box::new(direct_read_send::DirectReadSend::new(file, opts)?),
+        Method::TlsReadSend | Method::KtlsSendfile => unreachable!("TLS methods are prepared above"),
     })
 }
 

@@ -4,7 +4,7 @@ use super::{Io, SendError, Transfer};
 use std::fs::File;
 use std::os::fd::AsFd;
 
-/// Needs nothing but the file.
+/// Needs nothing but the file (`ktls-sendfile` uses it on a socket that encrypts).
 pub struct Sendfile {
     file: File,
 }

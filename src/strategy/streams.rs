@@ -59,19 +59,22 @@ pub struct Span {
 }
 
 impl<'a> Streams<'a> {
-    /// Opens the file once per connection and builds each connection's transfer.
+    /// Opens the file once per connection and builds each connection's transfer (a TLS method on the session
+    /// of its connection, from `sessions`).
     pub fn prepare(
         method: Method,
         path: &Path,
         plans: &'a [StreamPlan],
         socks: &'a [TcpStream],
         opts: &SendOptions,
+        sessions: Vec<Option<rustls::ClientConnection>>,
     ) -> anyhow::Result<Streams<'a>> {
         assert_eq!(plans.len(), socks.len(), "one plan per connection");
         let mut transfers = Vec::with_capacity(plans.len());
-        for sock in socks {
+        let sessions = sessions.into_iter().chain(std::iter::repeat_with(|| None));
+        for (sock, session) in socks.iter().zip(sessions) {
             let file = File::open(path).with_context(|| format!("cannot open '{}'", path.display()))?;
-            transfers.push(prepare(method, file, sock, opts)?);
+            transfers.push(prepare(method, file, sock, opts, session)?);
         }
         Ok(Streams {
             stats: plans.iter().map(|_| CallStats::default()).collect(),
@@ -82,8 +85,8 @@ impl<'a> Streams<'a> {
     }
 
     /// Sends `passes` passes of every stream's plan, one thread per connection; with `notices`, each stream then
-    /// waits for the sink's word that the last pass arrived.
-    pub fn run(&mut self, passes: u32, notices: bool, limits: Limits) -> anyhow::Result<Span> {
+    /// waits for the sink's word that the last pass arrived; with `last`, each stream ends (`Transfer::end`).
+    pub fn run(&mut self, passes: u32, notices: bool, last: bool, limits: Limits) -> anyhow::Result<Span> {
         let Limits { deadline, stop, cpus } = limits;
         let barrier = Barrier::new(self.plans.len() + 1);
         let abort = AtomicBool::new(false);
@@ -107,8 +110,11 @@ impl<'a> Streams<'a> {
                     let mut io = Io { sock, stats, ctl: &ctl };
                     let result = (|| {
                         let mut notice = None;
-                        for _ in 0..passes {
+                        for pass in 1..=passes {
                             send_pass(transfer.as_mut(), &mut io, plan)?;
+                            if last && pass == passes {
+                                transfer.end(&mut io)?;
+                            }
                             sent = Instant::now();
                             if notices {
                                 notice = Some((read_notice(sock, &ctl)?, Instant::now()));

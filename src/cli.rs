@@ -78,6 +78,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Put the article's 2017 medians beside a result folder's (writes DIR/article.md).
     Article(ArticleArgs),
+    /// Show what shapes this machine's numbers: kernel, mitigations, TCP sysctls, offloads, CPU policy, limits.
+    Env(EnvArgs),
 }
 
 // Numbers and sizes take a leading '-' as their value (allow_hyphen_values), so that `--size -5MB` is refused with
@@ -255,6 +257,19 @@ pub struct CompareArgs {
     /// Folder for the comparison chart and table (default: the current folder).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The record as JSON (as summary.json holds it) instead of a listing.
+    #[arg(long)]
+    pub json: bool,
+    /// Describe the storage holding this file (default: the current folder's).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Describe the interface that reaches this host (default: loopback, as a spawned sink uses).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect: Option<String>,
 }
 
 #[derive(Debug, Args)]

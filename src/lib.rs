@@ -38,6 +38,7 @@ pub mod wire;
 pub mod commands {
     pub use crate::article::table as article;
     pub use crate::compare::compare_dirs as compare;
+    pub use crate::env::command as env;
     pub use crate::fixture::command as fixture;
     pub use crate::plot::plot_dir as plot;
     pub use crate::runner::main as run;

@@ -24,6 +24,10 @@ fn main() {
             xferbench::out!("{table}");
             0
         }),
+        Command::Env(args) => commands::env(args).map(|text| {
+            xferbench::out!("{text}");
+            0
+        }),
     };
     match result {
         Ok(code) => std::process::exit(code),

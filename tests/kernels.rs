@@ -115,6 +115,8 @@ fn check_rows(dir: &Path, text: &str) -> usize {
         // No fallback: ktls-sendfile ran with the keys in the guest kernel's TLS, byte-exact at the sink.
         assert_eq!(r.path, r.strategy.to_string(), "no fallback: {r:?}");
         assert_eq!(r.tls_cipher.is_empty(), !r.strategy.method.tls(), "{r:?}");
+        // Under TCG the guest's numbers are the emulator's, and every row says so.
+        assert!(r.flags.has(xferbench::model::Flag::Emulated), "{r:?}");
     }
     for file in ["summary.json", "console.log", "guest.txt", "throughput.png", "cpu.svg"] {
         assert!(dir.join(file).is_file(), "{file} in {}\n{text}", dir.display());
@@ -166,6 +168,10 @@ fn plan_runs_in_guest_kernels_and_comes_back_labelled() {
     let new = release_dir(&dir.path().join("k"), "6.12");
     check_rows(&new, &text);
     let md = std::fs::read_to_string(dir.path().join("k/compare/compare.md")).unwrap();
+    assert!(
+        md.contains("**Emulated:**") && md.contains("| kernel.release |"),
+        "{md}"
+    );
     for dir in [&old, &new] {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         assert!(md.contains(&format!("`{name}`")), "{name} in compare.md:\n{md}");

@@ -7,6 +7,7 @@
 //! The first set is the baseline; its cases that no other set has are left out of the table and counted below it.
 
 mod chart;
+mod differs;
 mod mann_whitney;
 
 use crate::model::{CaseKey, Flag, Labeler};
@@ -40,6 +41,8 @@ pub(crate) struct ResultSet {
     pub cases: BTreeMap<CaseKey, Measured>,
     /// Its rows were measured under an emulator.
     pub emulated: bool,
+    /// Where and how it was measured, for "what differs".
+    facts: differs::Facts,
 }
 
 impl ResultSet {
@@ -68,6 +71,7 @@ impl ResultSet {
             describe,
             cases,
             emulated: rows.iter().any(|r: &Row| r.flags.has(Flag::Emulated)),
+            facts: differs::Facts::load(dir, &rows),
         })
     }
 
@@ -228,7 +232,56 @@ fn bytes_and_passes(m: &Measured) -> String {
     format!("{} × {}", sizes.join("/"), passes.join("/"))
 }
 
-/// The markdown: which sets, then one row per common case.
+/// "What differs": for each set after the first, every item of where and how it was measured that is not the
+/// first set's, kernel first.
+fn what_differs(md: &mut String, sets: &[ResultSet]) {
+    let first = &sets[0];
+    let _ = writeln!(md, "\n## What differs\n");
+    for other in &sets[1..] {
+        let found = differs::between(&first.facts, &other.facts);
+        if found.is_empty() {
+            let _ = writeln!(
+                md,
+                "`{}` against `{}`: nothing recorded differs.\n",
+                other.name, first.name
+            );
+            continue;
+        }
+        let _ = writeln!(
+            md,
+            "`{}` against `{}` ({} item(s)):\n\n| item | {} | {} |\n|---|---|---|",
+            other.name,
+            first.name,
+            found.len(),
+            first.name,
+            other.name
+        );
+        for d in &found {
+            let _ = writeln!(md, "| {} | {} | {} |", d.item, cell_text(&d.left), cell_text(&d.right));
+        }
+        md.push('\n');
+    }
+    let missing: Vec<&str> = sets
+        .iter()
+        .filter(|s| s.facts.record.is_none())
+        .map(|s| s.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(
+            md,
+            "No environment record in `{}` (a set from before xferbench kept one): only what its rows carry is \
+             compared.\n",
+            missing.join("`, `")
+        );
+    }
+}
+
+/// A value fit for a markdown cell.
+fn cell_text(v: &str) -> String {
+    v.replace('|', "\\|")
+}
+
+/// The markdown: which sets, what differs between them, then one row per common case.
 fn table(sets: &[ResultSet], common: &[CaseKey]) -> String {
     let (first, others) = (&sets[0], &sets[1..]);
     let mut md = String::from("# xferbench compare\n\nResult sets (ratios are against the first):\n\n");
@@ -244,7 +297,8 @@ fn table(sets: &[ResultSet], common: &[CaseKey]) -> String {
             emulated.join("`, `")
         );
     }
-    md.push_str("\n| strategy | threads | chunk | layout | cache | receiver |");
+    what_differs(&mut md, sets);
+    md.push_str("## Cases\n\n| strategy | threads | chunk | layout | cache | receiver |");
     let mut rule = String::from("\n|---|--:|--:|---|---|---|");
     let _ = write!(md, " {} MB/s (n, file × passes) |", first.name);
     rule.push_str("--:|");

@@ -67,6 +67,28 @@ impl Environment {
     }
 }
 
+/// `xferbench env`: the record of this machine as a listing, or as the JSON summary.json holds.
+pub fn command(args: crate::cli::EnvArgs) -> anyhow::Result<String> {
+    use std::net::ToSocketAddrs;
+    let peer = match &args.connect {
+        Some(hostport) => Some(
+            hostport
+                .to_socket_addrs()
+                .map_err(|e| crate::error::UsageError::new("--connect", hostport, format!("cannot resolve it ({e})")))?
+                .next()
+                .ok_or_else(|| crate::error::UsageError::new("--connect", hostport, "resolves to no address"))?
+                .ip(),
+        ),
+        None => None,
+    };
+    let file = args.file.unwrap_or_else(|| ".".into());
+    let record = detect(&file, peer);
+    Ok(match args.json {
+        true => serde_json::to_string_pretty(&record)? + "\n",
+        false => render_text(&record),
+    })
+}
+
 /// Records everything that shapes a run's numbers on this machine: `test_file` names the storage to describe,
 /// `peer` the receiving host (`None` or a loopback address: the run stays on this box, over `lo`).
 pub fn detect(test_file: &Path, peer: Option<IpAddr>) -> Record {

@@ -36,6 +36,8 @@ struct SummaryFile<'a> {
     state: &'a str,
     plan: &'a PlanRecord,
     environment: &'a Environment,
+    /// Everything that shapes the numbers on this machine (`xferbench env`), for `compare` to say what differs.
+    system: &'a crate::env::Record,
     file: String,
     file_bytes: u64,
     cases: Vec<CaseSummary>,
@@ -46,6 +48,7 @@ struct Summary<'a> {
     run_id: &'a str,
     plan: &'a PlanRecord,
     environment: &'a Environment,
+    system: &'a crate::env::Record,
     fixture: &'a Fixture,
 }
 
@@ -56,6 +59,7 @@ impl Summary<'_> {
             state,
             plan: self.plan,
             environment: self.environment,
+            system: self.system,
             file: self.fixture.path.display().to_string(),
             file_bytes: self.fixture.size,
             cases: summarise(rows),
@@ -105,10 +109,18 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
             (Target::spawned(sink.addr), Some(sink))
         }
     };
+    let system = crate::env::detect(&fixture.path, target.addrs.first().map(|a| a.ip()));
+    if system.emulated() && !plan.quiet {
+        eprintln!(
+            "xferbench: this machine's CPU is emulated (QEMU's TCG): every row is flagged emulated, its numbers are \
+             the emulator's"
+        );
+    }
     let mut live = Live {
         plan: &plan,
         fixture: &fixture,
         env: &env,
+        emulated: system.emulated(),
         run_id: &run_id,
         target,
         sink,
@@ -118,6 +130,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         run_id: &run_id,
         plan: &record,
         environment: &env,
+        system: &system,
         fixture: &fixture,
     };
     folder.write_summary(&summary.file(&rows, "running"))?;
@@ -210,6 +223,7 @@ struct Live<'a> {
     plan: &'a Plan,
     fixture: &'a Fixture,
     env: &'a Environment,
+    emulated: bool,
     run_id: &'a str,
     target: Target,
     sink: Option<SpawnedSink>,
@@ -229,7 +243,7 @@ impl walk::Measure for Live<'_> {
             plan: self.plan,
             fixture: self.fixture,
             env: self.env,
-            emulated: false,
+            emulated: self.emulated,
             run_id: self.run_id,
             target: &self.target,
             stop: self.stop,

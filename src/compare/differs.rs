@@ -5,7 +5,7 @@
 
 use crate::env::{self, Difference, Record};
 use crate::record::Row;
-use std::collections::BTreeSet;
+use crate::plot::distinct;
 use std::path::Path;
 
 /// What one result set says about where and how it was measured.
@@ -28,16 +28,6 @@ impl Facts {
             rows: row_items(rows),
         }
     }
-}
-
-/// The distinct values of `f` over the rows, joined.
-fn distinct(rows: &[Row], f: impl Fn(&Row) -> String) -> String {
-    rows.iter()
-        .map(f)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {

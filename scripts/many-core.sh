@@ -5,14 +5,15 @@
 # time limit cuts one short, run this again on the same machine and finished cases are skipped (peers, a few
 # minutes, starts over).
 #
-# Each run should last at least ~0.5 s, so the file is large (16 GB by default: on 16 cores a 1.2 GB file moves in
-# tens of milliseconds). Needs 2 x SIZE of free disk (the fixture) and more memory than SIZE (the warm cache).
+# The article's 1.2 GB file, sent as many times per repetition as it takes to last MIN_TIME (on 16 cores one pass
+# moves in tens of milliseconds): every repetition is long enough to time, and the set lines up with any other
+# machine's in `xferbench compare`. Needs SIZE of free disk (the fixture, plus 2 GB for the peers' dd comparison).
 #
 # On a machine lent for at most 10 minutes a command: TARBALL=$OUT/results.tar.gz timeout 570 bash scripts/many-core.sh
 # then the same again until it prints no failure: each call resumes where the last stopped, on a fresh machine too
 # if the last tarball is unpacked at the repository root first and the same TAG is given (see results/README.md).
 #
-# Environment: SIZE [16GB], THREADS [1 2 4 8 10 12 16], CHUNKS [10MiB], REPEAT [3],
+# Environment: SIZE [1.2GB], MIN_TIME [0.5s], THREADS [1 2 4 8 10 12 16], CHUNKS [10MiB], REPEAT [3],
 #              TAG [<CPUs>cpu-<host>-linux-<kernel>], RESULTS [results], TARBALL [results-<TAG>.tar.gz],
 #              STEPS ["article sweep peers"], PEER_ROUNDS [7], PEER_FIXTURE_SIZE [2GB, fixture against dd],
 #              NO_IPERF [1 unless iperf3 is installed], XFERBENCH [target/release/xferbench],
@@ -23,7 +24,8 @@ cd "$(dirname "$0")/.."
 # Paths given relative to where the script was started; inside the repository they are passed on relative to it,
 # so that no result file records a path of this machine.
 abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
-SIZE=${SIZE:-16GB}
+SIZE=${SIZE:-1.2GB}
+MIN_TIME=${MIN_TIME:-0.5s}
 TAG=${TAG:-$(nproc)cpu-$(hostname -s 2>/dev/null || hostname)-linux-$(uname -r | cut -d- -f1)}
 RESULTS=$( [ -n "${RESULTS:-}" ] && abs "$RESULTS" || echo results)
 TARBALL=$( [ -n "${TARBALL:-}" ] && abs "$TARBALL" || echo "results-${TAG//\//-}.tar.gz")
@@ -31,7 +33,9 @@ export XFERBENCH=$( [ -n "${XFERBENCH:-}" ] && abs "$XFERBENCH" || echo target/r
 [ -x "$XFERBENCH" ] || { echo "many-core: $XFERBENCH is missing: build it first (cargo build --release)"; exit 1; }
 # Packed on every exit, finished or not (a `timeout` that stops this mid-sweep still leaves every finished row in
 # the tarball; running this again resumes).
+started=$SECONDS
 pack() {
+    echo "many-core: $((SECONDS - started)) s since the start of this call"
     [ -d "$RESULTS/$TAG" ] || return 0
     tar czf "$TARBALL" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")/$TAG" && echo "many-core: results in $TARBALL"
 }
@@ -39,8 +43,9 @@ trap pack EXIT
 echo "many-core: TAG=$TAG (give the same TAG to resume from an unpacked tarball on another machine)"
 for step in ${STEPS:-article sweep peers}; do
     case $step in
-        article) OUT=$RESULTS/$TAG/article SIZE=$SIZE THREADS=10 REPEAT=${REPEAT:-3} bash scripts/reproduce-article.sh ;;
-        sweep) OUT=$RESULTS/$TAG/sweep SIZE=$SIZE THREADS=${THREADS:-"1 2 4 8 10 12 16"} CHUNKS=${CHUNKS:-10MiB} \
+        article) OUT=$RESULTS/$TAG/article SIZE=$SIZE MIN_TIME=$MIN_TIME THREADS=10 REPEAT=${REPEAT:-3} \
+            bash scripts/reproduce-article.sh ;;
+        sweep) OUT=$RESULTS/$TAG/sweep SIZE=$SIZE MIN_TIME=$MIN_TIME THREADS=${THREADS:-"1 2 4 8 10 12 16"} CHUNKS=${CHUNKS:-10MiB} \
             REPEAT=${REPEAT:-3} bash scripts/sweep.sh ;;
         # xferbench against the bare C loop (and iperf3 where installed), and the cost of --verify, single stream.
         # Without iperf3 it is skipped at once: installing it would wait on a network such a machine may not have.

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The article's experiment on this machine: a 1.2 GB file over loopback, serial sendfile against 10 threads
 # sending 10 MiB chunks striped (as the original Java code did), read+send as the "traditional" path, cold and warm
-# page cache, 4 trials each; then the 2017 medians beside this machine's (xferbench article).
+# page cache, 4 trials each; then the 2017 medians beside this machine's (xferbench article). Each trial sends the
+# file as many times as it takes to last MIN_TIME (passes; cold passes each start cold), and the table states times
+# per 1.2 GB.
 #
 # Environment (defaults in brackets):
-#   SIZE       [1.2GB]   REPEAT [4]   THREADS [10]   CHUNK [10MiB]
+#   SIZE       [1.2GB]   REPEAT [4]   THREADS [10]   CHUNK [10MiB]   MIN_TIME [0.5s]
 #   OUT        result folder [results/article-<host>-<kernel>-<UTC date>]
 #   DROP_CACHES=1  also drop the whole page cache before cold cases (root), as the original study did
 #   XFERBENCH  the binary [target/release/xferbench, built if missing]
@@ -20,6 +22,7 @@ SIZE=${SIZE:-1.2GB}
 REPEAT=${REPEAT:-4}
 THREADS=${THREADS:-10}
 CHUNK=${CHUNK:-10MiB}
+MIN_TIME=${MIN_TIME:-0.5s}
 OUT=$(abs "${OUT:-results/article-$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}")
 EXTRA=${EXTRA:-}
 bin=target/release/xferbench
@@ -32,11 +35,12 @@ drop=()
 [ "${DROP_CACHES:-0}" = 1 ] && drop=(--drop-caches)
 
 echo "reproduce: $SIZE, sendfile vs parallel-sendfile x$THREADS ($CHUNK chunks, striped) vs read-send,"
-echo "           cold then warm, $REPEAT trials each, into $OUT"
+echo "           cold then warm, $REPEAT trials each of at least $MIN_TIME, into $OUT"
 status=0
 # shellcheck disable=SC2086
 "$bin" run --size "$SIZE" --strategies sendfile,parallel-sendfile,read-send --threads "$THREADS" \
-    --chunk "$CHUNK" --layout striped --cache cold,warm --repeat "$REPEAT" --warmup 1 --out "$OUT" --resume \
+    --chunk "$CHUNK" --layout striped --cache cold,warm --repeat "$REPEAT" --warmup 1 --min-time "$MIN_TIME" \
+    --out "$OUT" --resume \
     "${drop[@]}" $EXTRA || status=$?
 [ "$status" -eq 130 ] && exit 130
 [ -s "$OUT/runs.csv" ] || exit "$status"

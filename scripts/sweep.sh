@@ -10,6 +10,7 @@
 #   CACHES      cache states [warm cold]
 #   REPEAT      counted repetitions per case [3]
 #   WARMUP      warm-up repetitions per case [1]
+#   MIN_TIME    shortest timed section of a repetition: the file is sent as many times as that takes [0.5s]
 #   STRATEGIES  serial and parallel- strategies [sendfile read-send parallel-sendfile]
 #   LAYOUT      striped or contiguous [striped]
 #   OUT         result folder [results/<host>-<kernel>-<UTC date>]
@@ -31,6 +32,7 @@ CHUNKS=${CHUNKS:-"1MiB 10MiB"}
 CACHES=${CACHES:-"warm cold"}
 REPEAT=${REPEAT:-3}
 WARMUP=${WARMUP:-1}
+MIN_TIME=${MIN_TIME:-0.5s}
 STRATEGIES=${STRATEGIES:-"sendfile read-send parallel-sendfile"}
 LAYOUT=${LAYOUT:-striped}
 OUT=${OUT:-results/$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}
@@ -58,21 +60,30 @@ join() { local IFS=,; echo "$*"; }
 strategies=$(join $STRATEGIES); threads_csv=$(join $threads); chunks=$(join $CHUNKS); caches=$(join $CACHES)
 
 run_args=(--size "$SIZE" --strategies "$strategies" --threads "$threads_csv" --chunk "$chunks" --cache "$caches"
-    --layout "$LAYOUT" --repeat "$REPEAT" --warmup "$WARMUP")
+    --layout "$LAYOUT" --repeat "$REPEAT" --warmup "$WARMUP" --min-time "$MIN_TIME")
 plan=$("$bin" run "${run_args[@]}" --dry-run)
 plan=${plan%%$'\n'*}
 cases=$(echo "$plan" | sed -n 's/^plan: \([0-9]*\) cases.*/\1/p')
 runs=$(echo "$plan" | sed -n 's/.* \([0-9]*\) runs.*/\1/p')
 bytes=$(echo "$plan" | sed -n 's/.* \([0-9]*\) bytes per run/\1/p')
-# Rough: a warm run moves ~2 GB/s, a cold one ~1 GB/s (an SSD), and each run spends about a second on set-up;
-# runs are split evenly over the cache states.
+# Rough: a repetition lasts its timed section (MIN_TIME with a quarter to spare, or one pass of the file at ~2 GB/s
+# warm, ~1 GB/s cold, whichever is longer) plus putting the page cache in its state (reading the file at ~5 GB/s) and
+# set-up; each case also spends about one repetition more finding its pass count.
+min_ms=$(python3 -c "
+import re,sys
+t='$MIN_TIME'.strip(); m=re.fullmatch(r'([0-9.]+)\s*(ms|s|m)?', t)
+print(int(float(m[1]) * {'ms': 1, 's': 1000, 'm': 60000, None: 1000}[m[2]]) if m else 500)")
 ncaches=$(echo $CACHES | wc -w)
-per_cache=$(( runs / ncaches ))
-estimate=0
+per_cache=$(( cases / ncaches ))
+estimate_ms=0
 for c in $CACHES; do
-    case $c in cold) rate=1000000000;; *) rate=2000000000;; esac
-    estimate=$(( estimate + per_cache * (bytes / rate + 1) ))
+    case $c in cold) rate=1000000;; *) rate=2000000;; esac  # bytes per ms
+    pass_ms=$(( bytes / rate ))
+    timed=$(( min_ms * 5 / 4 )); [ "$pass_ms" -gt "$timed" ] && timed=$pass_ms
+    rep_ms=$(( timed + bytes / 5000000 + 200 ))
+    estimate_ms=$(( estimate_ms + per_cache * (WARMUP + 1 + REPEAT) * rep_ms ))
 done
+estimate=$(( estimate_ms / 1000 ))
 
 cat <<PLAN
 sweep: $cases case(s) x ($WARMUP warm-up + $REPEAT counted) = $runs runs of $SIZE
@@ -81,6 +92,7 @@ sweep: $cases case(s) x ($WARMUP warm-up + $REPEAT counted) = $runs runs of $SIZ
   chunks:     $CHUNKS
   caches:     $CACHES
   into:       $OUT (resumes: finished cases are skipped)
+  timed:      each repetition at least $MIN_TIME (the file sent as many times as that takes)
   roughly:    $((estimate / 60)) min $((estimate % 60)) s, if nothing is already done (assuming ~2 GB/s warm, ~1 GB/s cold)
 PLAN
 

@@ -6,7 +6,7 @@ use super::outdir::Litter;
 use crate::config::{Plan, Source};
 use crate::export::{RowWriter, write_json_atomic};
 use crate::fixture::Fixture;
-use crate::lock::{FolderLock, Holder};
+use crate::lock::{Busy, FolderLock, Holder};
 use crate::model::{Passes, Transport, VerifyOn};
 use crate::record::{self, Row};
 use anyhow::Context;
@@ -146,10 +146,19 @@ impl Folder {
     /// Creates (or takes) the folder, refusing it when another run holds it; returns it with the rows it already
     /// holds (a torn last row set aside, with one line saying so).
     pub fn open(dir: &Path, run_id: &str, resume: bool) -> anyhow::Result<(Folder, Vec<Row>)> {
-        let litter = Litter::before_creating(dir);
+        let mut litter = Litter::before_creating(dir);
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the result folder '{}'", dir.display()))?;
-        let lock = FolderLock::take(dir, &Holder::me(format!("run {run_id}")))
-            .map_err(|busy| anyhow::anyhow!("{busy}; wait for it to finish or give --out another folder"))?;
+        let lock = match take(dir, run_id) {
+            Ok(lock) => lock,
+            Err(e) => {
+                // Refused (or never held): the folder and what is in it are another run's; nothing here is removed.
+                litter.keep();
+                return Err(e);
+            }
+        };
+        litter.locked();
+        // From here on, whatever ends the opening removes what this run made while the lock is still held.
+        let held = Held { litter, lock };
         let csv_path = dir.join("runs.csv");
         let mut rows = Vec::new();
         if std::fs::metadata(&csv_path).is_ok_and(|m| m.len() > 0) {
@@ -169,6 +178,7 @@ impl Folder {
             );
         }
         let writer = RowWriter::open(&csv_path)?;
+        let Held { litter, lock } = held;
         Ok((
             Folder {
                 dir: dir.to_path_buf(),
@@ -217,6 +227,29 @@ impl Folder {
     /// The run ended in a way of its own (finished, interrupted): keep what it made even without a row.
     pub fn keep(&mut self) {
         self.litter.keep();
+    }
+}
+
+/// What a run made in its folder, and the lock; dropped in this order, like `Folder`'s fields.
+struct Held {
+    litter: Litter,
+    lock: FolderLock,
+}
+
+/// Takes the lock of `dir`. A run that failed before recording anything removes the folder it made, so a run
+/// started beside it may find the folder gone by the time it opens the lock file: it makes it again.
+fn take(dir: &Path, run_id: &str) -> anyhow::Result<FolderLock> {
+    let me = Holder::me(format!("run {run_id}"));
+    let mut tries = 0;
+    loop {
+        match FolderLock::take(dir, &me) {
+            Ok(lock) => return Ok(lock),
+            Err(Busy::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound && tries < 5 => {
+                tries += 1;
+                let _ = std::fs::create_dir_all(dir);
+            }
+            Err(busy) => anyhow::bail!("{busy}; wait for it to finish or give --out another folder"),
+        }
     }
 }
 

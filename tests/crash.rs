@@ -293,9 +293,17 @@ fn sigkill_at_four_moments_then_resume_gives_every_case_exactly_repeat_rows() {
             );
         }
     }
+    // What a kill while summary.json is being replaced leaves (PID 2^22 + 1 exists nowhere): the resume removes it.
+    std::fs::write(out.join("summary.json.tmp-4194305"), b"{\"run_id\": ").unwrap();
     let (status, stderr) = run(t.path(), &with(&args, &["--resume"]), "last");
     assert_eq!(status.code(), Some(0), "{stderr}");
     let rows = finished_with(&out, 4, 6);
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "temporary files left");
     let runs: BTreeSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
     assert!(
         runs.len() >= 4,

@@ -157,6 +157,7 @@ impl Folder {
             }
         };
         litter.locked();
+        remove_dead_temporaries(dir);
         // From here on, whatever ends the opening removes what this run made while the lock is still held.
         let held = Held { litter, lock };
         let csv_path = dir.join("runs.csv");
@@ -236,6 +237,22 @@ struct Held {
     lock: FolderLock,
 }
 
+/// Removes what a run killed while replacing summary.json or plan.json left (the temporary files of
+/// `export::write_json_atomic`): only the folder's holder writes them, so once the lock is held, any there is a dead
+/// run's.
+fn remove_dead_temporaries(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if ["summary.json.tmp-", "plan.json.tmp-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Takes the lock of `dir`. A run that failed before recording anything removes the folder it made, so a run
 /// started beside it may find the folder gone by the time it opens the lock file: it makes it again.
 fn take(dir: &Path, run_id: &str) -> anyhow::Result<FolderLock> {
@@ -306,5 +323,22 @@ mod tests {
         assert!(e.contains("already holds 1 row(s)") && e.contains("--resume"), "{e}");
         let (_, rows) = Folder::open(&out, "r4", true).unwrap();
         assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn what_a_run_killed_while_replacing_a_json_file_left_is_removed_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let left = ["summary.json.tmp-4194305", "plan.json.tmp-4194306", "notes.json.tmp-1"];
+        left.iter().for_each(|n| std::fs::write(out.join(n), b"{").unwrap());
+        let (folder, _) = Folder::open(&out, "r2", true).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".xferbench.lock", "notes.json.tmp-1", "runs.csv"]);
+        drop(folder);
     }
 }

@@ -795,3 +795,37 @@ fn a_full_disk_fails_a_row_and_stops_the_run_at_once() {
 fn a_full_disk_fails_summary_json_and_stops_the_run_at_once() {
     full_disk(true);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The long version, short.
+
+/// scripts/crash-resume.sh on a tiny plan: three SIGKILLs at seeded moments, each resumed, then finished; its own
+/// checks pass and its summary line says so, and the folder it leaves passes these tests' checks too.
+#[test]
+fn crash_resume_script_survives_three_kills_of_a_tiny_plan() {
+    let t = tmp();
+    let mut cmd = Command::new("bash");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/crash-resume.sh"))
+        .current_dir(t.path())
+        .env("XFERBENCH", BIN)
+        .env("TMPDIR", t.path())
+        .envs([("KILLS", "3"), ("SEED", "7"), ("SIZE", "1MiB"), ("CASES", "2")])
+        .envs([
+            ("REPEAT", "4"),
+            ("MIN_TIME", "30ms"),
+            ("OUT", "out"),
+            ("FIXTURES_DIR", "fx"),
+        ]);
+    let out = common::run_limited(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("crash-resume: kills "), "{stdout}");
+    assert!(
+        last.contains("rows 8 (2 cases x 4), duplicates 0,") && last.contains("sinks left 0") && last.ends_with(": ok"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("VIOLATION"), "{stdout}");
+    finished_with(&t.path().join("out"), 2, 4);
+}

@@ -7,10 +7,11 @@
 # line per violation) and exits 1 on any violation.
 #
 # The kill moments: KILLS points drawn uniformly over the sweep's expected duration (one uninterrupted run of the
-# plan, timed first; or DURATION), sorted. Run k is SIGKILLed once it has run for the gap between moments k-1 and k,
-# so the kills fall all along the sweep: in start-up, in a case's calibration, mid-repetition, between cases. A
-# killed run's work in flight is lost, so the sweep is never done before the last kill; a run that ends before its
-# kill is noted and not counted as a kill.
+# plan, timed first, noting when each row appeared), sorted. A moment is "row r, then d seconds" of that run; run k
+# is SIGKILLed once the folder holds the moment's row r, d seconds later (counted from its own start if the folder
+# already holds r rows). So the kills fall all along the sweep, from its first start-up to its last case: in
+# start-up, in a case's calibration, mid-repetition, between cases. A run that ends before its kill is noted and
+# not counted as a kill.
 #
 # Environment (defaults in brackets):
 #   KILLS         SIGKILLs [50]
@@ -21,7 +22,6 @@
 #   MIN_TIME      --min-time: how long a repetition lasts [100ms]
 #   OUT           result folder, new or empty [a temporary folder, removed when everything holds]
 #   SEED          seed of the kill moments [1]
-#   DURATION      expected duration of the sweep in seconds [timed: one uninterrupted run]
 #   FIXTURES_DIR  where the test file is made [beside the temporary folder's results]
 #   XFERBENCH     the binary [target/release/xferbench, built if missing]
 #   EXTRA         more options for `xferbench run`
@@ -80,7 +80,7 @@ violation() {
     violations=$((violations + 1))
 }
 now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+elapsed() { awk -v a="$1" -v b="$(now)" -v p="${2:-1}" 'BEGIN { printf "%." p "f", b - a }'; }
 
 # A live (not zombie) process whose command line says it is a sink.
 sink_alive() {
@@ -92,43 +92,70 @@ sink_alive() {
 # Make the file once, outside any timed or killed run.
 "$bin" fixture --size "$SIZE" --fixture-dir "$FIXTURES_DIR" >/dev/null
 
-if [ -z "${DURATION:-}" ]; then
-    t0=$(now)
-    "$bin" "${run_args[@]}" --out "$work/timed" >/dev/null 2>"$work/timed.err" || {
-        echo "crash-resume: the uninterrupted run failed: $(tail -1 "$work/timed.err")" >&2
-        exit 1
-    }
-    DURATION=$(elapsed "$t0")
-fi
+# Whole rows in a result folder's runs.csv (newlines after the header's).
+rows_in() {
+    local n
+    n=$(wc -l 2>/dev/null <"$1/runs.csv") || n=0
+    echo $((n > 0 ? n - 1 : 0))
+}
+
+# One uninterrupted run, timed, with the moment each row appeared.
+t0=$(now)
+"$bin" "${run_args[@]}" --out "$work/timed" </dev/null >/dev/null 2>"$work/timed.err" &
+pid=$!
+row_times=""
+seen=0
+while kill -0 "$pid" 2>/dev/null; do
+    n=$(rows_in "$work/timed")
+    while [ "$seen" -lt "$n" ]; do
+        seen=$((seen + 1))
+        row_times="$row_times $(elapsed "$t0" 3)"
+    done
+    sleep 0.005
+done
+wait "$pid" || {
+    echo "crash-resume: the uninterrupted run failed: $(tail -1 "$work/timed.err")" >&2
+    exit 1
+}
+duration=$(elapsed "$t0" 3)
 echo "crash-resume: $cases case(s) x $REPEAT repetition(s) of $SIZE (--min-time $MIN_TIME) into $OUT; an" \
-    "uninterrupted run takes ${DURATION} s; $KILLS SIGKILL(s) over it (seed $SEED)"
+    "uninterrupted run takes $duration s; $KILLS SIGKILL(s) over it (seed $SEED)"
+
+# The moments, each as the row of the uninterrupted run it follows and how long after that row (or the start) it
+# lies: a kill waits for the sweep to have that row, then that long.
+moments=$(awk -v n="$KILLS" -v d="$duration" -v seed="$SEED" \
+    'BEGIN { srand(seed); for (i = 0; i < n; i++) printf "%.3f\n", rand() * d }' | sort -n |
+    awk -v times="$row_times" '
+        BEGIN { m = split(times, t, " ") }
+        { r = 0; while (r < m && t[r + 1] <= $1) r++; printf "%d %.3f\n", r, $1 - (r > 0 ? t[r] : 0) }')
 
 started=$(now)
-moments=$(awk -v n="$KILLS" -v d="$DURATION" -v seed="$SEED" \
-    'BEGIN { srand(seed); for (i = 0; i < n; i++) printf "%.3f\n", rand() * d }' | sort -n)
-prev=0
 k=0
 kills=0
+after_a_row=0
+had_rows=0
 ended_early=0
 sinks_left=0
-for moment in $moments; do
+while read -r row delta; do
     k=$((k + 1))
-    gap=$(awk -v a="$prev" -v b="$moment" 'BEGIN { printf "%.3f", b - a }')
-    prev=$moment
-    "$bin" "${run_args[@]}" --out "$OUT" --resume >"$work/run$k.out" 2>"$work/run$k.err" &
+    "$bin" "${run_args[@]}" --out "$OUT" --resume </dev/null >"$work/run$k.out" 2>"$work/run$k.err" &
     pid=$!
-    sleep "$gap"
+    while [ "$(rows_in "$OUT")" -lt "$row" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.005; done
+    sleep "$delta"
     sinks=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
     status=0
     kill -9 "$pid" 2>/dev/null || true
     { wait "$pid"; } 2>/dev/null || status=$?
+    now_rows=$(rows_in "$OUT")
     if [ "$status" -eq 137 ]; then
         kills=$((kills + 1))
+        [ "$now_rows" -gt "$had_rows" ] && after_a_row=$((after_a_row + 1))
     elif [ "$status" -eq 0 ]; then
         ended_early=$((ended_early + 1))
     else
         violation "run $k exited $status before its kill: $(tail -1 "$work/run$k.err")"
     fi
+    had_rows=$now_rows
     for s in $sinks; do
         for _ in $(seq 100); do sink_alive "$s" || break; sleep 0.05; done
         if sink_alive "$s"; then
@@ -136,12 +163,12 @@ for moment in $moments; do
             sinks_left=$((sinks_left + 1))
         fi
     done
-done
+done <<<"$moments"
 
 # The last resume finishes the sweep.
 k=$((k + 1))
 status=0
-"$bin" "${run_args[@]}" --out "$OUT" --resume >"$work/run$k.out" 2>"$work/run$k.err" || status=$?
+"$bin" "${run_args[@]}" --out "$OUT" --resume </dev/null >"$work/run$k.out" 2>"$work/run$k.err" || status=$?
 [ "$status" -eq 0 ] || violation "the last resume exited $status: $(tail -1 "$work/run$k.err")"
 torn_set_aside=$(cat "$work"/run*.err | grep -c "ended in a row cut short" || true)
 
@@ -198,7 +225,7 @@ temporary=$(find "$OUT" -maxdepth 1 -name '*.tmp-*' | wc -l)
 
 verdict=ok
 [ "$violations" -eq 0 ] || verdict="$violations violation(s); logs in $work"
-echo "crash-resume: kills $kills of $KILLS ($ended_early run(s) ended first), rows ${rows:-?} ($cases cases x" \
+echo "crash-resume: kills $kills of $KILLS ($after_a_row after a row of their own, $ended_early run(s) ended first), rows ${rows:-?} ($cases cases x" \
     "$REPEAT), duplicates ${duplicates:-?}, torn tails set aside $torn_set_aside, sinks left $sinks_left," \
     "temporary files left $temporary, elapsed $(elapsed "$started") s: $verdict"
 if [ "$violations" -ne 0 ]; then

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The lock file's name inside a result folder.
 pub const FILE: &str = ".xferbench.lock";
@@ -66,39 +67,72 @@ pub enum Busy {
 
 impl FolderLock {
     /// Takes `dir`'s lock without waiting, and writes `me` into it.
+    ///
+    /// A run that fails before recording anything removes the lock file it made (while it holds it). A taker that
+    /// opened that file before the removal would lock a file nobody else can find any more; so the lock counts
+    /// only when the path still names the file locked, else it is taken again on the file there now.
     pub fn take(dir: &Path, me: &Holder) -> Result<FolderLock, Busy> {
         let path = dir.join(FILE);
         let io = |error: std::io::Error| Busy::Io {
             path: path.display().to_string(),
             error,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => lock,
-            Err((mut file, Errno::EWOULDBLOCK)) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                return Err(Busy::Held {
-                    dir: dir.display().to_string(),
-                    holder: serde_json::from_str(&text).ok(),
-                });
+        for _ in 0..10 {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io)?;
+            let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => lock,
+                Err((file, Errno::EWOULDBLOCK)) => {
+                    return Err(Busy::Held {
+                        dir: dir.display().to_string(),
+                        holder: holder_in(file),
+                    });
+                }
+                Err((_, errno)) => return Err(io(errno.into())),
+            };
+            if !names(&path, &lock) {
+                continue;
             }
-            Err((_, errno)) => return Err(io(errno.into())),
-        };
-        let info = serde_json::to_string(me).unwrap_or_default();
-        lock.set_len(0)
-            .and_then(|()| lock.rewind())
-            .and_then(|()| lock.write_all(info.as_bytes()))
-            .and_then(|()| lock.sync_data())
-            .map_err(io)?;
-        Ok(FolderLock { _lock: lock, path })
+            let info = serde_json::to_string(me).unwrap_or_default();
+            lock.set_len(0)
+                .and_then(|()| lock.rewind())
+                .and_then(|()| lock.write_all(info.as_bytes()))
+                .and_then(|()| lock.sync_data())
+                .map_err(io)?;
+            return Ok(FolderLock { _lock: lock, path });
+        }
+        Err(io(std::io::Error::other("the lock file kept being replaced")))
     }
+}
+
+/// Whether `path` names the open `file`.
+fn names(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Who holds the lock of `file`, as it wrote itself in. The holder writes that just after taking the lock, so a
+/// taker that comes in between finds the file empty or half written: it reads again for a little while.
+fn holder_in(mut file: File) -> Option<Holder> {
+    for _ in 0..50 {
+        let mut text = String::new();
+        if file.rewind().is_ok()
+            && file.read_to_string(&mut text).is_ok()
+            && let Ok(holder) = serde_json::from_str(&text)
+        {
+            return Some(holder);
+        }
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -117,5 +151,21 @@ mod tests {
         assert!(e.contains(&format!("PID {}", std::process::id())), "{e}");
         drop(first);
         FolderLock::take(dir.path(), &Holder::me("run r3")).expect("free again");
+    }
+
+    #[test]
+    fn a_taker_that_comes_before_the_holder_wrote_itself_in_waits_for_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        std::fs::write(&path, b"").unwrap();
+        let me = Holder::me("run r1");
+        let text = serde_json::to_string(&me).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            std::fs::write(path, text).unwrap();
+        });
+        let file = File::open(dir.path().join(FILE)).unwrap();
+        assert_eq!(holder_in(file), Some(me));
+        writer.join().unwrap();
     }
 }

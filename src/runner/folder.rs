@@ -6,7 +6,7 @@ use super::outdir::Litter;
 use crate::config::{Plan, Source};
 use crate::export::{RowWriter, write_json_atomic};
 use crate::fixture::Fixture;
-use crate::lock::{FolderLock, Holder};
+use crate::lock::{Busy, FolderLock, Holder};
 use crate::model::{Passes, Transport, VerifyOn};
 use crate::record::{self, Row};
 use anyhow::Context;
@@ -146,10 +146,20 @@ impl Folder {
     /// Creates (or takes) the folder, refusing it when another run holds it; returns it with the rows it already
     /// holds (a torn last row set aside, with one line saying so).
     pub fn open(dir: &Path, run_id: &str, resume: bool) -> anyhow::Result<(Folder, Vec<Row>)> {
-        let litter = Litter::before_creating(dir);
+        let mut litter = Litter::before_creating(dir);
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the result folder '{}'", dir.display()))?;
-        let lock = FolderLock::take(dir, &Holder::me(format!("run {run_id}")))
-            .map_err(|busy| anyhow::anyhow!("{busy}; wait for it to finish or give --out another folder"))?;
+        let lock = match take(dir, run_id) {
+            Ok(lock) => lock,
+            Err(e) => {
+                // Refused (or never held): the folder and what is in it are another run's; nothing here is removed.
+                litter.keep();
+                return Err(e);
+            }
+        };
+        litter.locked();
+        remove_dead_temporaries(dir);
+        // From here on, whatever ends the opening removes what this run made while the lock is still held.
+        let held = Held { litter, lock };
         let csv_path = dir.join("runs.csv");
         let mut rows = Vec::new();
         if std::fs::metadata(&csv_path).is_ok_and(|m| m.len() > 0) {
@@ -169,6 +179,7 @@ impl Folder {
             );
         }
         let writer = RowWriter::open(&csv_path)?;
+        let Held { litter, lock } = held;
         Ok((
             Folder {
                 dir: dir.to_path_buf(),
@@ -217,6 +228,45 @@ impl Folder {
     /// The run ended in a way of its own (finished, interrupted): keep what it made even without a row.
     pub fn keep(&mut self) {
         self.litter.keep();
+    }
+}
+
+/// What a run made in its folder, and the lock; dropped in this order, like `Folder`'s fields.
+struct Held {
+    litter: Litter,
+    lock: FolderLock,
+}
+
+/// Removes what a run killed while replacing summary.json or plan.json left (the temporary files of
+/// `export::write_json_atomic`): only the folder's holder writes them, so once the lock is held, any there is a dead
+/// run's.
+fn remove_dead_temporaries(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if ["summary.json.tmp-", "plan.json.tmp-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Takes the lock of `dir`. A run that failed before recording anything removes the folder it made, so a run
+/// started beside it may find the folder gone by the time it opens the lock file: it makes it again.
+fn take(dir: &Path, run_id: &str) -> anyhow::Result<FolderLock> {
+    let me = Holder::me(format!("run {run_id}"));
+    let mut tries = 0;
+    loop {
+        match FolderLock::take(dir, &me) {
+            Ok(lock) => return Ok(lock),
+            Err(Busy::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound && tries < 5 => {
+                tries += 1;
+                let _ = std::fs::create_dir_all(dir);
+            }
+            Err(busy) => anyhow::bail!("{busy}; wait for it to finish or give --out another folder"),
+        }
     }
 }
 
@@ -273,5 +323,22 @@ mod tests {
         assert!(e.contains("already holds 1 row(s)") && e.contains("--resume"), "{e}");
         let (_, rows) = Folder::open(&out, "r4", true).unwrap();
         assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn what_a_run_killed_while_replacing_a_json_file_left_is_removed_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let left = ["summary.json.tmp-4194305", "plan.json.tmp-4194306", "notes.json.tmp-1"];
+        left.iter().for_each(|n| std::fs::write(out.join(n), b"{").unwrap());
+        let (folder, _) = Folder::open(&out, "r2", true).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".xferbench.lock", "notes.json.tmp-1", "runs.csv"]);
+        drop(folder);
     }
 }

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Removes, when dropped while armed, the result folder's files (and the folder) that this run created.
+/// Removes, when dropped while armed, the result folder's files (and the folder) that this run created. It must be
+/// dropped while the folder's lock is still held, and disarmed (`keep`) when the lock was never taken: the folder
+/// is then another run's.
 pub struct Litter {
     created: Vec<PathBuf>,
     /// Folders that did not exist, the result folder first, then each missing parent.
@@ -30,6 +32,14 @@ impl Litter {
                 .collect(),
             armed: true,
         }
+    }
+
+    /// The folder's lock is now held by this run. A file that appeared since `before_creating` was made by another
+    /// run (one that held the folder in between): it is not this run's to remove. The lock file is the exception:
+    /// removing it under the lock is safe (`lock::FolderLock::take`).
+    pub fn locked(&mut self) {
+        self.created
+            .retain(|p| p.ends_with(crate::lock::FILE) || std::fs::symlink_metadata(p).is_err());
     }
 
     /// The run has something worth keeping (a row, or an ending of its own): remove nothing.

@@ -193,7 +193,10 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
         .envs([("SIZE", "4MiB"), ("ROUNDS", "2"), ("REPEAT", "1")])
         .envs([("SIZES", "64KiB 256KiB"), ("OUT", "rx")])
         // The script asks for --quiet itself, and clap takes a flag once.
-        .env("EXTRA", format!("--fixture-dir {} --min-time 0.05s", dir.path().join("fx").display()))
+        .env(
+            "EXTRA",
+            format!("--fixture-dir {} --min-time 0.05s", dir.path().join("fx").display()),
+        )
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);

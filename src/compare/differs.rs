@@ -4,8 +4,8 @@
 //! says so before any number is read.
 
 use crate::env::{self, Difference, Record};
-use crate::record::Row;
 use crate::plot::distinct;
+use crate::record::Row;
 use std::path::Path;
 
 /// What one result set says about where and how it was measured.

@@ -54,12 +54,18 @@ impl SpawnedSink {
         if let Some(cpus) = &opts.cpus {
             cmd.args(["--cpus", cpus]);
         }
-        // SAFETY: prctl is async-signal-safe and touches nothing of the parent's state.
+        // A parent killed between the fork and the prctl would leave the sink running until its idle timeout: the
+        // child checks afterwards that its parent is still the run that started it.
+        let parent = nix::unistd::getpid().as_raw();
+        // SAFETY: prctl, getppid and _exit are async-signal-safe and touch nothing of the parent's state.
         unsafe {
             use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    libc::_exit(0);
                 }
                 Ok(())
             });

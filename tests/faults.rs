@@ -488,7 +488,9 @@ fn fail_fast_stops_at_the_first_failed_case() {
 
 /// SIGINT or SIGTERM mid-run: stops within seconds, finished rows kept and parseable, the row in flight dropped
 /// whole, summary.json says interrupted, exit 130, and no process of the run is left.
-fn stopped_by(sig: nix::sys::signal::Signal) {
+/// `passes` and `cache`: SIGINT lands mid-pass in cold repetitions of two passes (each pass evicted before it,
+/// the sink noticing each pass), SIGTERM in warm repetitions of one.
+fn stopped_by(sig: nix::sys::signal::Signal, passes: &str, cache: &str) {
     let t = tmp();
     // Many one-MiB repetitions against the slow sink: a run of minutes, so the signal lands mid-run.
     let mut run = Background::start(
@@ -503,8 +505,10 @@ fn stopped_by(sig: nix::sys::signal::Signal) {
             "100",
             "--warmup",
             "0",
+            "--cache",
+            cache,
             "--passes",
-            "1",
+            passes,
             "--chunk",
             "256KiB",
             "--rx-buffer",
@@ -533,6 +537,12 @@ fn stopped_by(sig: nix::sys::signal::Signal) {
     let rows = read_csv(&csv).expect("runs.csv parses");
     assert!(!rows.is_empty() && rows.len() < 100, "{} rows", rows.len());
     assert!(rows.iter().all(|r| r.is_ok()), "a cut-short row was written: {rows:?}");
+    let passes: u32 = passes.parse().unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.passes == passes && r.bytes_received == Some(u64::from(passes) << 20)),
+        "every kept row has every pass: {rows:?}"
+    );
     assert_eq!(summary_state(t.path()), "interrupted");
     // The sink child went with the run, and nothing else of it remains.
     let dir = t.path().display().to_string();
@@ -555,12 +565,12 @@ fn stopped_by(sig: nix::sys::signal::Signal) {
 
 #[test]
 fn sigint_mid_run_stops_cleanly() {
-    stopped_by(nix::sys::signal::Signal::SIGINT);
+    stopped_by(nix::sys::signal::Signal::SIGINT, "2", "cold");
 }
 
 #[test]
 fn sigterm_mid_run_stops_cleanly() {
-    stopped_by(nix::sys::signal::Signal::SIGTERM);
+    stopped_by(nix::sys::signal::Signal::SIGTERM, "1", "warm");
 }
 
 /// SIGINT while the fixture is being made: exit 130, and neither a half-written file nor a sidecar is left.

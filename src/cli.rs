@@ -182,7 +182,7 @@ pub struct RunArgs {
     /// Pin the spawned sink to these CPUs.
     #[arg(long, value_name = "LIST", value_parser = units::cpu_list)]
     pub sink_cpus: Option<CpuList>,
-    /// Submission queue depth of the io-uring strategy.
+    /// Submission queue depth of the io-uring strategies (io-uring, io-uring-send-zc).
     #[arg(long, value_name = "N", default_value = "8", value_parser = units::count_in(1, 4096))]
     pub queue_depth: u32,
     /// Print only the final table.

@@ -789,6 +789,7 @@ fn a_file_that_shrinks_while_sent_fails_the_case_and_stops_the_run() {
 fn a_mapped_file_that_shrinks_while_sent_fails_the_case_without_sigbus() {
     shrink_while_sent("mmap-send,read-send");
     shrink_while_sent("msg-zerocopy,read-send");
+    shrink_while_sent("io-uring-send-zc,read-send");
 }
 
 fn shrink_while_sent(strategies: &str) {

@@ -1,5 +1,6 @@
-//! The transfer paths beyond the article's four (splice, io-uring, msg-zerocopy, direct-read-send, each also
-//! parallel) and the sink's receive modes, run end to end as a user runs them, on small fixtures.
+//! The transfer paths beyond the article's four (splice, io-uring, msg-zerocopy, io-uring-send-zc,
+//! direct-read-send, each also parallel) and the sink's receive modes, run end to end as a user runs them, on small
+//! fixtures.
 
 use assert_cmd::Command;
 use std::path::Path;
@@ -61,17 +62,21 @@ fn check_rows(rows: &[Row], expected: usize, verify: bool) {
         assert_eq!(r.bytes_received, Some(r.file_bytes), "{what}");
         assert_eq!(r.verified, verify, "{what}");
         path_is_honest(r);
-        if r.strategy.to_string().ends_with("io-uring") {
+        let method = r.strategy.method.to_string();
+        if r.strategy.method.has_queue() {
             assert_eq!(r.queue_depth, Some(4), "{what}");
         } else {
             assert_eq!(r.queue_depth, None, "{what}");
         }
-        if r.strategy.to_string().ends_with("msg-zerocopy") && r.path == r.strategy.to_string() {
+        // The zero-copy sends report what the kernel copied, also where io-uring-send-zc fell back to msg-zerocopy.
+        let zc_ran = (method == "msg-zerocopy" && r.path == r.strategy.to_string())
+            || (method == "io-uring-send-zc" && !r.path.contains("fallback:mmap-send"));
+        if zc_ran {
             let ratio = r
                 .zerocopy_copied_ratio
                 .unwrap_or_else(|| panic!("{what}: no zerocopy_copied_ratio"));
             assert!((0.0..=1.0).contains(&ratio), "{what}: ratio {ratio}");
-        } else if !r.strategy.to_string().ends_with("msg-zerocopy") {
+        } else if !["msg-zerocopy", "io-uring-send-zc"].contains(&method.as_str()) {
             assert_eq!(r.zerocopy_copied_ratio, None, "{what}");
         }
         // Paths that never bring the bytes into user space must not claim they did, and the others must.
@@ -88,8 +93,9 @@ fn check_rows(rows: &[Row], expected: usize, verify: bool) {
     }
 }
 
-const NEW: &str = "splice,io-uring,msg-zerocopy,direct-read-send,\
-                   parallel-splice,parallel-io-uring,parallel-msg-zerocopy,parallel-direct-read-send";
+const NEW: &str = "splice,io-uring,msg-zerocopy,io-uring-send-zc,direct-read-send,\
+                   parallel-splice,parallel-io-uring,parallel-msg-zerocopy,parallel-io-uring-send-zc,\
+                   parallel-direct-read-send";
 
 #[test]
 fn new_strategies_verify_warm_and_cold() {
@@ -112,9 +118,9 @@ fn new_strategies_verify_warm_and_cold() {
             "4",
         ],
     );
-    check_rows(&rows, 16, true);
+    check_rows(&rows, 20, true);
     for cache in ["warm", "cold"] {
-        assert_eq!(rows.iter().filter(|r| r.cache.to_string() == cache).count(), 8);
+        assert_eq!(rows.iter().filter(|r| r.cache.to_string() == cache).count(), 10);
     }
 }
 
@@ -143,7 +149,73 @@ fn unaligned_sizes_and_chunks_arrive_exactly() {
             "4",
         ],
     );
-    check_rows(&rows, 4 + 4 * 2, true);
+    check_rows(&rows, 5 + 5 * 2, true);
+}
+
+/// io-uring-send-zc, serial and parallel, warm and cold: every byte arrives, and on loopback (where the receiving
+/// socket must own its bytes) the kernel reports every send copied: ratio 1.0, the copied bytes counted, the case
+/// flagged `zerocopy-copied` in the table and in summary.json. Where the kernel cannot run SEND_ZC with its usage
+/// report the rows must say so (path and `fallback` flag).
+#[test]
+fn io_uring_send_zc_reports_what_the_kernel_copied() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (stdout, rows) = run(
+        tmp.path(),
+        &[
+            "--size",
+            "8MiB",
+            "--verify",
+            "--strategies",
+            "io-uring-send-zc,parallel-io-uring-send-zc",
+            "--threads",
+            "2",
+            "--chunk",
+            "1MiB",
+            "--cache",
+            "warm,cold",
+            "--queue-depth",
+            "4",
+        ],
+    );
+    check_rows(&rows, 4, true);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out/summary.json")).expect("summary.json"))
+            .expect("summary.json parses");
+    let cases = summary["cases"].as_array().expect("cases");
+    assert_eq!(cases.len(), 4);
+    for r in &rows {
+        let what = format!("{} {}", r.strategy, r.cache);
+        let case = cases
+            .iter()
+            .find(|c| c["strategy"] == r.strategy.to_string() && c["cache"] == r.cache.to_string())
+            .unwrap_or_else(|| panic!("{what}: no case in summary.json"));
+        let flags: Vec<&str> = case["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f.as_str())
+            .collect();
+        assert_eq!(case["queue_depth"], 4, "{what}");
+        if r.path == r.strategy.to_string() {
+            assert_eq!(r.zerocopy_copied_ratio, Some(1.0), "{what}: loopback copies every send");
+            assert_eq!(r.user_copy_bytes, r.bytes_sent, "{what}: the copied sends' bytes");
+            assert!(flags.contains(&"zerocopy-copied"), "{what}: {flags:?}");
+            assert!(!flags.contains(&"fallback"), "{what}: {flags:?}");
+        } else {
+            eprintln!("{what} fell back here: {}", r.path);
+            assert!(flags.contains(&"fallback"), "{what}: {flags:?}");
+        }
+    }
+    if rows.iter().all(|r| r.path == r.strategy.to_string()) {
+        // The table's rows, not the notes (which start with the same names).
+        let table: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.starts_with("io-uring-send-zc ") || l.starts_with("parallel-io-uring-send-zc "))
+            .filter(|l| l.contains(" MB/s "))
+            .collect();
+        assert_eq!(table.len(), 4, "{stdout}");
+        assert!(table.iter().all(|l| l.contains("zerocopy-copied")), "{stdout}");
+    }
 }
 
 #[test]

@@ -144,6 +144,8 @@ methods! {
     IoUring = "io-uring",
     /// send() from a mapping with MSG_ZEROCOPY: no copy unless the kernel reports it copied anyway.
     MsgZerocopy = "msg-zerocopy",
+    /// IORING_OP_SEND_ZC from a mapping, `queue_depth` linked sends per submission, copies reported by the kernel.
+    IoUringSendZc = "io-uring-send-zc",
     /// pread() with O_DIRECT into an aligned buffer, then send(): the disk path for cold runs.
     DirectReadSend = "direct-read-send",
     /// pread() into a user buffer, encrypt in user space (TLS 1.3, rustls), send() the records: Kafka's path
@@ -156,7 +158,7 @@ methods! {
 impl Method {
     /// Whether the method has a submission queue whose depth `--queue-depth` sets.
     pub fn has_queue(self) -> bool {
-        matches!(self, Method::IoUring)
+        matches!(self, Method::IoUring | Method::IoUringSendZc)
     }
 
     /// Whether the method's streams are TLS sessions (the sink terminates them).

@@ -38,23 +38,8 @@ pub struct Ring {
 impl IoUringSend {
     pub fn new(file: File, opts: &SendOptions) -> anyhow::Result<IoUringSend> {
         let depth = opts.queue_depth.max(2);
-        let unusable = match IoUring::new(depth) {
-            Err(e) => Err(format!("io_uring_setup: {}", errno_of(&e))),
-            Ok(ring) if !ring.params().is_feature_ext_arg() => {
-                Err("no IORING_FEAT_EXT_ARG (timed waits, kernel 5.11)".to_string())
-            }
-            Ok(ring) => {
-                let mut probe = Probe::new();
-                match ring.submitter().register_probe(&mut probe) {
-                    Err(e) => Err(format!("io_uring probe: {}", errno_of(&e))),
-                    Ok(()) if !probe.is_supported(opcode::Splice::CODE) => {
-                        Err("IORING_OP_SPLICE not supported".to_string())
-                    }
-                    Ok(()) => Ok(ring),
-                }
-            }
-        };
-        Ok(match unusable {
+        let ring = usable(IoUring::new(depth), opcode::Splice::CODE, "IORING_OP_SPLICE");
+        Ok(match ring {
             Ok(ring) => IoUringSend::Ring(Box::new(Ring {
                 ring,
                 file,
@@ -69,7 +54,24 @@ impl IoUringSend {
     }
 }
 
-fn errno_of(e: &std::io::Error) -> Errno {
+/// The ring `setup` made, when it can run opcode `code` (named `name` in the reason) with timed waits; else why
+/// not, for the row's `path`.
+pub(super) fn usable(setup: std::io::Result<IoUring>, code: u8, name: &str) -> Result<IoUring, String> {
+    let ring = setup.map_err(|e| format!("io_uring_setup: {}", errno_of(&e)))?;
+    if !ring.params().is_feature_ext_arg() {
+        return Err("no IORING_FEAT_EXT_ARG (timed waits, kernel 5.11)".to_string());
+    }
+    let mut probe = Probe::new();
+    ring.submitter()
+        .register_probe(&mut probe)
+        .map_err(|e| format!("io_uring probe: {}", errno_of(&e)))?;
+    if !probe.is_supported(code) {
+        return Err(format!("{name} not supported"));
+    }
+    Ok(ring)
+}
+
+pub(super) fn errno_of(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 

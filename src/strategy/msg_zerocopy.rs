@@ -49,6 +49,13 @@ impl MsgZerocopy {
     }
 }
 
+impl MsgZerocopy {
+    /// Why SO_ZEROCOPY was refused, when it was (the mmap-send path then runs).
+    pub(super) fn refused(&self) -> Option<Errno> {
+        self.refused
+    }
+}
+
 impl Transfer for MsgZerocopy {
     fn user_copies(&self) -> u64 {
         // Zero unless the kernel reports a send copied (counted as its completion is reaped); the fallback copies.

@@ -22,6 +22,8 @@ const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
 const SO_EE_CODE_ZEROCOPY_COPIED: u8 = 1;
 /// Reap the error queue (without waiting) after this many sends, so notifications do not pile up.
 const REAP_EVERY: usize = 32;
+/// The smallest send tried when the kernel refuses to pin a larger one.
+const PAGE: usize = 4096;
 
 pub struct MsgZerocopy {
     map: Mapping,
@@ -72,16 +74,30 @@ impl Transfer for MsgZerocopy {
                 .map_err(|e| self.map.explain(e));
         }
         let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::from_bits_retain(libc::MSG_ZEROCOPY);
+        let mut data = data;
         loop {
             let n = io
                 .call("send(MSG_ZEROCOPY)", || match send(fd, data, flags) {
-                    // Too many sends held by the kernel (optmem): reap some, then send again.
+                    // The kernel holds too much for this socket (optmem, or locked memory): see below.
                     Err(Errno::ENOBUFS) => Ok(0),
                     r => r,
                 })
                 .map_err(|e| self.map.explain(e))?;
             if n == 0 {
-                self.ledger.reap(fd, io, true)?;
+                if self.ledger.completed < self.ledger.sends.len() {
+                    // Earlier sends still pin pages: wait for some to complete, then send again.
+                    self.ledger.reap(fd, io, true)?;
+                } else if data.len() > PAGE {
+                    // Nothing is outstanding, so this send alone is too large for what the kernel lets this
+                    // process pin (RLIMIT_MEMLOCK without CAP_IPC_LOCK): try half of it.
+                    data = &data[..(data.len() / 2).next_multiple_of(PAGE).min(data.len() - 1)];
+                } else {
+                    return Err(SendError::Io {
+                        call: "send(MSG_ZEROCOPY)",
+                        errno: Errno::ENOBUFS,
+                    });
+                }
+                io.ctl.check()?;
                 continue;
             }
             self.ledger.sends.push(n as u64);

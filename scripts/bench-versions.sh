@@ -7,7 +7,8 @@
 # Writes OUT/versions.md and OUT/versions.csv.
 #
 # Environment: BASE (required), SIZE [1.2GB], ROUNDS [9], CHUNK [10MiB], SPREAD_ROUNDS [1], SPREAD [1; 0 skips part
-#              2], OUT [results/versions-<host>-<kernel>-<date>], XFERBENCH [target/release/xferbench]
+#              2], OUT [results/versions-<host>-<kernel>-<date>], XFERBENCH [target/release/xferbench],
+#              REPORT_ONLY=1 (measure nothing: write the report of what OUT holds)
 set -euo pipefail
 start_dir=$PWD
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ s='$CHUNK'; m=re.fullmatch(r'([0-9.]+)\s*([KMG]?)(i?)B?', s, re.I)
 print(int(float(m[1]) * (1024 if m[3] else 1000) ** ' KMG'.index((m[2] or ' ').upper())))")
 cat "$file" >/dev/null
 results="$OUT/versions.csv"
+if [ "${REPORT_ONLY:-0}" != 1 ]; then
 echo "tool,round,mb_s" >"$results"
 mb_s() { python3 -c "import csv,sys;r=next(csv.DictReader(open(sys.argv[1])));print(round(float(r['throughput_mb_s'])))" "$1"; }
 run_of() { # binary label extra... -> MB/s of one warm sendfile repetition
@@ -68,9 +70,11 @@ if [ "${SPREAD:-1}" = 1 ]; then
     for round in $(seq 1 "${SPREAD_ROUNDS:-1}"); do
         for t in this base; do
             b=$bin; [ $t = base ] && b=$base
+            rm -rf "$OUT/main-$t-$round"
             "$b" run --repeat 5 --out "$OUT/main-$t-$round" --quiet >/dev/null
         done
     done
+fi
 fi
 python3 - "$results" "$OUT" <<'PY' | tee "$OUT/versions.md"
 import csv, glob, json, os, statistics, sys
@@ -90,7 +94,8 @@ for a, b in [("this", "bare"), ("base", "bare"), ("this", "base")]:
           f"[{q(ratios, .25):.3f}-{q(ratios, .75):.3f}] |")
 runs = sorted(glob.glob(os.path.join(sys.argv[2], "main-*")))
 if runs:
-    print("\n## The main job, 5 repetitions: spread (max-min)/median of each case\n")
+    n = len({os.path.basename(d).split("-")[2] for d in runs})
+    print(f"\n## The main job, 5 repetitions, {n} round(s) of each build: spread (max-min)/median of each case\n")
     table = {}
     for d in runs:
         tool = os.path.basename(d).split("-")[1]
@@ -101,9 +106,14 @@ if runs:
             if not t:
                 continue
             label = c["strategy"] + (f" x{c['threads']}" if c["strategy"].startswith("parallel-") else "")
-            table.setdefault(label, {})[tool] = ((t["max"] - t["min"]) / t["median"], w["median"], t["median"])
-    print("| case | spread before (median timed section) | spread after (median timed section) |\n|---|--:|--:|")
+            table.setdefault(label, {}).setdefault(tool, []).append(((t["max"] - t["min"]) / t["median"], w["median"]))
+    print("| case | spread before, each round (median timed section) | spread after, each round (median timed section) |")
+    print("|---|--:|--:|")
     for label, v in table.items():
-        cell = lambda k: f"{v[k][0] * 100:.0f}% ({v[k][1]:.3f} s, {v[k][2]:.0f} MB/s)" if k in v else "-"
+        def cell(k):
+            if k not in v:
+                return "-"
+            spreads = ", ".join(f"{x[0] * 100:.0f}%" for x in v[k])
+            return f"{spreads} ({statistics.median(x[1] for x in v[k]):.3f} s)"
         print(f"| {label} | {cell('base')} | {cell('this')} |")
 PY

@@ -75,10 +75,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         print_plan(&plan)?;
         return Ok(0);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
-    }
+    let stop = stop_on_signals()?;
     let run_id = run_id();
     let dir = plan
         .out
@@ -86,35 +83,14 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
     // The folder first: a second run on it is refused before anything is made, sent or written.
     let (mut folder, mut rows) = Folder::open(&dir, &run_id, plan.resume)?;
-    let fixture = match &plan.source {
-        Source::Generated(spec) => fixture::ensure_until(spec, !plan.quiet, &stop)?,
-        Source::UserFile(path) => fixture::open_user_file(path)?,
-    };
-    if plan.verify && fixture.seed.is_none() {
-        return Err(UsageError::msg(
-            "--verify needs a generated fixture: the content of a --file is checked by byte count only (unless a \
-             matching sidecar shows xferbench made it)",
-        )
-        .into());
-    }
-    config::check_against_file(&plan, fixture.size)?;
+    let fixture = open_source(&plan, &stop)?;
     let record = PlanRecord::of(&plan, &fixture);
     folder.settle_plan(&record)?;
     let env = Environment::detect(&fixture.path);
-
-    let (target, sink) = match &plan.connect {
-        Some(hostport) => (Target::remote(&plan, hostport)?, None),
-        None => {
-            let sink = start_sink(&plan)?;
-            (Target::spawned(sink.addr), Some(sink))
-        }
-    };
+    let (target, sink) = receiver(&plan)?;
     let system = crate::env::detect(&fixture.path, target.addrs.first().map(|a| a.ip()));
-    if system.emulated() && !plan.quiet {
-        eprintln!(
-            "xferbench: this machine's CPU is emulated (QEMU's TCG): every row is flagged emulated, its numbers are \
-             the emulator's"
-        );
+    if !plan.quiet {
+        announce(&plan, &env, &system, &fixture, &target, &dir);
     }
     let mut live = Live {
         plan: &plan,
@@ -134,24 +110,6 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         fixture: &fixture,
     };
     folder.write_summary(&summary.file(&rows, "running"))?;
-    if !plan.quiet {
-        eprintln!(
-            "xferbench {}: {} case(s) x ({} warm-up + {} counted, passes {}, --min-time {}) of {} ({} bytes) to {} \
-             ({}); results in {}",
-            env.xferbench_version,
-            plan.cases.len(),
-            plan.warmup,
-            plan.repeat,
-            plan.passes,
-            humantime::format_duration(plan.min_time),
-            fixture.path.display(),
-            fixture.size,
-            live.target.label,
-            live.target.transport,
-            dir.display()
-        );
-    }
-
     let walked = {
         let mut out = FolderOutput {
             folder: &mut folder,
@@ -173,11 +131,90 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     let interrupted = tally.interrupted || stop.load(Ordering::Relaxed);
     folder.write_summary(&summary.file(&rows, if interrupted { "interrupted" } else { "finished" }))?;
     let this_run: Vec<Row> = rows.iter().filter(|r| r.run_id == run_id).cloned().collect();
-    let shown = if this_run.is_empty() { &rows } else { &this_run };
+    report(
+        &plan,
+        &folder,
+        if this_run.is_empty() { &rows } else { &this_run },
+        tally,
+        interrupted,
+    )
+}
+
+/// SIGINT and SIGTERM set a flag that the transfer loops and waits check.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
+    }
+    Ok(stop)
+}
+
+/// The file to send: the generated fixture, made or reused, or the user's file; checked against the plan.
+fn open_source(plan: &Plan, stop: &AtomicBool) -> anyhow::Result<Fixture> {
+    let fixture = match &plan.source {
+        Source::Generated(spec) => fixture::ensure_until(spec, !plan.quiet, stop)?,
+        Source::UserFile(path) => fixture::open_user_file(path)?,
+    };
+    if plan.verify && fixture.seed.is_none() {
+        return Err(UsageError::msg(
+            "--verify needs a generated fixture: the content of a --file is checked by byte count only (unless a \
+             matching sidecar shows xferbench made it)",
+        )
+        .into());
+    }
+    config::check_against_file(plan, fixture.size)?;
+    Ok(fixture)
+}
+
+/// Who receives: the sink of --connect, or one spawned here.
+fn receiver(plan: &Plan) -> anyhow::Result<(Target, Option<SpawnedSink>)> {
+    Ok(match &plan.connect {
+        Some(hostport) => (Target::remote(plan, hostport)?, None),
+        None => {
+            let sink = start_sink(plan)?;
+            (Target::spawned(sink.addr), Some(sink))
+        }
+    })
+}
+
+/// The run's first lines on stderr: what it will do, and where.
+fn announce(
+    plan: &Plan,
+    env: &Environment,
+    system: &crate::env::Record,
+    fixture: &Fixture,
+    target: &Target,
+    dir: &std::path::Path,
+) {
+    eprintln!(
+        "xferbench {}: {} case(s) x ({} warm-up + {} counted, passes {}, --min-time {}) of {} ({} bytes) to {} ({}); \
+         results in {}",
+        env.xferbench_version,
+        plan.cases.len(),
+        plan.warmup,
+        plan.repeat,
+        plan.passes,
+        humantime::format_duration(plan.min_time),
+        fixture.path.display(),
+        fixture.size,
+        target.label,
+        target.transport,
+        dir.display()
+    );
+    if system.emulated() {
+        eprintln!(
+            "xferbench: this machine's CPU is emulated (QEMU's TCG): every row is flagged emulated, its numbers are \
+             the emulator's"
+        );
+    }
+}
+
+/// The table, the charts, the closing line and the exit status.
+fn report(plan: &Plan, folder: &Folder, shown: &[Row], tally: walk::Tally, interrupted: bool) -> anyhow::Result<i32> {
     crate::outln!("{}", table(&summarise(shown)));
-    crate::outln!("results: {}", dir.display());
+    crate::outln!("results: {}", folder.dir.display());
     if plan.plot && !shown.is_empty() {
-        match crate::plot::plot_dir(&dir) {
+        match crate::plot::plot_dir(&folder.dir) {
             Ok(files) => crate::outln!("charts: {}", files.len()),
             Err(e) => eprintln!("xferbench: warning: plotting failed: {e:#}"),
         }

@@ -23,7 +23,7 @@ bin=target/release/xferbench
 [ -x "$bin" ] || cargo build --release --quiet
 FIXTURES=fixtures
 [ -n "${FIXTURES_DIR:-}" ] && FIXTURES=$(abs "$FIXTURES_DIR")
-bytes=$("$bin" run --size "$SIZE" --dry-run | sed -n 's/.* \([0-9]*\) bytes per run/\1/p')
+bytes=$("$bin" run --size "$SIZE" --strategies sendfile --dry-run | sed -n 's/.* \([0-9]*\) bytes per run/\1/p')
 big=$((bytes * K))
 mkdir -p "$OUT/runs"
 echo "passes: $SIZE x $K passes against $big bytes x 1 pass, $ROUNDS rounds of ($STRATEGIES), warm, into $OUT"

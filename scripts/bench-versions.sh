@@ -8,7 +8,8 @@
 #
 # Environment: BASE (required), SIZE [1.2GB], ROUNDS [9], CHUNK [10MiB], SPREAD_ROUNDS [1], SPREAD [1; 0 skips part
 #              2], OUT [results/versions-<host>-<kernel>-<date>], XFERBENCH [target/release/xferbench],
-#              REPORT_ONLY=1 (measure nothing: write the report of what OUT holds)
+#              MAIN_EXTRA (more options for part 2's runs of both builds), FIXTURES_DIR [fixtures] (folder of the
+#              test file), REPORT_ONLY=1 (measure nothing: write the report of what OUT holds)
 set -euo pipefail
 start_dir=$PWD
 cd "$(dirname "$0")/.."
@@ -26,7 +27,9 @@ mkdir -p "$OUT"
 work=$(mktemp -d)
 trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
 gcc -O2 -o "$work/bare" bench/bare.c
-file=$("$bin" fixture --size "$SIZE" | sed -n 's/^\(.*\) (\([0-9]*\) bytes.*/\1/p')
+FIXTURES=fixtures
+[ -n "${FIXTURES_DIR:-}" ] && FIXTURES=$(abs "$FIXTURES_DIR")
+file=$("$bin" fixture --size "$SIZE" --fixture-dir "$FIXTURES" | sed -n 's/^\(.*\) (\([0-9]*\) bytes.*/\1/p')
 chunk=$(python3 -c "
 import re
 s='$CHUNK'; m=re.fullmatch(r'([0-9.]+)\s*([KMG]?)(i?)B?', s, re.I)
@@ -38,8 +41,8 @@ echo "tool,round,mb_s" >"$results"
 mb_s() { python3 -c "import csv,sys;r=next(csv.DictReader(open(sys.argv[1])));print(round(float(r['throughput_mb_s'])))" "$1"; }
 run_of() { # binary label extra... -> MB/s of one warm sendfile repetition
     local o="$work/$2-$RANDOM"
-    "$1" run --size "$SIZE" --strategies sendfile --chunk "$CHUNK" --rx-buffer 128KiB --repeat 1 --warmup 0 \
-        --out "$o" --quiet "${@:3}" >/dev/null
+    "$1" run --size "$SIZE" --fixture-dir "$FIXTURES" --strategies sendfile --chunk "$CHUNK" --rx-buffer 128KiB \
+        --repeat 1 --warmup 0 --out "$o" --quiet "${@:3}" >/dev/null
     mb_s "$o/runs.csv"
 }
 bare() { # -> MB/s from the sender's first call to the receiver's last byte
@@ -71,7 +74,8 @@ if [ "${SPREAD:-1}" = 1 ]; then
         for t in this base; do
             b=$bin; [ $t = base ] && b=$base
             rm -rf "$OUT/main-$t-$round"
-            "$b" run --repeat 5 --out "$OUT/main-$t-$round" --quiet >/dev/null
+            "$b" run --size "$SIZE" --fixture-dir "$FIXTURES" --repeat 5 --out "$OUT/main-$t-$round" --quiet \
+                ${MAIN_EXTRA:-} >/dev/null
         done
     done
 fi

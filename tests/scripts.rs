@@ -223,3 +223,71 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
 fn read_rows_of(path: &std::path::Path) -> anyhow::Result<Vec<xferbench::record::Row>> {
     Ok(xferbench::record::read(path)?.rows)
 }
+
+/// The three benches of this build at a tiny size: passes against a bigger file, this build against another (here
+/// itself), and TLS beside sendfile; each writes its table.
+#[test]
+fn passes_versions_and_tls_benches_write_their_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, envs: &[(&str, &str)]| {
+        let out = script(name, dir.path())
+            .env("FIXTURES_DIR", "fx")
+            .env("EXTRA", "--fixture-dir fx")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {text}");
+        text
+    };
+    run(
+        "bench-passes.sh",
+        &[
+            ("SIZE", "2MiB"),
+            ("K", "3"),
+            ("ROUNDS", "2"),
+            ("OUT", "passes"),
+            ("CHUNK", "256KiB"),
+            ("THREADS", "2"),
+        ],
+    );
+    let md = std::fs::read_to_string(dir.path().join("passes/passes.md")).unwrap();
+    assert!(
+        md.contains("| sendfile |") && md.contains("| parallel-sendfile |"),
+        "{md}"
+    );
+    assert!(
+        dir.path().join("fx/xferbench-6291456-seed1.bin").is_file(),
+        "the K-times file"
+    );
+
+    let bin = env!("CARGO_BIN_EXE_xferbench");
+    run(
+        "bench-versions.sh",
+        &[
+            ("BASE", bin),
+            ("SIZE", "2MiB"),
+            ("ROUNDS", "2"),
+            ("OUT", "versions"),
+            ("CHUNK", "1MiB"),
+        ]
+        .into_iter()
+        .chain([
+            ("SPREAD", "1"),
+            ("MAIN_EXTRA", "--strategies sendfile --min-time 0.05s"),
+        ])
+        .collect::<Vec<_>>(),
+    );
+    let md = std::fs::read_to_string(dir.path().join("versions/versions.md")).unwrap();
+    assert!(md.contains("| this / base |") && md.contains("| sendfile |"), "{md}");
+
+    run(
+        "bench-tls.sh",
+        &[("SIZE", "2MiB"), ("ROUNDS", "2"), ("OUT", "tls"), ("CHUNKS", "256KiB")],
+    );
+    let md = std::fs::read_to_string(dir.path().join("tls/tls.md")).unwrap();
+    for s in ["| sendfile |", "| tls-read-send |", "| ktls-sendfile |", "TLS13_"] {
+        assert!(md.contains(s), "{s} in:\n{md}");
+    }
+    assert!(dir.path().join("tls/cpu.svg").is_file());
+}

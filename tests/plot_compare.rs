@@ -347,3 +347,132 @@ fn row(kernel: &str, strategy: &str, threads: u32, cache: &str, repetition: u32,
         ..Row::default()
     }
 }
+
+/// Two cases that differ in one field only, for each field of a case: they stay apart in summary.json (two case
+/// summaries), in every chart's labels (each label is drawn) and in compare.md (two rows).
+#[test]
+fn cases_one_field_apart_stay_apart_in_summary_charts_and_compare() {
+    use xferbench::model::{Cache, CaseKey, Labeler, Layout, Method, RxMode, Strategy};
+    let base = CaseKey {
+        cache: Cache::Warm,
+        strategy: Strategy::parallel(Method::Sendfile),
+        threads: 4,
+        layout: Layout::Striped,
+        chunk_bytes: 1 << 20,
+        receiver: Some((RxMode::Copy, 256 << 10)),
+        verify: false,
+        queue_depth: None,
+    };
+    let variants = [
+        (
+            "cache",
+            CaseKey {
+                cache: Cache::Cold,
+                ..base
+            },
+        ),
+        (
+            "strategy",
+            CaseKey {
+                strategy: Strategy::parallel(Method::Splice),
+                ..base
+            },
+        ),
+        ("threads", CaseKey { threads: 8, ..base }),
+        (
+            "layout",
+            CaseKey {
+                layout: Layout::Contiguous,
+                ..base
+            },
+        ),
+        (
+            "chunk",
+            CaseKey {
+                chunk_bytes: 10 << 20,
+                ..base
+            },
+        ),
+        (
+            "rx mode",
+            CaseKey {
+                receiver: Some((RxMode::Trunc, 256 << 10)),
+                ..base
+            },
+        ),
+        (
+            "rx buffer",
+            CaseKey {
+                receiver: Some((RxMode::Copy, 1 << 20)),
+                ..base
+            },
+        ),
+        ("verify", CaseKey { verify: true, ..base }),
+        (
+            "queue depth",
+            CaseKey {
+                strategy: Strategy::parallel(Method::IoUring),
+                queue_depth: Some(8),
+                ..base
+            },
+        ),
+    ];
+    let row_of = |k: &CaseKey, rep: u32, mb_s: f64| {
+        let mut r = row(
+            "6.18.0",
+            &k.strategy.to_string(),
+            k.threads,
+            &k.cache.to_string(),
+            rep,
+            mb_s,
+        );
+        r.layout = k.layout;
+        r.chunk_bytes = k.chunk_bytes;
+        r.rx_mode = k.receiver.map(|(m, _)| m);
+        r.rx_buffer_bytes = k.receiver.map(|(_, b)| b);
+        r.verify = k.verify;
+        r.queue_depth = k.queue_depth;
+        r.case_id = k.id();
+        r
+    };
+    for (field, other) in variants {
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        for (d, scale) in dirs.iter().zip([1.0, 1.1]) {
+            let rows = (1..=4).flat_map(|rep| {
+                [
+                    row_of(&base, rep, 1000.0 * scale + f64::from(rep)),
+                    row_of(&other, rep, 1500.0 * scale),
+                ]
+            });
+            write_rows(&d.path().join("runs.csv"), rows);
+        }
+        let summary = xferbench::record::read(&dirs[0].path().join("runs.csv")).unwrap().rows;
+        let keys: std::collections::BTreeSet<CaseKey> = summary.iter().map(|r| r.key()).collect();
+        assert_eq!(keys.len(), 2, "{field}: the rows' keys");
+        xferbench().arg("plot").arg(dirs[0].path()).assert().success();
+        let labeler = Labeler::new(&[base, other]);
+        let (a, b) = (labeler.label(&base), labeler.label(&other));
+        assert_ne!(a, b, "{field}");
+        for chart in ["cpu", "switches", "latency"] {
+            let svg = svg_text(&dirs[0].path().join(format!("{chart}.svg")));
+            assert!(
+                svg.contains(&a) && svg.contains(&b),
+                "{field}: {chart}.svg lacks '{a}' or '{b}'"
+            );
+        }
+        let out = xferbench()
+            .arg("compare")
+            .args([dirs[0].path(), dirs[1].path()])
+            .arg("--out")
+            .arg(dirs[0].path().join("cmp"))
+            .assert()
+            .success();
+        let md = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| parallel-")).collect();
+        assert_eq!(rows.len(), 2, "{field}: two rows in compare.md:\n{md}");
+        assert_ne!(
+            rows[0].split(" | ").take(6).collect::<Vec<_>>(),
+            rows[1].split(" | ").take(6).collect::<Vec<_>>()
+        );
+    }
+}

@@ -13,6 +13,7 @@
 set -euo pipefail
 start_dir=$PWD
 cd "$(dirname "$0")/.."
+. scripts/lib/bench.sh
 # Paths given relative to where the script was started; inside the repository they are passed on relative to it,
 # so that no result file records a path of this machine.
 abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
@@ -43,12 +44,9 @@ fi
 gcc -O2 -o "$work/bare" bench/bare.c
 FIXTURES=fixtures
 [ -n "${FIXTURES_DIR:-}" ] && FIXTURES=$(abs "$FIXTURES_DIR")
-file=$("$bin" fixture --size "$SIZE" --fixture-dir "$FIXTURES" | sed -n 's/^\(.*\) (\([0-9]*\) bytes.*/\1/p')
 # (relative to the repository root, where this script runs)
-chunk=$(python3 -c "
-import re,sys
-s='$CHUNK'; m=re.fullmatch(r'([0-9.]+)\s*([KMG]?)(i?)B?', s, re.I)
-print(int(float(m[1]) * (1024 if m[3] else 1000) ** ' KMG'.index((m[2] or ' ').upper())))")
+file=$("$bin" fixture --size "$SIZE" --fixture-dir "$FIXTURES" | sed -n 's/^\(.*\) (\([0-9]*\) bytes.*/\1/p')
+chunk=$(size_bytes "$CHUNK")
 cat "$file" >/dev/null
 results="$OUT/peers.csv"
 echo "tool,round,mb_s" >"$results"
@@ -72,15 +70,6 @@ xb() { # strategy, extra options -> MB/s of one warm repetition (the fixture is 
         --fixture-dir "$FIXTURES" "${@:2}" >/dev/null
     cp "$o/runs.csv" "$work/xb-last.csv"
     python3 -c "import csv;print(round(float(next(csv.DictReader(open('$o/runs.csv')))['throughput_mb_s'])))"
-}
-bare() { # sendfile|read -> MB/s from the sender's first call to the receiver's last byte
-    local port=$((20000 + RANDOM % 20000)) r
-    coproc RECV { "$work/bare" recv "$port" 131072; }
-    read -r _ <&"${RECV[0]}"
-    local s; s=$("$work/bare" send "$port" "$file" "$1" "$chunk")
-    read -r r <&"${RECV[0]}"
-    wait "$RECV_PID" 2>/dev/null || true
-    python3 -c "s='$s'.split(); r='$r'.split(); print(round(int(r[1]) / 1e6 / ((int(r[3]) - int(s[2])) / 1e9)))"
 }
 iperf() { # extra client options -> MB/s as iperf3 reports it (receiver side)
     local port=$((20000 + RANDOM % 20000))

@@ -13,6 +13,7 @@
 set -euo pipefail
 start_dir=$PWD
 cd "$(dirname "$0")/.."
+. scripts/lib/bench.sh
 abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
 [ -n "${BASE:-}" ] || { echo "versions: set BASE to the other xferbench binary"; exit 2; }
 base=$(abs "$BASE")
@@ -30,10 +31,7 @@ gcc -O2 -o "$work/bare" bench/bare.c
 FIXTURES=fixtures
 [ -n "${FIXTURES_DIR:-}" ] && FIXTURES=$(abs "$FIXTURES_DIR")
 file=$("$bin" fixture --size "$SIZE" --fixture-dir "$FIXTURES" | sed -n 's/^\(.*\) (\([0-9]*\) bytes.*/\1/p')
-chunk=$(python3 -c "
-import re
-s='$CHUNK'; m=re.fullmatch(r'([0-9.]+)\s*([KMG]?)(i?)B?', s, re.I)
-print(int(float(m[1]) * (1024 if m[3] else 1000) ** ' KMG'.index((m[2] or ' ').upper())))")
+chunk=$(size_bytes "$CHUNK")
 cat "$file" >/dev/null
 results="$OUT/versions.csv"
 if [ "${REPORT_ONLY:-0}" != 1 ]; then
@@ -45,16 +43,6 @@ run_of() { # binary label extra... -> MB/s of one warm sendfile repetition
         --repeat 1 --warmup 0 --out "$o" --quiet "${@:3}" >/dev/null
     mb_s "$o/runs.csv"
 }
-bare() { # -> MB/s from the sender's first call to the receiver's last byte
-    local port=$((20000 + RANDOM % 20000)) r s
-    coproc RECV { "$work/bare" recv "$port" 131072; }
-    read -r _ <&"${RECV[0]}"
-    s=$("$work/bare" send "$port" "$file" sendfile "$chunk")
-    read -r r <&"${RECV[0]}"
-    wait "$RECV_PID" 2>/dev/null || true
-    # "send BYTES START_NS END_NS" and "recv BYTES FIRST_NS LAST_NS": the sender's first call to the last byte.
-    python3 -c "s='$s'.split(); r='$r'.split(); print(round(int(r[1]) / 1e6 / ((int(r[3]) - int(s[2])) / 1e9)))"
-}
 tools=(this base bare)
 echo "versions: $ROUNDS rounds of (${tools[*]}), sendfile, $SIZE warm, one pass"
 for round in $(seq 1 "$ROUNDS"); do
@@ -63,7 +51,7 @@ for round in $(seq 1 "$ROUNDS"); do
         case $t in
             this) v=$(run_of "$bin" this --passes 1) ;;
             base) v=$(run_of "$base" base) ;;
-            bare) v=$(bare) ;;
+            bare) v=$(bare sendfile) ;;
         esac
         echo "$t,$round,$v" >>"$results"
     done

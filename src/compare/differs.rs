@@ -37,7 +37,8 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 /// An item the rows carry: its dotted name and how to read it off a row.
 type RowItem = (&'static str, fn(&Row) -> String);
 
-/// What the rows themselves say: the machine in short (for sets without a record) and the run's settings.
+/// What the rows themselves say: the machine in short (for sets without a record), then the run's settings
+/// (`run.*`).
 fn row_items(rows: &[Row]) -> Vec<(String, String)> {
     let items: [RowItem; 16] = [
         ("kernel.release", |r| r.kernel.clone()),
@@ -65,17 +66,6 @@ fn row_items(rows: &[Row]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Names of the row items that a record covers better (the machine in short).
-const COVERED_BY_RECORD: [&str; 7] = [
-    "kernel.release",
-    "host",
-    "cpu.model",
-    "cpu.logical_cpus",
-    "memory.total_bytes",
-    "storage.file_system",
-    "build.xferbench_version",
-];
-
 /// Everything that differs from `base` to `other`: the records' items when both have one (kernel first), then
 /// the rows' items (the machine in short only where a record is missing), then the run's settings.
 pub(crate) fn between(base: &Facts, other: &Facts) -> Vec<Difference> {
@@ -85,7 +75,9 @@ pub(crate) fn between(base: &Facts, other: &Facts) -> Vec<Difference> {
         _ => Vec::new(),
     };
     for ((name, left), (_, right)) in base.rows.iter().zip(&other.rows) {
-        if left != right && !(both && COVERED_BY_RECORD.contains(&name.as_str())) {
+        // The items not of the run are the machine in short, which a record covers better.
+        let of_the_run = name.starts_with("run.");
+        if left != right && (of_the_run || !both) {
             out.push(Difference {
                 item: name.clone(),
                 left: left.clone(),

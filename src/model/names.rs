@@ -2,8 +2,7 @@
 //! list of known names that an error shows. `named!` makes the enum, `Named`, `Display`, `FromStr` and the serde
 //! impls (as text, so runs.csv and summary.json read as they always have) from one table.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
+use serde::{Deserialize, Deserializer, Serializer};
 
 /// A closed set of names.
 pub trait Named: Sized + Copy + 'static {
@@ -70,6 +69,14 @@ macro_rules! named {
             }
         }
 
+        $crate::model::names::as_text!($name);
+    };
+}
+pub(crate) use named;
+
+/// Display, FromStr and serde for a `Named` type, all by its text.
+macro_rules! as_text {
+    ($name:ident) => {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.name())
@@ -96,7 +103,7 @@ macro_rules! named {
         }
     };
 }
-pub(crate) use named;
+pub(crate) use as_text;
 
 /// Declares the transfer methods once: `Method` and the names of every `Strategy` (each method alone and as
 /// `parallel-<method>`) come from the same list.
@@ -190,30 +197,7 @@ impl Strategy {
     }
 }
 
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Strategy {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, UnknownName> {
-        Self::from_name(s)
-    }
-}
-
-impl Serialize for Strategy {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serialize_name(self, s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Strategy {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        deserialize_name(d)
-    }
-}
+as_text!(Strategy);
 
 named! {
     /// How a file is divided among the streams of one case.

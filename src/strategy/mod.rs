@@ -239,7 +239,8 @@ pub trait Transfer: Send {
         Ok(())
     }
 
-    /// The path that really runs, when it is not the one asked for: `method(fallback:other: why)`.
+    /// The path that really runs, when it is not the one asked for: `method(fallback:other: why)`. Decided at
+    /// set-up, and read there (outside the timed section).
     fn fallback(&self) -> Option<String> {
         None
     }
@@ -269,14 +270,7 @@ pub fn send_pass(t: &mut dyn Transfer, io: &mut Io, plan: &StreamPlan) -> Result
             }
         }
     }
-    t.finish(io)?;
-    if let Some(path) = t.fallback() {
-        io.stats.fallback = Some(path);
-    }
-    if io.stats.tls_cipher.is_none() {
-        io.stats.tls_cipher = t.tls_cipher();
-    }
-    Ok(())
+    t.finish(io)
 }
 
 /// Builds a method's transfer for one connection: everything that is set-up, not transfer. A TLS method gets the

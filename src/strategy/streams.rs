@@ -76,8 +76,17 @@ impl<'a> Streams<'a> {
             let file = File::open(path).with_context(|| format!("cannot open '{}'", path.display()))?;
             transfers.push(prepare(method, file, sock, opts, session)?);
         }
+        // What path runs and with which cipher is settled by the set-up: recorded here, not in the timed loop.
+        let stats = transfers
+            .iter()
+            .map(|t| CallStats {
+                fallback: t.fallback(),
+                tls_cipher: t.tls_cipher(),
+                ..CallStats::default()
+            })
+            .collect();
         Ok(Streams {
-            stats: plans.iter().map(|_| CallStats::default()).collect(),
+            stats,
             transfers,
             plans,
             socks,

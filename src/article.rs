@@ -2,10 +2,10 @@
 //! per trial) next to a result folder's, as times and MB/s, with the parallel/serial ratio per cache state and a
 //! one-line reading of what differs. Reads CSV only: the result folder's, and the original runs (a copy is built in).
 
-use crate::compare::{Evidence, Verdict};
 use crate::model::{Cache, Method, Strategy};
 use crate::record::Row;
-use crate::summary::Stat;
+use crate::stats::{Estimate, Stat, paired_ratios};
+use crate::table::{Align, Table};
 use anyhow::Context;
 use serde::Deserialize;
 use std::fmt::Write as _;
@@ -134,44 +134,40 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
         crate::units::format_bytes(first.chunk_bytes),
         scaled_words(&rows),
     )?;
-    writeln!(out, "| cache | path | 2017 | here |\n|---|---|---|---|")?;
+    let mut t = Table::new([
+        ("cache", Align::Left),
+        ("path", Align::Left),
+        ("2017", Align::Left),
+        ("here", Align::Left),
+    ]);
     let mut readings = Vec::new();
     for cache in [Cache::Cold, Cache::Warm] {
         for (label, theirs, mine) in PATHS {
-            let t = if *mine == PARALLEL_SENDFILE { threads } else { None };
-            writeln!(
-                out,
-                "| {cache} | {label} | {} | {} |",
+            let th = if *mine == PARALLEL_SENDFILE { threads } else { None };
+            t.row([
+                cache.to_string(),
+                label.to_string(),
                 cell(&original(&trials, cache, theirs)),
-                cell(&ours(&rows, cache, *mine, t))
-            )?;
+                cell(&ours(&rows, cache, *mine, th)),
+            ]);
         }
-        let ratio = |serial: Option<Cell>, parallel: Option<Cell>| Some(serial?.seconds / parallel?.seconds);
-        let then = ratio(
+        let then = match (
             original(&trials, cache, "serial-transferTo"),
             original(&trials, cache, "parallel-transferTo"),
-        );
-        let now = ratio(
-            ours(&rows, cache, SENDFILE, None),
-            ours(&rows, cache, PARALLEL_SENDFILE, threads),
-        );
-        let fmt = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
-        writeln!(
-            out,
-            "| {cache} | **parallel speed-up over serial** | **{}** | **{}** |",
-            fmt(then),
-            fmt(now)
-        )?;
-        // Whether serial and parallel differ beyond this run's noise, by the test `compare` uses.
-        let times = |strategy, t| {
-            picked(&rows, cache, strategy, t)
-                .iter()
-                .map(|r| seconds_per_article_file(r))
-                .collect::<Vec<_>>()
+        ) {
+            (Some(s), Some(p)) => Some(s.seconds / p.seconds),
+            _ => None,
         };
-        let noise = crate::compare::verdict(&times(SENDFILE, None), &times(PARALLEL_SENDFILE, threads));
-        readings.push(reading(cache, then, now, noise, &rows, threads));
+        let now = speedup(&rows, cache, threads);
+        t.row([
+            cache.to_string(),
+            "**parallel speed-up over serial**".into(),
+            format!("**{}**", then.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))),
+            format!("**{}**", now.map_or_else(|| "-".into(), |e| e.ratio_text())),
+        ]);
+        readings.push(reading(cache, then, now, &rows, threads));
     }
+    out.push_str(&t.markdown());
     let shortest = rows
         .iter()
         .filter(|r| r.is_ok())
@@ -219,26 +215,28 @@ fn scaled_words(rows: &[Row]) -> &'static str {
     }
 }
 
+/// Parallel sendfile's speed-up over serial sendfile in one cache state: the ratio of their MB/s in each round
+/// both ran in (a set from before rounds pairs by repetition number), its median and interval.
+fn speedup(rows: &[Row], cache: Cache, threads: Option<u32>) -> Option<Estimate> {
+    let by_round = |strategy, t| {
+        picked(rows, cache, strategy, t)
+            .iter()
+            .map(|r| (r.pair_index(), r.throughput_mb_s))
+            .collect()
+    };
+    Estimate::of_median(&paired_ratios(
+        &by_round(PARALLEL_SENDFILE, threads),
+        &by_round(SENDFILE, None),
+    ))
+}
+
 /// One line on what differs for a cache state.
-fn reading(
-    cache: Cache,
-    then: Option<f64>,
-    now: Option<f64>,
-    noise: Verdict,
-    rows: &[Row],
-    threads: Option<u32>,
-) -> String {
+fn reading(cache: Cache, then: Option<f64>, now: Option<Estimate>, rows: &[Row], threads: Option<u32>) -> String {
     let (Some(then), Some(now)) = (then, now) else {
         return format!("{cache}: this result set lacks serial or parallel sendfile rows for a ratio.");
     };
     let verdict = |r: f64| {
-        if r >= 1.05 {
-            "faster"
-        } else if r <= 0.95 {
-            "slower"
-        } else {
-            "no faster"
-        }
+        if r >= 1.0 { "faster" } else { "slower" }
     };
     let serial_cold = ours(rows, Cache::Cold, SENDFILE, None);
     let serial_warm = ours(rows, Cache::Warm, SENDFILE, None);
@@ -261,22 +259,25 @@ fn reading(
             rows.first().map(|r| r.logical_cpus).unwrap_or(0)
         ),
     };
-    let test = |e: Evidence| match e {
-        Evidence::UTest { p } => format!("p={p:.2}"),
-        Evidence::Ranges => "ranges apart".into(),
-    };
-    let here = match noise {
-        Verdict::Differs(e) => format!(
-            "is {} here ({now:.2}x, beyond this run's noise: {})",
-            verdict(now),
-            test(e)
-        ),
-        Verdict::Same(Evidence::Ranges) => format!("here is {now:.2}x, within this run's noise (ranges overlap)"),
-        Verdict::Same(Evidence::UTest { p }) => format!("here is {now:.2}x, within this run's noise (p={p:.2})"),
-        Verdict::Unknown => format!(
-            "is {} here ({now:.2}x; too few runs to tell from the noise)",
-            verdict(now)
-        ),
+    let rounds = format!("{} round(s)", now.n);
+    let here = if now.n < 2 {
+        format!(
+            "is {:.2}x here, from one pair: too few rounds to tell from the noise",
+            now.median
+        )
+    } else if now.holds(1.0) {
+        format!(
+            "here is {} ({rounds}, {:.0}% interval): not distinguishable from serial on this machine",
+            now.ratio_text(),
+            now.level * 100.0
+        )
+    } else {
+        format!(
+            "is {} here ({}, {rounds}, {:.0}% interval)",
+            verdict(now.median),
+            now.ratio_text(),
+            now.level * 100.0
+        )
     };
     format!(
         "{cache}: parallel was {} than serial in 2017 ({then:.2}x) and {here}; {why}.",
@@ -318,11 +319,28 @@ mod tests {
             ..Row::default()
         };
         let mut rows = Vec::new();
-        for w in [1.0, 1.1, 1.2] {
-            rows.push(row("warm", "sendfile", 1, w));
-            rows.push(row("warm", "parallel-sendfile", 10, w - 0.05)); // 1.05x, ranges overlap
-            rows.push(row("cold", "sendfile", 1, w * 2.0));
-            rows.push(row("cold", "parallel-sendfile", 10, w * 4.0)); // 0.5x, ranges apart
+        // Six rounds; warm parallel is 0.95x to 1.10x of serial round by round, cold parallel half of serial.
+        for (round, (w, f)) in [
+            (1.0, 0.95),
+            (1.1, 1.1),
+            (1.2, 1.02),
+            (1.05, 0.98),
+            (1.15, 1.04),
+            (1.0, 1.06),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let round = round as u32 + 1;
+            let at = |mut r: Row| {
+                r.round = round;
+                r.throughput_mb_s = r.bytes_moved() as f64 / 1e6 / r.wall_s;
+                r
+            };
+            rows.push(at(row("warm", "sendfile", 1, w)));
+            rows.push(at(row("warm", "parallel-sendfile", 10, w / f)));
+            rows.push(at(row("cold", "sendfile", 1, w * 2.0)));
+            rows.push(at(row("cold", "parallel-sendfile", 10, w * 4.0)));
         }
         let dir = tempfile::tempdir().unwrap();
         let mut w = csv::Writer::from_path(dir.path().join("runs.csv")).unwrap();
@@ -337,11 +355,11 @@ mod tests {
         };
         let (warm, cold) = (line("warm"), line("cold"));
         assert!(
-            warm.contains("here is 1.05x, within this run's noise (ranges overlap)"),
+            warm.contains("here is ≈1.03x [0.95–1.10] (6 round(s), 97% interval): not distinguishable from serial"),
             "{text}"
         );
         assert!(
-            cold.contains("is slower here (0.50x, beyond this run's noise: ranges apart)"),
+            cold.contains("is slower here (0.50x [0.50–0.50], 6 round(s), 97% interval)"),
             "{text}"
         );
     }

@@ -2,10 +2,11 @@
 //! and nothing more. Whatever depends on the machine (free space, CPUs online, root) and on several flags at once
 //! is `config`'s to check; no clap type reaches the core.
 
-use crate::model::{Cache, Layout, Named, Passes, RxMode, Strategy, VerifyOn};
+use crate::model::{Cache, Cc, Layout, Named, Order, Passes, Repeat, RxMode, Strategy, VerifyOn};
 use crate::units::{self, CpuList};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,11 +24,32 @@ fn named<T: Named + Send + Sync>() -> impl TypedValueParser<Value = T> {
     PossibleValuesParser::new(T::all().iter().map(|v| v.name())).map(|s| T::from_name(&s).expect("a listed name"))
 }
 
-/// Where the sink checks with --verify: a place, or its own choice.
+/// Where the sink checks with --verify: a place, or its own choice (written `auto`, `receiver`, `thread`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyWhere {
     Auto,
     At(VerifyOn),
+}
+
+impl Serialize for VerifyWhere {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            VerifyWhere::Auto => s.serialize_str("auto"),
+            VerifyWhere::At(on) => s.serialize_str(on.name()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VerifyWhere {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<VerifyWhere, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        match text.as_ref() {
+            "auto" => Ok(VerifyWhere::Auto),
+            other => VerifyOn::from_name(other)
+                .map(VerifyWhere::At)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// The layouts a parallel case may ask for (`single` is what serial cases have, not a choice).
@@ -86,19 +108,9 @@ pub enum Command {
 // the flag and the rule named, not by clap as an unknown argument '-5'.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Send this existing file instead of a generated fixture (content checked by byte count only, unless its
-    /// sidecar shows xferbench made it).
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["size", "seed"])]
-    pub file: Option<PathBuf>,
-    /// Size of the generated fixture.
-    #[arg(long, value_name = "SIZE", default_value = DEFAULT_SIZE, allow_hyphen_values = true, value_parser = file_size)]
-    pub size: u64,
-    /// Seed of the generated fixture's content.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub seed: u64,
-    /// Folder that holds generated fixtures.
-    #[arg(long, value_name = "DIR", default_value = "fixtures")]
-    pub fixture_dir: PathBuf,
+    /// Everything that shapes the measurement beside the cases.
+    #[command(flatten)]
+    pub settings: RunSettings,
     /// Strategies to run, comma-separated; `parallel-X` runs X on --threads connections.
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = DEFAULT_STRATEGIES, value_parser = named::<Strategy>(), hide_possible_values = true)]
     pub strategies: Vec<Strategy>,
@@ -114,17 +126,86 @@ pub struct RunArgs {
     /// Page-cache state before each pass: warm (file read first) or cold (file evicted), comma-separated.
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "warm", value_parser = named::<Cache>())]
     pub cache: Vec<Cache>,
-    /// Counted repetitions of each case.
-    #[arg(long, value_name = "N", default_value = "3", allow_hyphen_values = true, value_parser = units::count_in(1, 10_000))]
-    pub repeat: u32,
-    /// Uncounted warm-up repetitions before each case's counted ones (the first finds the pass count).
+    /// How the spawned sink receives: copy (recv into a buffer), trunc (MSG_TRUNC), splice (to /dev/null).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "copy", value_parser = named::<RxMode>())]
+    pub rx_mode: Vec<RxMode>,
+    /// TCP congestion control of the sender's sockets, comma-separated, each a case (e.g. cubic,bbr) [default: the
+    /// system's, net.ipv4.tcp_congestion_control].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = Cc::new)]
+    pub cc: Vec<Cc>,
+    /// The run's result folder (gets runs.csv and summary.json); default results/<UTC time>-<host>-<pid>.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Go on with the run in --out: finished rounds are kept, a round cut short goes on from its next case.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    /// Stop at the first failed case instead of going on.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Draw the charts into the result folder at the end.
+    #[arg(long)]
+    pub plot: bool,
+    /// Secret the sink asks for (its --token); never written to any file.
+    #[arg(long, value_name = "SECRET")]
+    pub token: Option<String>,
+    /// Folder that holds generated fixtures.
+    #[arg(long, value_name = "DIR", default_value = "fixtures")]
+    pub fixture_dir: PathBuf,
+    /// Print only the final table.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the plan (cases, runs, bytes) and exit without making or sending anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Every run setting beside the cases, in one struct: clap reads it from the command line, the plan carries it,
+/// plan.json is it (with the cases), a resume compares it field by field (`config::differences`, generic: a new
+/// field is compared unasked) and `compare` says from it what differs between two result sets. Each field is
+/// named after its flag, so the words of a difference are the flag's.
+#[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// Send this existing file instead of a generated fixture (content checked by byte count only, unless its
+    /// sidecar shows xferbench made it).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["size", "seed"])]
+    pub file: Option<PathBuf>,
+    /// Size of the generated fixture.
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_SIZE, allow_hyphen_values = true, value_parser = file_size)]
+    pub size: u64,
+    /// Seed of the generated fixture's content.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// Counted repetitions of each case, run in rounds (each round runs every case once, in --order): a count, or
+    /// auto (rounds are added until every case's interval is within --ci, or --max-time is up; at least 6, the
+    /// fewest whose interval reaches 95%).
+    #[arg(long, value_name = "N|auto", default_value = "3", allow_hyphen_values = true, value_parser = Repeat::parse)]
+    pub repeat: Repeat,
+    /// With --repeat auto: how narrow every case's interval must get, as its half-width over its median (the
+    /// ratio to serial sendfile, or the median MB/s of a case without one) [default: 5%].
+    #[arg(long, value_name = "PCT", value_parser = units::percent)]
+    pub ci: Option<f64>,
+    /// With --repeat auto: the longest the rounds may take (warm-ups not counted); the report names the cases
+    /// that did not get within --ci [default: 60s].
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = units::duration)]
+    #[serde(with = "units::duration_text_opt")]
+    pub max_time: Option<Duration>,
+    /// The order of the cases in each round: rotate (turned by one each round), shuffle (a fresh permutation each
+    /// round, from --order-seed), grouped (every repetition of a case before the next: nothing cancels drift).
+    #[arg(long, value_name = "ORDER", default_value = "rotate", value_parser = named::<Order>())]
+    pub order: Order,
+    /// Seed of --order shuffle [default: drawn at start, printed and recorded in plan.json].
+    #[arg(long, value_name = "N")]
+    pub order_seed: Option<u64>,
+    /// Uncounted warm-up repetitions of each case, all before the first round (the first finds the pass count).
     #[arg(long, value_name = "N", default_value = "1", allow_hyphen_values = true, value_parser = units::count_in(0, 1_000))]
     pub warmup: u32,
     /// Shortest timed section a repetition should have: `--passes auto` sends the file as many times as that takes.
     #[arg(long, value_name = "DURATION", default_value = "0.5s", allow_hyphen_values = true, value_parser = units::duration)]
+    #[serde(with = "units::duration_text")]
     pub min_time: Duration,
     /// Times the whole file goes per repetition, back to back over the same connections: a count, or auto (found
-    /// once per case from its warm-up so that each repetition lasts --min-time).
+    /// from each case's warm-ups so that each repetition lasts --min-time at the fastest pace seen, and raised for
+    /// later rounds if a repetition still comes out shorter).
     #[arg(long, value_name = "N|auto", default_value = "auto", allow_hyphen_values = true, value_parser = Passes::parse)]
     pub passes: Passes,
     /// Have the sink check every byte against the fixture generator.
@@ -137,36 +218,19 @@ pub struct RunArgs {
     /// Receive buffer of the sink this run spawns.
     #[arg(long, value_name = "SIZE", default_value = "256KiB", allow_hyphen_values = true, value_parser = units::size_in(1, 1 << 30))]
     pub rx_buffer: u64,
-    /// How the spawned sink receives: copy (recv into a buffer), trunc (MSG_TRUNC), splice (to /dev/null).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "copy", value_parser = named::<RxMode>())]
-    pub rx_mode: Vec<RxMode>,
-    /// The run's result folder (gets runs.csv and summary.json); default results/<UTC time>-<host>-<pid>.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Go on with the run in --out: finished cases are kept, a case cut short goes on from its next repetition.
-    #[arg(long, requires = "out")]
-    pub resume: bool,
     /// For cold cases, also drop the whole page cache (root only) after evicting the file.
     #[arg(long)]
     pub drop_caches: bool,
     /// Longest a single repetition may take before it is failed.
     #[arg(long, value_name = "DURATION", default_value = "120s", allow_hyphen_values = true, value_parser = units::duration)]
+    #[serde(with = "units::duration_text")]
     pub timeout: Duration,
-    /// Stop at the first failed case instead of going on.
-    #[arg(long)]
-    pub fail_fast: bool,
-    /// Draw the charts into the result folder at the end.
-    #[arg(long)]
-    pub plot: bool,
     /// Send to an `xferbench sink` already running at HOST:PORT instead of spawning one on loopback.
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: Option<String>,
     /// Send the bare file bytes with no header and no report, so any TCP receiver can be the other end.
     #[arg(long, requires = "connect", conflicts_with = "verify")]
     pub raw: bool,
-    /// Secret the sink asks for (its --token).
-    #[arg(long, value_name = "SECRET")]
-    pub token: Option<String>,
     /// SO_SNDBUF of the sender's sockets.
     #[arg(long, value_name = "SIZE", value_parser = units::size_in(1, 1 << 31))]
     pub sndbuf: Option<u64>,
@@ -185,12 +249,6 @@ pub struct RunArgs {
     /// Submission queue depth of the io-uring strategies (io-uring, io-uring-send-zc).
     #[arg(long, value_name = "N", default_value = "8", value_parser = units::count_in(1, 4096))]
     pub queue_depth: u32,
-    /// Print only the final table.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Print the plan (cases, runs, bytes) and exit without making or sending anything.
-    #[arg(long)]
-    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -254,9 +312,10 @@ pub struct CompareArgs {
     /// Result folders, each holding runs.csv; the first is the baseline of the ratios.
     #[arg(value_name = "DIR", num_args = 2.., required = true)]
     pub dirs: Vec<PathBuf>,
-    /// Folder for the comparison chart and table (default: the current folder).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub out: PathBuf,
+    /// Also write the table and the chart there (compare.md, compare.png, compare.svg); without it, the table is
+    /// printed and nothing is written.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -359,9 +418,9 @@ mod tests {
         assert_eq!(args.strategies[1].to_string(), "parallel-splice");
         assert_eq!(args.threads, vec![1, 4]);
         assert_eq!(args.chunk, vec![1 << 20]);
-        assert_eq!(args.passes, Passes::Fixed(7));
-        assert_eq!(args.min_time, Duration::from_millis(250));
-        assert_eq!(args.size, 1_200_000_000);
+        assert_eq!(args.settings.passes, Passes::Fixed(7));
+        assert_eq!(args.settings.min_time, Duration::from_millis(250));
+        assert_eq!(args.settings.size, 1_200_000_000);
         let e = Cli::try_parse_from(["xferbench", "run", "--passes", "0"])
             .unwrap_err()
             .to_string();

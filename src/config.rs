@@ -1,14 +1,20 @@
 //! The plan of a run: the command line expanded into cases and run-wide settings, with the conflicts between flags
 //! refused (the flag named, exit 2). `expand` is pure, so it is tested without a machine; `check_machine` then asks
-//! the machine what the plan needs of it (root, CPUs online), and `check_against_file` the file's size.
+//! the machine what the plan needs of it (root, CPUs online, the congestion controls it names), and
+//! `check_against_file` the file's size. `differences` compares two plans' settings field by field.
 
-use crate::cli::{RunArgs, VerifyWhere};
+use crate::cli::{RunArgs, RunSettings, VerifyWhere};
 use crate::error::UsageError;
 use crate::fixture::{FixtureSpec, default_path};
-use crate::model::{CaseKey, Layout, Passes, RxMode, Transport, VerifyOn};
-use crate::units::CpuList;
+use crate::model::{CaseKey, Cc, Layout, Order, Repeat, RxMode, Transport, VerifyOn};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// --ci when --repeat auto is given without it.
+pub const DEFAULT_CI: f64 = 0.05;
+/// --max-time when --repeat auto is given without it.
+pub const DEFAULT_MAX_TIME: Duration = Duration::from_secs(60);
 
 /// Where the bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,54 +29,59 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub source: Source,
-    /// One per combination of the list options, in the order they run.
+    /// One per combination of the list options, in the order they were given.
     pub cases: Vec<CaseKey>,
-    pub repeat: u32,
-    pub warmup: u32,
-    pub min_time: Duration,
-    pub passes: Passes,
-    pub verify: bool,
-    /// Where the sink checks (None: the sink chooses).
-    pub verify_on: Option<VerifyOn>,
-    pub rx_buffer: u64,
+    /// Every run-wide setting, as recorded in plan.json.
+    pub settings: RunSettings,
+    /// What only steers this invocation: never compared, never recorded.
     pub out: Option<PathBuf>,
     pub resume: bool,
-    pub drop_caches: bool,
-    pub timeout: Duration,
     pub fail_fast: bool,
     pub plot: bool,
-    pub connect: Option<String>,
-    pub raw: bool,
-    pub token: Option<String>,
-    pub sndbuf: Option<u64>,
-    pub rcvbuf: Option<u64>,
-    pub nodelay: bool,
-    pub sender_cpus: Option<CpuList>,
-    pub sink_cpus: Option<CpuList>,
-    pub queue_depth: u32,
     pub quiet: bool,
     pub dry_run: bool,
+    /// The sink's secret: sent in headers, never written to a file.
+    pub token: Option<String>,
 }
 
 impl Plan {
     /// Who receives.
     pub fn transport(&self) -> Transport {
-        match (&self.connect, self.raw) {
+        match (&self.settings.connect, self.settings.raw) {
             (None, _) => Transport::Loopback,
             (Some(_), false) => Transport::Remote,
             (Some(_), true) => Transport::Raw,
         }
     }
 
+    /// Where the sink checks (None: the sink chooses).
+    pub fn verify_on(&self) -> Option<VerifyOn> {
+        match self.settings.verify_on {
+            VerifyWhere::Auto => None,
+            VerifyWhere::At(on) => Some(on),
+        }
+    }
+
     /// The receive modes the cases ask of a spawned sink, in order of first use.
     pub fn rx_modes(&self) -> Vec<RxMode> {
-        let mut modes: Vec<RxMode> = Vec::new();
-        for (mode, _) in self.cases.iter().filter_map(|c| c.receiver) {
-            if !modes.contains(&mode) {
-                modes.push(mode);
-            }
-        }
-        modes
+        once(
+            &self
+                .cases
+                .iter()
+                .filter_map(|c| c.receiver)
+                .map(|(m, _)| m)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// --ci: the relative half-width `--repeat auto` narrows every interval to.
+    pub fn ci(&self) -> f64 {
+        self.settings.ci.unwrap_or(DEFAULT_CI)
+    }
+
+    /// --max-time: the longest `--repeat auto`'s rounds may take.
+    pub fn max_time(&self) -> Duration {
+        self.settings.max_time.unwrap_or(DEFAULT_MAX_TIME)
     }
 }
 
@@ -85,38 +96,34 @@ fn once<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
     out
 }
 
-/// Expands the command line into a plan: lists into cases, and the flags that cannot go together refused.
-pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
-    let verify_on = match args.verify_on {
-        VerifyWhere::Auto => None,
-        VerifyWhere::At(on) => Some(on),
-    };
-    if verify_on.is_some() && !args.verify {
+/// Refuses the flags that cannot go together.
+fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError> {
+    let s = &args.settings;
+    if s.verify_on != VerifyWhere::Auto && !s.verify {
         return Err(UsageError::msg("--verify-on says where to verify: it needs --verify"));
     }
-    let rx_modes = once(&args.rx_mode);
-    if args.verify && rx_modes.iter().any(|m| !m.can_verify()) {
+    if s.verify && rx_modes.iter().any(|m| !m.can_verify()) {
         return Err(UsageError::msg(
             "--verify needs --rx-mode copy: the other modes never see the bytes",
         ));
     }
-    if args.connect.is_some() && (args.rcvbuf.is_some() || args.sink_cpus.is_some()) {
+    if s.connect.is_some() && (s.rcvbuf.is_some() || s.sink_cpus.is_some()) {
         return Err(UsageError::msg(
             "--rcvbuf and --sink-cpus set up a spawned sink; with --connect give them to the remote `xferbench sink`",
         ));
     }
-    if args.raw && args.token.is_some() {
+    if s.raw && args.token.is_some() {
         return Err(UsageError::msg(
             "--token travels in the stream header, which --raw does not send",
         ));
     }
-    if args.connect.is_some() && rx_modes != [RxMode::Copy] {
+    if s.connect.is_some() && rx_modes != [RxMode::Copy] {
         return Err(UsageError::msg(
             "--rx-mode sets up a spawned sink; with --connect give it to the remote sink",
         ));
     }
     if let Some(tls) = args.strategies.iter().find(|s| s.method.tls()) {
-        if args.raw {
+        if s.raw {
             return Err(UsageError::msg(format!(
                 "{tls} needs the sink's ack (it carries the certificate to pin), which --raw does not ask for"
             )));
@@ -127,89 +134,171 @@ pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
             )));
         }
     }
-    let source = match &args.file {
+    match s.repeat {
+        Repeat::Auto if s.order == Order::Grouped => Err(UsageError::msg(
+            "--repeat auto adds rounds until the intervals are narrow, which --order grouped does not run: use --order \
+             rotate or shuffle",
+        )),
+        Repeat::Fixed(_) if s.ci.is_some() || s.max_time.is_some() => Err(UsageError::msg(
+            "--ci and --max-time steer --repeat auto: give --repeat auto, or leave them out",
+        )),
+        _ if s.order_seed.is_some() && s.order != Order::Shuffle => Err(UsageError::msg(
+            "--order-seed seeds --order shuffle: give --order shuffle",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Expands the command line into a plan: lists into cases, and the flags that cannot go together refused. The
+/// cases' congestion control is left unset where no --cc was given: `check_machine` puts the system's in.
+pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
+    let rx_modes = once(&args.rx_mode);
+    check_conflicts(&args, &rx_modes)?;
+    let s = &args.settings;
+    let source = match &s.file {
         Some(path) => Source::UserFile(path.clone()),
         None => Source::Generated(FixtureSpec {
-            path: default_path(&args.fixture_dir, args.size, args.seed),
-            size: args.size,
-            seed: args.seed,
+            path: default_path(&args.fixture_dir, s.size, s.seed),
+            size: s.size,
+            seed: s.seed,
         }),
     };
-    let spawned = args.connect.is_none();
+    let spawned = s.connect.is_none();
+    let ccs: Vec<Option<Cc>> = match once(&args.cc) {
+        none if none.is_empty() => vec![None],
+        given => given.into_iter().map(Some).collect(),
+    };
     let mut cases = Vec::new();
     for &cache in &once(&args.cache) {
-        for &chunk_bytes in &once(&args.chunk) {
-            for &strategy in &once(&args.strategies) {
-                let shapes: Vec<(u32, Layout)> = if strategy.parallel {
-                    let layouts = once(&args.layout);
-                    once(&args.threads)
-                        .into_iter()
-                        .flat_map(|t| layouts.iter().map(move |&l| (t, l)))
-                        .collect()
-                } else {
-                    vec![(1, Layout::Single)]
-                };
-                for (threads, layout) in shapes {
-                    for &mode in &rx_modes {
-                        cases.push(CaseKey {
-                            cache,
-                            strategy,
-                            threads,
-                            layout,
-                            chunk_bytes,
-                            receiver: spawned.then_some((mode, args.rx_buffer)),
-                            verify: args.verify,
-                            queue_depth: strategy.method.has_queue().then_some(args.queue_depth),
-                        });
+        for &cc in &ccs {
+            for &chunk_bytes in &once(&args.chunk) {
+                for &strategy in &once(&args.strategies) {
+                    let shapes: Vec<(u32, Layout)> = if strategy.parallel {
+                        let layouts = once(&args.layout);
+                        once(&args.threads)
+                            .into_iter()
+                            .flat_map(|t| layouts.iter().map(move |&l| (t, l)))
+                            .collect()
+                    } else {
+                        vec![(1, Layout::Single)]
+                    };
+                    for (threads, layout) in shapes {
+                        for &mode in &rx_modes {
+                            cases.push(CaseKey {
+                                cache,
+                                cc,
+                                strategy,
+                                threads,
+                                layout,
+                                chunk_bytes,
+                                receiver: spawned.then_some((mode, s.rx_buffer)),
+                                verify: s.verify,
+                                queue_depth: strategy.method.has_queue().then_some(s.queue_depth),
+                            });
+                        }
                     }
                 }
             }
         }
     }
+    let mut settings = args.settings;
+    if settings.repeat == Repeat::Auto {
+        settings.ci.get_or_insert(DEFAULT_CI);
+        settings.max_time.get_or_insert(DEFAULT_MAX_TIME);
+    }
     Ok(Plan {
         source,
         cases,
-        repeat: args.repeat,
-        warmup: args.warmup,
-        min_time: args.min_time,
-        passes: args.passes,
-        verify: args.verify,
-        verify_on,
-        rx_buffer: args.rx_buffer,
+        settings,
         out: args.out,
         resume: args.resume,
-        drop_caches: args.drop_caches,
-        timeout: args.timeout,
         fail_fast: args.fail_fast,
         plot: args.plot,
-        connect: args.connect,
-        raw: args.raw,
-        token: args.token,
-        sndbuf: args.sndbuf,
-        rcvbuf: args.rcvbuf,
-        nodelay: args.nodelay,
-        sender_cpus: args.sender_cpus,
-        sink_cpus: args.sink_cpus,
-        queue_depth: args.queue_depth,
         quiet: args.quiet,
         dry_run: args.dry_run,
+        token: args.token,
     })
 }
 
-/// What the plan needs of this machine: root for --drop-caches, the CPUs it pins to online.
-pub fn check_machine(plan: &Plan) -> Result<(), UsageError> {
-    if plan.drop_caches && !nix::unistd::geteuid().is_root() {
+/// What the plan needs of this machine: root for --drop-caches, the CPUs it pins to online, and the congestion
+/// controls it names; the cases without one get the system's.
+pub fn check_machine(plan: &mut Plan) -> Result<(), UsageError> {
+    let s = &plan.settings;
+    if s.drop_caches && !nix::unistd::geteuid().is_root() {
         return Err(UsageError::msg(
             "--drop-caches needs root (it writes /proc/sys/vm/drop_caches)",
         ));
     }
-    if let Some(cpus) = &plan.sender_cpus {
+    if let Some(cpus) = &s.sender_cpus {
         cpus.check("--sender-cpus")?;
     }
-    if let Some(cpus) = &plan.sink_cpus {
+    if let Some(cpus) = &s.sink_cpus {
         cpus.check("--sink-cpus")?;
     }
+    let system = crate::tcp::default_cc()
+        .map_err(|e| UsageError::msg(format!("cannot read the system's congestion control: {e}")))?;
+    for case in &mut plan.cases {
+        match case.cc {
+            Some(cc) => crate::tcp::check_cc(cc)?,
+            None => case.cc = Some(system),
+        }
+    }
     Ok(())
+}
+
+/// What plan.json holds: the settings, the file's real size, and every case's id in the order given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanFile {
+    #[serde(flatten)]
+    pub settings: RunSettings,
+    /// The size of the file sent (the generated fixture's, or the user's file's).
+    pub file_bytes: u64,
+    pub cases: Vec<String>,
+}
+
+/// Settings a resume may change: they steer how long the run goes on, not what each repetition measures.
+pub const MAY_CHANGE: &[&str] = &["repeat", "ci", "max_time"];
+
+/// One setting whose value differs between two plans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The flag, e.g. `--min-time`.
+    pub flag: String,
+    pub left: String,
+    pub right: String,
+}
+
+/// The settings as (flag, value) pairs, from their serde form: a new field is listed without being named here.
+pub fn setting_items(settings: &RunSettings) -> Vec<(String, String)> {
+    let value = serde_json::to_value(settings).unwrap_or_default();
+    let Some(map) = value.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(name, v)| {
+            let text = match v {
+                serde_json::Value::Null => "unset".to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (format!("--{}", name.replace('_', "-")), text)
+        })
+        .collect()
+}
+
+/// Every setting that differs from `left` to `right`, but those in `skip` (names as in the struct).
+pub fn differences(left: &RunSettings, right: &RunSettings, skip: &[&str]) -> Vec<Difference> {
+    let skipped: Vec<String> = skip.iter().map(|n| format!("--{}", n.replace('_', "-"))).collect();
+    let (l, r) = (setting_items(left), setting_items(right));
+    l.into_iter()
+        .zip(r)
+        .filter(|((flag, a), (_, b))| a != b && !skipped.contains(flag))
+        .map(|((flag, a), (_, b))| Difference {
+            flag,
+            left: a,
+            right: b,
+        })
+        .collect()
 }
 
 /// Checks the cases against the file's size: a striped case needs at least one chunk per thread.
@@ -323,7 +412,65 @@ mod tests {
             &["--connect", "h:1", "--rx-mode", "trunc"],
             "give it to the remote sink",
         );
-        assert!(plan(&["--verify", "--verify-on", "receiver"]).unwrap().verify_on == Some(VerifyOn::Receiver));
+        refused(
+            &["--repeat", "auto", "--order", "grouped"],
+            "--order grouped does not run",
+        );
+        refused(&["--ci", "3%"], "give --repeat auto");
+        refused(&["--max-time", "1m"], "give --repeat auto");
+        refused(&["--order-seed", "3"], "give --order shuffle");
+        assert!(plan(&["--verify", "--verify-on", "receiver"]).unwrap().verify_on() == Some(VerifyOn::Receiver));
+        let auto = plan(&["--repeat", "auto"]).unwrap();
+        assert_eq!((auto.ci(), auto.max_time()), (DEFAULT_CI, DEFAULT_MAX_TIME));
+        assert_eq!(auto.settings.ci, Some(DEFAULT_CI), "recorded as it ran");
+    }
+
+    #[test]
+    fn each_congestion_control_is_a_case_and_none_given_is_left_to_the_machine() {
+        let p = plan(&["--strategies", "sendfile,read-send", "--cc", "cubic,bbr,cubic"]).unwrap();
+        let ccs: Vec<String> = p.cases.iter().map(|c| c.cc.unwrap().to_string()).collect();
+        assert_eq!(ccs, ["cubic", "cubic", "bbr", "bbr"]);
+        assert_ne!(p.cases[0].id(), p.cases[2].id());
+        assert!(plan(&[]).unwrap().cases.iter().all(|c| c.cc.is_none()));
+        let cli = Cli::try_parse_from(["xferbench", "run", "--cc", "no such"]);
+        assert!(cli.unwrap_err().to_string().contains("not a congestion control name"));
+    }
+
+    #[test]
+    fn settings_differ_field_by_field_in_the_flags_words() {
+        let a = plan(&["--min-time", "1s", "--nodelay", "--repeat", "3"])
+            .unwrap()
+            .settings;
+        let b = plan(&["--repeat", "30"]).unwrap().settings;
+        let d = differences(&a, &b, MAY_CHANGE);
+        let words: Vec<String> = d
+            .iter()
+            .map(|d| format!("{} ({} here, {} there)", d.flag, d.left, d.right))
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "--min-time (1s here, 500ms there)",
+                "--nodelay (true here, false there)"
+            ]
+        );
+        assert_eq!(differences(&a, &b, &[]).len(), 3, "--repeat too when asked");
+        let sink = plan(&["--sender-cpus", "0", "--sndbuf", "1MiB"]).unwrap().settings;
+        let d = differences(&sink, &b, MAY_CHANGE);
+        assert!(
+            d.iter()
+                .any(|d| d.flag == "--sender-cpus" && d.left == "0" && d.right == "unset"),
+            "{d:?}"
+        );
+        assert!(d.iter().any(|d| d.flag == "--sndbuf" && d.left == "1048576"), "{d:?}");
+        // plan.json round-trips.
+        let file = PlanFile {
+            settings: sink.clone(),
+            file_bytes: 5,
+            cases: vec!["x".into()],
+        };
+        let back: PlanFile = serde_json::from_str(&serde_json::to_string(&file).unwrap()).unwrap();
+        assert_eq!(back, file);
     }
 
     #[test]

@@ -20,7 +20,7 @@ fn main() {
             xferbench::out!("{table}");
             Ok(0)
         }),
-        Command::Compare(args) => commands::compare(&args.dirs, &args.out).map(|table| {
+        Command::Compare(args) => commands::compare(&args.dirs, args.out.as_deref()).map(|table| {
             xferbench::out!("{table}");
             0
         }),

@@ -8,7 +8,7 @@
 //! Reading tolerates what a crash leaves: a last row cut short (no newline after it, or too few fields) is set
 //! apart as torn, and every whole row before it is kept. A bad row anywhere else is an error naming its line.
 
-use crate::model::{Cache, CaseKey, Flag, Flags, Layout, RxMode, Status, Strategy, Transport, VerifyOn};
+use crate::model::{Cache, CaseKey, Cc, Flag, Flags, Layout, RxMode, Status, Strategy, Transport, VerifyOn};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -62,6 +62,11 @@ pub struct Row {
     pub verify_on: Option<VerifyOn>,
     /// 1-based repetition number; warm-ups are not written unless they fail (then 0).
     pub repetition: u32,
+    /// The round the repetition ran in: each round runs every case once, in an order that turns (`--order`), and
+    /// `vs sf` pairs the repetitions of one round. 0 for warm-ups, and in result sets from before rounds (whose
+    /// repetitions pair by number).
+    #[serde(default)]
+    pub round: u32,
     /// The timed section: from the first transfer call to the sink's last byte (with cold passes, the sum of each
     /// pass's own first call to last byte).
     pub wall_s: f64,
@@ -98,6 +103,29 @@ pub struct Row {
     pub system_ctxsw: u64,
     /// TCP segments retransmitted in the sender's network namespace over the case (/proc/net/snmp, all sockets).
     pub tcp_retrans_segs: Option<u64>,
+    /// CPU time the hypervisor gave other guests over the timed section, all CPUs (/proc/stat `steal`).
+    #[serde(default)]
+    pub steal_s: Option<f64>,
+    /// Time the sender's threads waited on a run queue, runnable but not running, over the timed section
+    /// (/proc/thread-self/schedstat), summed over threads.
+    #[serde(default)]
+    pub sender_runq_wait_s: Option<f64>,
+    /// The same for the sink's stream threads, from the start of each stream to its report.
+    #[serde(default)]
+    pub sink_runq_wait_s: Option<f64>,
+    /// Times the scheduler moved a sender thread to another CPU (`se.nr_migrations` of /proc/thread-self/sched),
+    /// summed over threads (empty where the kernel has no such file).
+    #[serde(default)]
+    pub sender_migrations: Option<u64>,
+    /// The same for the sink's stream threads.
+    #[serde(default)]
+    pub sink_migrations: Option<u64>,
+    /// CPUs the sender's threads were seen on (at the start and the end of each span), e.g. `0,1`.
+    #[serde(default)]
+    pub sender_cpus_seen: String,
+    /// CPUs the sink's stream threads were seen on (when their first byte came and when they reported).
+    #[serde(default)]
+    pub sink_cpus_seen: String,
     /// System calls the strategy made in the timed section (transfer calls plus any retries).
     pub syscalls: u64,
     /// Bytes the sender copied through user space (read-send: 2x the bytes sent, mmap-send: 1x, sendfile: 0).
@@ -126,6 +154,10 @@ pub struct Row {
     pub rcvbuf_bytes: Option<u64>,
     /// TCP_NODELAY set on the sender's sockets.
     pub nodelay: bool,
+    /// The TCP congestion control of the sender's sockets, as read back from each (TCP_CONGESTION) after it was
+    /// set; empty in result sets from before xferbench set it.
+    #[serde(default)]
+    pub congestion_control: Option<Cc>,
     /// CPUs the sender was pinned to (empty: not pinned).
     pub sender_cpus: String,
     /// CPUs the sink was pinned to (empty: not pinned, or raw mode).
@@ -171,6 +203,7 @@ impl Row {
     pub fn key(&self) -> CaseKey {
         CaseKey {
             cache: self.cache,
+            cc: self.congestion_control,
             strategy: self.strategy,
             threads: self.threads,
             layout: self.layout,
@@ -182,6 +215,12 @@ impl Row {
             verify: self.verify,
             queue_depth: self.queue_depth,
         }
+    }
+
+    /// What pairs this repetition with the other cases' (`vs sf`): its round, or in result sets from before
+    /// rounds, its repetition number.
+    pub fn pair_index(&self) -> u32 {
+        if self.round > 0 { self.round } else { self.repetition }
     }
 
     /// Bytes the repetition moved: every pass of the file.

@@ -75,6 +75,56 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     Ok(parsed)
 }
 
+/// A percentage above 0 and below 100: `5%` or `5` (the `%` is optional), as a fraction (0.05).
+pub fn percent(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let n: f64 = t
+        .strip_suffix('%')
+        .unwrap_or(t)
+        .trim()
+        .parse()
+        .map_err(|_| "not a percentage; try 5%".to_string())?;
+    if !(n > 0.0 && n < 100.0) {
+        return Err("must be above 0% and below 100%".into());
+    }
+    Ok(n / 100.0)
+}
+
+/// Durations in files as people type them (`500ms`, `1m 30s`), read back with `duration`.
+pub mod duration_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        super::duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `duration_text` for an optional duration (null when unset).
+pub mod duration_text_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<std::borrow::Cow<str>>::deserialize(d)? {
+            Some(text) => super::duration(&text).map(Some).map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Formats a byte count for people: whole binary units when exact (`10 MiB`, `128 KiB`), else decimal (`1.20 GB`).
 pub fn format_bytes(bytes: u64) -> String {
     const KIB: u64 = 1024;
@@ -139,6 +189,19 @@ pub fn cpu_list(text: &str) -> Result<CpuList, String> {
     })
 }
 
+impl serde::Serialize for CpuList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CpuList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CpuList, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        cpu_list(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl CpuList {
     /// Refuses CPUs this machine does not have online.
     pub fn check(&self, flag: &str) -> Result<(), UsageError> {
@@ -187,6 +250,26 @@ mod tests {
         assert!(duration("0").is_err());
         assert!(duration("-1").is_err());
         assert!(duration("soon").is_err());
+    }
+
+    #[test]
+    fn percentages_and_durations_as_text() {
+        assert_eq!(percent("5%"), Ok(0.05));
+        assert_eq!(percent(" 2.5 "), Ok(0.025));
+        assert!(percent("0").is_err() && percent("100%").is_err() && percent("x").is_err());
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct T {
+            #[serde(with = "duration_text")]
+            d: Duration,
+            c: CpuList,
+        }
+        let t = T {
+            d: Duration::from_millis(1500),
+            c: cpu_list("0-1").unwrap(),
+        };
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, r#"{"d":"1s 500ms","c":"0-1"}"#);
+        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), t);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::ResultSet;
 use crate::model::CaseKey;
-use crate::plot::{Figure, bands, colour, legend, median, titled};
+use crate::plot::{Figure, bands, colour, legend, titled};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -21,7 +21,7 @@ impl CompareChart {
             .iter()
             .map(|case| {
                 sets.iter()
-                    .map(|s| s.cases.get(case).map(|m| median(m.mb_s.iter().copied())))
+                    .map(|s| s.cases.get(case).and_then(|m| crate::stats::median(&m.mb_s)))
                     .collect()
             })
             .collect();

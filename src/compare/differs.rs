@@ -1,8 +1,11 @@
-//! What differs between result sets besides the cases: the machine (every item of the environment record that
-//! summary.json carries, kernel first) and the run's settings (file size, passes, receiver, socket options,
-//! pinning, from the rows). A kernel comparison that also changed a sysctl, the mitigations or the CPU governor
-//! says so before any number is read.
+//! What differs between result sets besides the cases: the congestion control first (it moved single-stream
+//! sendfile 3x on this project's VM), then the machine (every item of the environment record that summary.json
+//! carries, kernel first), then the run's settings (every field of plan.json's settings, compared generically, so
+//! a new run option shows up unasked), then what only the rows say (file size, passes, emulation). A kernel
+//! comparison that also changed the congestion control, a sysctl, the mitigations or the CPU governor says so
+//! before any number is read. Sets from before plan.json fall back on the settings their rows carry.
 
+use crate::config::{PlanFile, setting_items};
 use crate::env::{self, Difference, Record};
 use crate::plot::distinct;
 use crate::record::Row;
@@ -12,6 +15,8 @@ use std::path::Path;
 pub(crate) struct Facts {
     /// The environment record of summary.json (None: a set made before xferbench recorded one, or no summary).
     pub record: Option<Record>,
+    /// The run's settings from plan.json, as (flag, value) (None: a set from before plan.json held them all).
+    pub settings: Option<Vec<(String, String)>>,
     /// Items the rows carry, as (dotted name, value).
     pub rows: Vec<(String, String)>,
 }
@@ -23,8 +28,13 @@ impl Facts {
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
             .and_then(|v| v.get("system").cloned())
             .and_then(|system| serde_json::from_value::<Record>(system).ok());
+        let settings = std::fs::read_to_string(dir.join("plan.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<PlanFile>(&text).ok())
+            .map(|p| setting_items(&p.settings));
         Facts {
             record,
+            settings,
             rows: row_items(rows),
         }
     }
@@ -34,13 +44,17 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map_or("unset".into(), T::to_string)
 }
 
+/// The item that names the congestion control, listed before every other.
+const CC: &str = "congestion_control";
+
 /// An item the rows carry: its dotted name and how to read it off a row.
 type RowItem = (&'static str, fn(&Row) -> String);
 
-/// What the rows themselves say: the machine in short (for sets without a record), then the run's settings
-/// (`run.*`).
+/// What the rows themselves say: the congestion control, the machine in short (for sets without a record), what
+/// only rows know (`run.*`), and the settings they carry (`setting.*`, for sets without plan.json).
 fn row_items(rows: &[Row]) -> Vec<(String, String)> {
-    let items: [RowItem; 16] = [
+    let items: [RowItem; 17] = [
+        (CC, |r| super::cc_text(r.congestion_control)),
         ("kernel.release", |r| r.kernel.clone()),
         ("host", |r| r.host.clone()),
         ("cpu.model", |r| r.cpu_model.clone()),
@@ -50,15 +64,15 @@ fn row_items(rows: &[Row]) -> Vec<(String, String)> {
         ("build.xferbench_version", |r| r.xferbench_version.clone()),
         ("run.file_bytes", |r| r.file_bytes.to_string()),
         ("run.passes", |r| r.passes.to_string()),
-        ("run.transport", |r| r.transport.to_string()),
-        ("run.sndbuf_bytes", |r| opt(&r.sndbuf_bytes)),
-        ("run.rcvbuf_bytes", |r| opt(&r.rcvbuf_bytes)),
-        ("run.nodelay", |r| r.nodelay.to_string()),
-        ("run.sender_cpus", |r| r.sender_cpus.clone()),
-        ("run.sink_cpus", |r| r.sink_cpus.clone()),
         ("run.emulated", |r| {
             r.flags.has(crate::model::Flag::Emulated).to_string()
         }),
+        ("setting.transport", |r| r.transport.to_string()),
+        ("setting.sndbuf_bytes", |r| opt(&r.sndbuf_bytes)),
+        ("setting.rcvbuf_bytes", |r| opt(&r.rcvbuf_bytes)),
+        ("setting.nodelay", |r| r.nodelay.to_string()),
+        ("setting.sender_cpus", |r| r.sender_cpus.clone()),
+        ("setting.sink_cpus", |r| r.sink_cpus.clone()),
     ];
     items
         .iter()
@@ -66,36 +80,63 @@ fn row_items(rows: &[Row]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Everything that differs from `base` to `other`: the records' items when both have one (kernel first), then
-/// the rows' items (the machine in short only where a record is missing), then the run's settings.
-pub(crate) fn between(base: &Facts, other: &Facts) -> Vec<Difference> {
-    let both = base.record.is_some() && other.record.is_some();
-    let mut out = match (&base.record, &other.record) {
-        (Some(a), Some(b)) => env::differences(a, b),
-        _ => Vec::new(),
+/// The (name, value) pairs of two lists that differ, in the left's order; a name only one side has counts as
+/// differing, `absent` on the other.
+fn diff(left: &[(String, String)], right: &[(String, String)]) -> Vec<Difference> {
+    let value = |items: &[(String, String)], name: &str| {
+        items
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or_else(|| env::ABSENT.to_string(), |(_, v)| v.clone())
     };
-    for ((name, left), (_, right)) in base.rows.iter().zip(&other.rows) {
-        // The items not of the run are the machine in short, which a record covers better.
-        let of_the_run = name.starts_with("run.");
-        if left != right && (of_the_run || !both) {
-            out.push(Difference {
-                item: name.clone(),
-                left: left.clone(),
-                right: right.clone(),
-            });
-        }
+    let mut names: Vec<&String> = left.iter().map(|(n, _)| n).collect();
+    names.extend(
+        right
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| !left.iter().any(|(l, _)| l == *n)),
+    );
+    names
+        .into_iter()
+        .map(|n| Difference {
+            item: n.clone(),
+            left: value(left, n),
+            right: value(right, n),
+        })
+        .filter(|d| d.left != d.right)
+        .collect()
+}
+
+/// Everything that differs from `base` to `other`: the congestion control, the records' items when both have one
+/// (kernel first), the settings of plan.json when both have one (else those the rows carry), then what only the
+/// rows say (the machine in short only where a record is missing).
+pub(crate) fn between(base: &Facts, other: &Facts) -> Vec<Difference> {
+    let both_records = base.record.is_some() && other.record.is_some();
+    let both_plans = base.settings.is_some() && other.settings.is_some();
+    let rows = diff(&base.rows, &other.rows);
+    let mut out: Vec<Difference> = rows.iter().filter(|d| d.item == CC).cloned().collect();
+    if let (Some(a), Some(b)) = (&base.record, &other.record) {
+        out.extend(env::differences(a, b));
     }
-    // Kernel first, whichever list it came from.
-    out.sort_by_key(|d| !(d.item.starts_with("kernel.")));
+    if let (Some(a), Some(b)) = (&base.settings, &other.settings) {
+        out.extend(diff(a, b));
+    }
+    out.extend(rows.into_iter().filter(|d| {
+        let machine = !d.item.starts_with("run.") && !d.item.starts_with("setting.") && d.item != CC;
+        (d.item.starts_with("run.")) || (d.item.starts_with("setting.") && !both_plans) || (machine && !both_records)
+    }));
+    // The congestion control, then the kernel, whichever list they came from.
+    out.sort_by_key(|d| (d.item != CC, !d.item.starts_with("kernel.")));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Cc;
 
     #[test]
-    fn records_and_rows_differences_kernel_first() {
+    fn differences_lead_with_the_congestion_control_then_the_kernel() {
         let mut a = Record::default();
         a.kernel.release = "6.1.0".into();
         a.net
@@ -106,30 +147,46 @@ mod tests {
         b.net
             .sysctl
             .insert("net.ipv4.tcp_rmem".into(), "4096 131072 33554432".into());
-        let row = |kernel: &str, passes| Row {
+        let row = |kernel: &str, passes, cc: &str| Row {
             kernel: kernel.into(),
             passes,
+            congestion_control: Some(Cc::new(cc).unwrap()),
             ..Row::default()
         };
+        let settings = |min_time: &str| vec![("--min-time".to_string(), min_time.to_string())];
         let base = Facts {
             record: Some(a),
-            rows: row_items(&[row("6.1.0", 3)]),
+            settings: Some(settings("500ms")),
+            rows: row_items(&[row("6.1.0", 3, "cubic")]),
         };
         let other = Facts {
             record: Some(b),
-            rows: row_items(&[row("6.12.0", 5)]),
+            settings: Some(settings("1s")),
+            rows: row_items(&[row("6.12.0", 5, "bbr")]),
         };
         let d = between(&base, &other);
         let names: Vec<&str> = d.iter().map(|d| d.item.as_str()).collect();
         assert_eq!(
             names,
-            ["kernel.release", "net.sysctl.net.ipv4.tcp_rmem", "run.passes"],
+            [
+                CC,
+                "kernel.release",
+                "net.sysctl.net.ipv4.tcp_rmem",
+                "--min-time",
+                "run.passes"
+            ],
             "{d:?}"
         );
-        // Without records, the rows' kernel stands in.
-        let bare = |f: Facts| Facts { record: None, ..f };
+        assert_eq!((d[0].left.as_str(), d[0].right.as_str()), ("cubic", "bbr"));
+        // Without records and plans, the rows' kernel and settings stand in.
+        let bare = |f: Facts| Facts {
+            record: None,
+            settings: None,
+            ..f
+        };
         let d = between(&bare(base), &bare(other));
-        assert_eq!(d[0].item, "kernel.release");
-        assert_eq!((d[0].left.as_str(), d[0].right.as_str()), ("6.1.0", "6.12.0"));
+        assert_eq!(d[1].item, "kernel.release");
+        assert_eq!((d[1].left.as_str(), d[1].right.as_str()), ("6.1.0", "6.12.0"));
+        assert!(!d.iter().any(|d| d.item == "--min-time"));
     }
 }

@@ -8,22 +8,21 @@
 
 mod chart;
 mod differs;
-mod mann_whitney;
 
-use crate::model::{CaseKey, Flag, Labeler};
-use crate::plot::{self, spread};
+use crate::model::{CaseKey, Cc, Flag, Labeler};
+use crate::plot;
 use crate::record::Row;
+use crate::stats::{Estimate, median, ratio_of_medians};
+use crate::table::{Align, Table};
 use crate::units::format_bytes;
 use anyhow::Context;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-/// Below this many repetitions on either side the U test cannot reach p < 0.05 with any margin, so the
-/// verdict falls back to whether the min–max ranges are apart.
-const MIN_FOR_U_TEST: usize = 4;
-/// Significance level of the U test.
-const ALPHA: f64 = 0.05;
+/// Fewest repetitions on each side for a verdict: below, the bootstrap's interval would rest on too few values to
+/// mean anything, and the verdict says "too few to tell".
+pub const MIN_PER_SIDE: usize = 4;
 
 /// One case of one result set.
 pub(crate) struct Measured {
@@ -46,18 +45,24 @@ pub(crate) struct ResultSet {
 }
 
 impl ResultSet {
-    fn load(dir: &Path, name: String) -> anyhow::Result<Self> {
-        let rows = plot::ok_rows(dir)?;
+    /// Groups `rows` by case; with `one_cc`, every set ran under one congestion control each and the cases line up
+    /// without it (what differs names it instead).
+    fn new(dir: &Path, name: String, rows: &[Row], one_cc: bool) -> Self {
         let describe = format!(
-            "host {}, kernel {}, {}, {} logical CPUs",
-            plot::distinct(&rows, |r| r.host.clone()),
-            plot::distinct(&rows, |r| r.kernel.clone()),
-            plot::distinct(&rows, |r| r.cpu_model.clone()),
-            plot::distinct(&rows, |r| r.logical_cpus.to_string()),
+            "host {}, kernel {}, {}, {} logical CPUs, congestion control {}",
+            plot::distinct(rows, |r| r.host.clone()),
+            plot::distinct(rows, |r| r.kernel.clone()),
+            plot::distinct(rows, |r| r.cpu_model.clone()),
+            plot::distinct(rows, |r| r.logical_cpus.to_string()),
+            plot::distinct(rows, |r| cc_text(r.congestion_control)),
         );
         let mut cases: BTreeMap<CaseKey, Measured> = BTreeMap::new();
-        for row in &rows {
-            let m = cases.entry(row.key()).or_insert_with(|| Measured {
+        for row in rows {
+            let mut key = row.key();
+            if one_cc {
+                key.cc = None;
+            }
+            let m = cases.entry(key).or_insert_with(|| Measured {
                 mb_s: Vec::new(),
                 file_bytes: BTreeSet::new(),
                 passes: BTreeSet::new(),
@@ -66,13 +71,13 @@ impl ResultSet {
             m.file_bytes.insert(row.file_bytes);
             m.passes.insert(row.passes);
         }
-        Ok(ResultSet {
+        ResultSet {
             name,
             describe,
             cases,
             emulated: rows.iter().any(|r: &Row| r.flags.has(Flag::Emulated)),
-            facts: differs::Facts::load(dir, &rows),
-        })
+            facts: differs::Facts::load(dir, rows),
+        }
     }
 
     /// Up to five of this set's cases in words, for the error when nothing matches.
@@ -83,6 +88,11 @@ impl ResultSet {
         }
         format!("{} cases ({})", self.cases.len(), listed.join("; "))
     }
+}
+
+/// A congestion control for people; rows from before xferbench recorded it say so.
+pub(crate) fn cc_text(cc: Option<Cc>) -> String {
+    cc.map_or_else(|| "not recorded".to_string(), |c| c.to_string())
 }
 
 /// Short names for the sets: folder names, or the whole path where two folders share a name.
@@ -107,77 +117,86 @@ fn names(dirs: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-/// How a verdict was reached.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Evidence {
-    /// The Mann–Whitney U test, with its two-sided p-value.
-    UTest { p: f64 },
-    /// Too few repetitions for the test: whether the min–max ranges are apart.
-    Ranges,
-}
-
-/// Whether two sets of repetitions differ beyond their noise.
+/// Whether two sets of repetitions differ beyond their noise: the ratio of their medians (other over base) and
+/// its bootstrap interval (`stats::ratio_of_medians`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Verdict {
-    Differs(Evidence),
-    Same(Evidence),
-    /// A side has no repetition.
-    Unknown,
+    /// The interval leaves out 1.
+    Differs(Estimate),
+    /// The interval holds 1.
+    Same(Estimate),
+    /// A side has fewer than `MIN_PER_SIDE` repetitions: the ratio of medians, without a verdict.
+    TooFew {
+        ratio: Option<f64>,
+        base: usize,
+        other: usize,
+    },
 }
 
-impl fmt::Display for Evidence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Evidence::UTest { p } => write!(f, "p={p:.2}"),
-            Evidence::Ranges => f.write_str("ranges"),
-        }
-    }
-}
-
-/// `yes (p=0.03)`, `no (ranges overlap)`, `n/a`: the words compare.md has always used.
+/// `yes [1.05–1.15]`, `no [0.93–1.08]`, `too few to tell (n=5 and 3)`: the words of compare.md.
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Verdict::Differs(Evidence::Ranges) => f.write_str("yes (ranges apart)"),
-            Verdict::Same(Evidence::Ranges) => f.write_str("no (ranges overlap)"),
-            Verdict::Differs(e) => write!(f, "yes ({e})"),
-            Verdict::Same(e) => write!(f, "no ({e})"),
-            Verdict::Unknown => f.write_str("n/a"),
+            Verdict::Differs(e) => write!(f, "yes [{:.2}–{:.2}]", e.lo, e.hi),
+            Verdict::Same(e) => write!(f, "no [{:.2}–{:.2}]", e.lo, e.hi),
+            Verdict::TooFew { base, other, .. } => write!(f, "too few to tell (n={base} and {other})"),
         }
     }
 }
 
-/// Whether `other` differs from `base` beyond the noise, and by which test that was decided.
-pub fn verdict(base: &[f64], other: &[f64]) -> Verdict {
-    if base.len() < MIN_FOR_U_TEST || other.len() < MIN_FOR_U_TEST {
-        let (Some(a), Some(b)) = (spread(base.iter().copied()), spread(other.iter().copied())) else {
-            return Verdict::Unknown;
-        };
-        return if a.max < b.min || b.max < a.min {
-            Verdict::Differs(Evidence::Ranges)
-        } else {
-            Verdict::Same(Evidence::Ranges)
-        };
-    }
-    match mann_whitney::p_value(base, other) {
-        Some(p) if p < ALPHA => Verdict::Differs(Evidence::UTest { p }),
-        Some(p) => Verdict::Same(Evidence::UTest { p }),
-        None => Verdict::Unknown,
+impl Verdict {
+    /// The ratio of medians, other over base.
+    pub fn ratio(&self) -> Option<f64> {
+        match self {
+            Verdict::Differs(e) | Verdict::Same(e) => Some(e.median),
+            Verdict::TooFew { ratio, .. } => *ratio,
+        }
     }
 }
 
-/// Compares the result folders, writes `compare.{md,png,svg}` into `out`, returns the markdown table.
-pub fn compare_dirs(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
+/// Whether `other` differs from `base` beyond the noise: the bootstrap interval of the ratio of their medians,
+/// with at least `MIN_PER_SIDE` repetitions on each side.
+pub fn verdict(base: &[f64], other: &[f64]) -> Verdict {
+    if base.len() < MIN_PER_SIDE || other.len() < MIN_PER_SIDE {
+        let ratio = match (median(base), median(other)) {
+            (Some(a), Some(b)) if a > 0.0 => Some(b / a),
+            _ => None,
+        };
+        return Verdict::TooFew {
+            ratio,
+            base: base.len(),
+            other: other.len(),
+        };
+    }
+    match ratio_of_medians(base, other) {
+        Some(e) if e.holds(1.0) => Verdict::Same(e),
+        Some(e) => Verdict::Differs(e),
+        None => Verdict::TooFew {
+            ratio: None,
+            base: base.len(),
+            other: other.len(),
+        },
+    }
+}
+
+/// Compares the result folders and returns the markdown; with `out`, writes `compare.{md,png,svg}` there.
+pub fn compare_dirs(dirs: &[PathBuf], out: Option<&Path>) -> anyhow::Result<String> {
     anyhow::ensure!(
         dirs.len() >= 2,
         "compare needs at least two result folders, got {}",
         dirs.len()
     );
-    let sets = names(dirs)
+    let rows: Vec<Vec<Row>> = dirs.iter().map(|d| plot::ok_rows(d)).collect::<anyhow::Result<_>>()?;
+    // Sets that each ran under one congestion control line up case by case whatever it was ("what differs" leads
+    // with it); a set that varied it (--cc cubic,bbr) keeps it in every case.
+    let one_cc = rows
+        .iter()
+        .all(|rs| rs.iter().map(|r| r.congestion_control).collect::<BTreeSet<_>>().len() <= 1);
+    let sets: Vec<ResultSet> = names(dirs)
         .into_iter()
-        .zip(dirs)
-        .map(|(name, dir)| ResultSet::load(dir, name))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .zip(dirs.iter().zip(&rows))
+        .map(|(name, (dir, rows))| ResultSet::new(dir, name, rows, one_cc))
+        .collect();
     let (first, others) = sets.split_first().context("no result set")?;
     for other in others {
         if !first.cases.keys().any(|c| other.cases.contains_key(c)) {
@@ -200,17 +219,20 @@ pub fn compare_dirs(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
         .copied()
         .collect();
 
-    let markdown = table(&sets, &common);
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create '{}'", out.display()))?;
-    let md = out.join("compare.md");
-    std::fs::write(&md, &markdown).with_context(|| format!("cannot write '{}'", md.display()))?;
-    let labeler = Labeler::new(&common);
-    let labels = common.iter().map(|k| labeler.label(k)).collect();
-    plot::render(out, &chart::CompareChart::new(&sets, &common, labels))?;
+    let markdown = document(&sets, &common);
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create '{}'", out.display()))?;
+        let md = out.join("compare.md");
+        std::fs::write(&md, &markdown).with_context(|| format!("cannot write '{}'", md.display()))?;
+        let labeler = Labeler::new(&common);
+        let labels = common.iter().map(|k| labeler.label(k)).collect();
+        plot::render(out, &chart::CompareChart::new(&sets, &common, labels))?;
+    }
     Ok(markdown)
 }
 
-/// The receiver, verification and queue depth of a case, in words: what tells cases apart beyond the columns.
+/// The receiver, verification, queue depth and congestion control of a case, in words: what tells cases apart
+/// beyond the columns.
 fn more(k: &CaseKey) -> String {
     let mut parts = vec![match k.receiver {
         Some((mode, buffer)) => format!("rx {mode} {}", format_bytes(buffer)),
@@ -221,6 +243,9 @@ fn more(k: &CaseKey) -> String {
     }
     if let Some(d) = k.queue_depth {
         parts.push(format!("depth {d}"));
+    }
+    if let Some(cc) = k.cc {
+        parts.push(cc.to_string());
     }
     parts.join(", ")
 }
@@ -233,7 +258,7 @@ fn bytes_and_passes(m: &Measured) -> String {
 }
 
 /// "What differs": for each set after the first, every item of where and how it was measured that is not the
-/// first set's, kernel first.
+/// first set's: the congestion control first, then the kernel.
 fn what_differs(md: &mut String, sets: &[ResultSet]) {
     let first = &sets[0];
     let _ = writeln!(md, "\n## What differs\n");
@@ -249,16 +274,20 @@ fn what_differs(md: &mut String, sets: &[ResultSet]) {
         }
         let _ = writeln!(
             md,
-            "`{}` against `{}` ({} item(s)):\n\n| item | {} | {} |\n|---|---|---|",
+            "`{}` against `{}` ({} item(s)):\n",
             other.name,
             first.name,
-            found.len(),
-            first.name,
-            other.name
+            found.len()
         );
+        let mut t = Table::new([
+            ("item", Align::Left),
+            (first.name.as_str(), Align::Left),
+            (other.name.as_str(), Align::Left),
+        ]);
         for d in &found {
-            let _ = writeln!(md, "| {} | {} | {} |", d.item, cell_text(&d.left), cell_text(&d.right));
+            t.row([d.item.clone(), d.left.clone(), d.right.clone()]);
         }
+        md.push_str(&t.markdown());
         md.push('\n');
     }
     let missing: Vec<&str> = sets
@@ -276,13 +305,8 @@ fn what_differs(md: &mut String, sets: &[ResultSet]) {
     }
 }
 
-/// A value fit for a markdown cell.
-fn cell_text(v: &str) -> String {
-    v.replace('|', "\\|")
-}
-
 /// The markdown: which sets, what differs between them, then one row per common case.
-fn table(sets: &[ResultSet], common: &[CaseKey]) -> String {
+fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
     let (first, others) = (&sets[0], &sets[1..]);
     let mut md = String::from("# xferbench compare\n\nResult sets (ratios are against the first):\n\n");
     for (i, set) in sets.iter().enumerate() {
@@ -298,58 +322,62 @@ fn table(sets: &[ResultSet], common: &[CaseKey]) -> String {
         );
     }
     what_differs(&mut md, sets);
-    md.push_str("## Cases\n\n| strategy | threads | chunk | layout | cache | receiver |");
-    let mut rule = String::from("\n|---|--:|--:|---|---|---|");
-    let _ = write!(md, " {} MB/s (n, file × passes) |", first.name);
-    rule.push_str("--:|");
+    md.push_str("## Cases\n\n");
+    let base_head = format!("{} MB/s (n, file × passes)", first.name);
+    let mut columns: Vec<(String, Align)> = [
+        ("strategy", Align::Left),
+        ("threads", Align::Right),
+        ("chunk", Align::Right),
+        ("layout", Align::Left),
+        ("cache", Align::Left),
+        ("receiver", Align::Left),
+    ]
+    .map(|(h, a)| (h.to_string(), a))
+    .to_vec();
+    columns.push((base_head, Align::Right));
     for o in others {
-        let _ = write!(md, " {0} MB/s (n, file × passes) | {0} ratio | {0} differs |", o.name);
-        rule.push_str("--:|--:|---|");
+        columns.push((format!("{} MB/s (n, file × passes)", o.name), Align::Right));
+        columns.push((format!("{} ratio", o.name), Align::Right));
+        columns.push((format!("{} differs [95% interval]", o.name), Align::Left));
     }
-    md.push_str(&rule);
-    md.push('\n');
+    let mut t = Table::new(columns);
     let cell = |m: &Measured| {
-        let median = spread(m.mb_s.iter().copied()).map_or(0.0, |s| s.median);
-        (
-            median,
-            format!("{median:.0} (n={}, {})", m.mb_s.len(), bytes_and_passes(m)),
-        )
+        let med = median(&m.mb_s).unwrap_or(0.0);
+        format!("{med:.0} (n={}, {})", m.mb_s.len(), bytes_and_passes(m))
     };
     for k in common {
         let base = &first.cases[k];
-        let (base_median, base_cell) = cell(base);
-        let _ = write!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {base_cell} |",
-            k.strategy,
-            k.threads,
+        let mut cells = vec![
+            k.strategy.to_string(),
+            k.threads.to_string(),
             format_bytes(k.chunk_bytes),
-            k.layout,
-            k.cache,
+            k.layout.to_string(),
+            k.cache.to_string(),
             more(k),
-        );
+            cell(base),
+        ];
         for o in others {
             match o.cases.get(k) {
                 Some(m) => {
-                    let (median, text) = cell(m);
-                    let ratio = if base_median > 0.0 {
-                        format!("{:.2}", median / base_median)
-                    } else {
-                        "n/a".into()
-                    };
-                    let _ = write!(md, " {text} | {ratio} | {} |", verdict(&base.mb_s, &m.mb_s));
+                    let v = verdict(&base.mb_s, &m.mb_s);
+                    cells.push(cell(m));
+                    cells.push(v.ratio().map_or_else(|| "n/a".into(), |r| format!("{r:.2}")));
+                    cells.push(v.to_string());
                 }
-                None => md.push_str(" — | — | — |"),
+                None => cells.extend(["—", "—", "—"].map(String::from)),
             }
         }
-        md.push('\n');
+        t.row(cells);
     }
+    md.push_str(&t.markdown());
     let _ = writeln!(
         md,
-        "\nMB/s: median over the ok repetitions (MB = 10^6 bytes; every pass of the file counted). \"differs\": \
-         two-sided Mann–Whitney U test of the repetitions against the first set at p < {ALPHA} (exact for small \
-         samples); with fewer than {MIN_FOR_U_TEST} repetitions on either side, whether the min–max ranges are apart \
-         instead."
+        "\nMB/s: median over the ok repetitions (MB = 10^6 bytes; every pass of the file counted). ratio: the other \
+         set's median over the first's. \"differs\": whether the {:.0}% interval of that ratio (a percentile \
+         bootstrap of {} resamples of each side, seeded, so the same sets give the same interval) leaves out 1.00; \
+         with fewer than {MIN_PER_SIDE} repetitions on either side, too few to tell.",
+        crate::stats::LEVEL * 100.0,
+        crate::stats::RESAMPLES
     );
     let only_first = first.cases.len() - common.len();
     if only_first > 0 {
@@ -367,16 +395,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn verdicts_say_which_test() {
-        let v = |a: &[f64], b: &[f64]| verdict(a, b).to_string();
-        assert_eq!(v(&[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0, 7.0, 8.0]), "yes (p=0.03)");
-        assert_eq!(v(&[1.0, 3.0, 5.0, 7.0], &[2.0, 4.0, 6.0, 8.0]), "no (p=0.69)");
-        assert_eq!(v(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), "yes (ranges apart)");
-        assert_eq!(v(&[1.0, 2.0, 3.0], &[2.5, 5.0, 6.0, 7.0]), "no (ranges overlap)");
-        assert_eq!(verdict(&[], &[1.0]), Verdict::Unknown);
-        assert!(matches!(
-            verdict(&[1.0; 4], &[2.0; 4]),
-            Verdict::Differs(Evidence::UTest { .. })
-        ));
+    fn verdicts_come_from_the_interval_and_too_few_say_so() {
+        let v = |a: &[f64], b: &[f64]| verdict(a, b);
+        let differs = v(&[100.0, 101.0, 99.0, 100.5, 99.5], &[120.0, 121.0, 119.0, 120.5, 119.5]);
+        assert!(
+            matches!(differs, Verdict::Differs(e) if e.lo > 1.15 && e.hi < 1.25),
+            "{differs:?}"
+        );
+        assert!(differs.to_string().starts_with("yes [1."), "{differs}");
+        let same = v(&[100.0, 103.0, 97.0, 101.0], &[99.0, 104.0, 98.0, 102.0]);
+        assert!(matches!(same, Verdict::Same(_)), "{same:?}");
+        assert!(same.to_string().starts_with("no ["), "{same}");
+        // Five and three repetitions, ranges apart: too few to tell, never "yes".
+        let few = v(&[100.0, 101.0, 102.0, 103.0, 104.0], &[110.0, 111.0, 112.0]);
+        assert_eq!(few.to_string(), "too few to tell (n=5 and 3)");
+        assert!((few.ratio().unwrap() - 111.0 / 102.0).abs() < 1e-12);
+        assert_eq!(v(&[], &[1.0]).ratio(), None);
     }
 }

@@ -17,7 +17,7 @@ mod storage;
 mod tests;
 mod virt;
 
-pub use diff::{Difference, differences, render_text};
+pub use diff::{ABSENT, Difference, differences, render_text};
 pub use record::{
     Build, Cpu, Features, Guest, Interface, Kernel, Limits, Memory, Net, Record, Storage, Virtualisation,
 };

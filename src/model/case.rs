@@ -5,6 +5,7 @@
 //! The file's size and the number of passes are not part of it: a case is the experiment, not the bytes, so that
 //! `compare` can line up a 1.2 GB set with a 16 GB one (each side's size and passes are shown beside it).
 
+use super::cc::Cc;
 use super::names::{Cache, Layout, Method, Named, RxMode, Strategy};
 use crate::units::format_bytes;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CaseKey {
     pub cache: Cache,
+    /// The congestion control every data socket used (None: rows from before xferbench set and recorded it).
+    pub cc: Option<Cc>,
     pub strategy: Strategy,
     /// Connections (1 for serial strategies).
     pub threads: u32,
@@ -32,7 +35,8 @@ pub struct CaseKey {
 }
 
 impl CaseKey {
-    /// The serial sendfile case this one is measured against (`vs sf`): the same chunk, cache and receiver.
+    /// The serial sendfile case this one is measured against (`vs sf`): the same chunk, cache, receiver and
+    /// congestion control.
     pub fn sendfile_baseline(&self) -> CaseKey {
         CaseKey {
             strategy: Strategy::serial(Method::Sendfile),
@@ -72,11 +76,14 @@ impl CaseKey {
         if let Some(depth) = self.queue_depth {
             id.push_str(&format!("/qd{depth}"));
         }
+        if let Some(cc) = self.cc {
+            id.push_str(&format!("/cc-{cc}"));
+        }
         id
     }
 }
 
-/// For people: `parallel-sendfile ×10 striped, 10 MiB, warm, rx copy 256 KiB, verified`.
+/// For people: `parallel-sendfile ×10 striped, 10 MiB, warm, rx copy 256 KiB, verified, cubic`.
 impl fmt::Display for CaseKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.strategy)?;
@@ -93,6 +100,9 @@ impl fmt::Display for CaseKey {
         if let Some(depth) = self.queue_depth {
             write!(f, ", depth {depth}")?;
         }
+        if let Some(cc) = self.cc {
+            write!(f, ", {cc}")?;
+        }
         Ok(())
     }
 }
@@ -103,7 +113,7 @@ type Part = fn(&CaseKey) -> Option<String>;
 /// The layout part: serial cases all say `single`, so it varies only where parallel cases' layouts differ.
 const LAYOUT: usize = 0;
 
-const PARTS: [Part; 7] = [
+const PARTS: [Part; 8] = [
     |k| k.strategy.parallel.then(|| k.layout.name().to_string()),
     |k| Some(format_bytes(k.chunk_bytes)),
     |k| Some(format!("({})", k.cache)),
@@ -111,6 +121,7 @@ const PARTS: [Part; 7] = [
     |k| k.receiver.map(|(_, b)| format!("rx {}", format_bytes(b))),
     |k| k.verify.then(|| "verified".to_string()),
     |k| k.queue_depth.map(|d| format!("depth {d}")),
+    |k| Some(k.cc.map_or_else(|| "cc ?".to_string(), |c| c.to_string())),
 ];
 
 /// Where the chunk and the cache state are in `PARTS`: tables give them columns of their own.
@@ -166,6 +177,7 @@ mod tests {
     pub(crate) fn key() -> CaseKey {
         CaseKey {
             cache: Cache::Warm,
+            cc: Some(Cc::new("cubic").unwrap()),
             strategy: Strategy::parallel(Method::Sendfile),
             threads: 4,
             layout: Layout::Striped,
@@ -211,6 +223,11 @@ mod tests {
                 queue_depth: Some(8),
                 ..k
             },
+            CaseKey {
+                cc: Some(Cc::new("bbr").unwrap()),
+                ..k
+            },
+            CaseKey { cc: None, ..k },
         ]
     }
 
@@ -252,6 +269,9 @@ mod tests {
             (b.threads, b.layout, b.chunk_bytes, b.cache),
             (1, Layout::Single, 1 << 20, Cache::Warm)
         );
-        assert_eq!(key().id(), "parallel-sendfile/t4/striped/c1048576/warm/rx-copy-262144");
+        assert_eq!(
+            key().id(),
+            "parallel-sendfile/t4/striped/c1048576/warm/rx-copy-262144/cc-cubic"
+        );
     }
 }

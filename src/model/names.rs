@@ -269,6 +269,20 @@ impl VerifyOn {
 }
 
 named! {
+    /// The order of the cases within each round.
+    #[derive(Default)]
+    pub enum Order: "order" {
+        /// The cases' order turned by one more each round, so that no case always follows the same one.
+        #[default]
+        Rotate = "rotate",
+        /// A fresh permutation each round, from a recorded seed.
+        Shuffle = "shuffle",
+        /// Every repetition of a case before the next case (the order before rounds; nothing cancels drift).
+        Grouped = "grouped",
+    }
+}
+
+named! {
     /// Who receives.
     #[derive(Default)]
     pub enum Transport: "transport" {

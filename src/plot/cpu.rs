@@ -1,9 +1,9 @@
 //! `cpu.{png,svg}`: CPU seconds spent per gigabyte sent, per case, as stacked bars of where the time went:
 //! the sender in user space, the sender in the kernel, the sink, and softirq (where loopback TCP does much of
-//! its work, so leaving it out would flatter every strategy). Each part is the median over the repetitions.
+//! its work, so leaving it out would flatter every strategy). Each part is the summary's median over the
+//! repetitions, the number the table shows; a part no row measured (the sink of a raw receiver) is not drawn.
 
-use super::{Figure, bands, cases, colour, gb, legend, median, subtitle, titled};
-use crate::model::{CaseKey, Labeler};
+use super::{Figure, bands, colour, labels, legend, subtitle, summary, titled};
 use crate::record::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -19,30 +19,30 @@ const PARTS: [&str; 4] = [
 pub(crate) struct Cpu {
     subtitle: String,
     labels: Vec<String>,
-    /// Per case, seconds per GB of each of `PARTS`.
-    parts: Vec<[f64; 4]>,
+    /// Per case, seconds per GB of each of `PARTS` (None: not measured).
+    parts: Vec<[Option<f64>; 4]>,
     sink_measured: bool,
 }
 
 impl Cpu {
     pub fn new(rows: &[Row]) -> Self {
-        let cases = cases(rows);
-        let labeler = Labeler::new(cases.iter().map(|(k, _)| k));
-        let per_gb = |reps: &[&Row], f: &dyn Fn(&Row) -> f64| median(reps.iter().map(|r| f(r) / gb(r)));
+        let cases = summary(rows);
         let parts = cases
             .iter()
-            .map(|(_, reps)| {
+            .map(|c| {
+                let m = &c.metrics;
                 [
-                    per_gb(reps, &|r| r.sender_user_s),
-                    per_gb(reps, &|r| r.sender_sys_s),
-                    per_gb(reps, &|r| r.sink_user_s.unwrap_or(0.0) + r.sink_sys_s.unwrap_or(0.0)),
-                    per_gb(reps, &|r| r.softirq_s),
+                    m.sender_user_s_per_gb,
+                    m.sender_sys_s_per_gb,
+                    m.sink_cpu_s_per_gb,
+                    m.softirq_s_per_gb,
                 ]
+                .map(|s| s.map(|s| s.median))
             })
             .collect();
         Cpu {
             subtitle: subtitle(rows),
-            labels: cases.iter().map(|(k, _): &(CaseKey, _)| labeler.label(k)).collect(),
+            labels: labels(&cases),
             parts,
             sink_measured: rows.iter().any(|r| r.sink_user_s.is_some() || r.sink_sys_s.is_some()),
         }
@@ -59,7 +59,11 @@ impl Figure for Cpu {
         DB::ErrorType: 'static,
     {
         let area = titled(root, "CPU time per GB sent (medians)", &self.subtitle)?;
-        let top = self.parts.iter().map(|p| p.iter().sum::<f64>()).fold(0.0, f64::max);
+        let top = self
+            .parts
+            .iter()
+            .map(|p| p.iter().flatten().sum::<f64>())
+            .fold(0.0, f64::max);
         // Headroom on the right keeps the legend clear of the longest bar.
         let mut chart = bands::chart(
             &area,
@@ -71,9 +75,9 @@ impl Figure for Cpu {
         let n = self.labels.len();
         for (part, name) in PARTS.iter().enumerate() {
             let fill = colour(part).filled();
-            let bars = self.parts.iter().enumerate().map(|(i, p)| {
-                let x0: f64 = p[..part].iter().sum();
-                Rectangle::new(bands::bar(i, n, 0, 1, x0, x0 + p[part]), fill)
+            let bars = self.parts.iter().enumerate().filter_map(|(i, p)| {
+                let x0: f64 = p[..part].iter().flatten().sum();
+                Some(Rectangle::new(bands::bar(i, n, 0, 1, x0, x0 + p[part]?), fill))
             });
             let name = if part == 2 && !self.sink_measured {
                 "sink (not measured)"

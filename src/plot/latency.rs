@@ -2,8 +2,7 @@
 //! each the median over the repetitions. The spread covers several orders of magnitude (a 64 KiB send vs a
 //! page-cache miss), hence a logarithmic microsecond axis; a thin line joins p50 to max so each case reads as a range.
 
-use super::{Figure, bands, cases, colour, legend, median, subtitle, titled};
-use crate::model::Labeler;
+use super::{Figure, bands, colour, labels, legend, subtitle, summary, titled};
 use crate::record::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -19,20 +18,16 @@ pub(crate) struct Latency {
 
 impl Latency {
     pub fn new(rows: &[Row]) -> Self {
-        let cases = cases(rows);
-        let labeler = Labeler::new(cases.iter().map(|(k, _)| k));
-        let med = |reps: &[&Row], f: &dyn Fn(&Row) -> f64| median(reps.iter().map(|r| f(r)));
+        let cases = summary(rows);
+        let median = |s: Option<crate::stats::Stat>| s.map_or(0.0, |s| s.median);
         Latency {
             subtitle: subtitle(rows),
-            labels: cases.iter().map(|(k, _)| labeler.label(k)).collect(),
+            labels: labels(&cases),
             values: cases
                 .iter()
-                .map(|(_, reps)| {
-                    [
-                        med(reps, &|r| r.call_p50_us),
-                        med(reps, &|r| r.call_p99_us),
-                        med(reps, &|r| r.call_max_us),
-                    ]
+                .map(|c| {
+                    let m = &c.metrics;
+                    [median(m.call_p50_us), median(m.call_p99_us), median(m.call_max_us)]
                 })
                 .collect(),
         }

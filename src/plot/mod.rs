@@ -12,7 +12,7 @@ mod latency;
 mod switches;
 mod throughput;
 
-use crate::model::{Cache, CaseKey};
+use crate::model::Cache;
 use crate::record::Row;
 use crate::units::format_bytes;
 use anyhow::{Context, anyhow};
@@ -162,31 +162,24 @@ pub(crate) fn subtitle(rows: &[Row]) -> String {
 }
 
 /// Median, minimum and maximum of some repetitions: the summary's own statistic.
-pub(crate) type Spread = crate::summary::Stat;
+pub(crate) type Spread = crate::stats::Stat;
 
 /// The spread of `values`, or None when there are none.
 pub(crate) fn spread(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
     Spread::of(&values.into_iter().collect::<Vec<f64>>())
 }
 
-/// Median of `values`; 0 when there are none, which only happens for a case with no rows (never built).
-pub(crate) fn median(values: impl IntoIterator<Item = f64>) -> f64 {
-    spread(values).map_or(0.0, |s| s.median)
+/// The summary's cases of `rows`, in the order the story is told: charts draw the table's own numbers.
+pub(crate) fn summary(rows: &[Row]) -> Vec<crate::summary::CaseSummary> {
+    let mut cases = crate::summary::summarise(rows);
+    cases.sort_by_key(|c| c.key);
+    cases
 }
 
-/// Gigabytes (10^9 bytes) a row moved, every pass counted: the denominator of every "per GB" figure.
-pub(crate) fn gb(row: &Row) -> f64 {
-    row.bytes_moved() as f64 / 1e9
-}
-
-/// The cases of `rows` in the order the story is told (warm before cold, serial before parallel) with their
-/// repetitions.
-pub(crate) fn cases(rows: &[Row]) -> Vec<(CaseKey, Vec<&Row>)> {
-    let mut map: std::collections::BTreeMap<CaseKey, Vec<&Row>> = Default::default();
-    for row in rows {
-        map.entry(row.key()).or_default().push(row);
-    }
-    map.into_iter().collect()
+/// The labels of `cases`: the strategy and whatever varies among them.
+pub(crate) fn labels(cases: &[crate::summary::CaseSummary]) -> Vec<String> {
+    let labeler = crate::model::Labeler::new(cases.iter().map(|c| &c.key));
+    cases.iter().map(|c| labeler.label(&c.key)).collect()
 }
 
 /// The cache states of `rows`, warm first.

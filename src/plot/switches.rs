@@ -1,9 +1,9 @@
 //! `switches.{png,svg}`: what a strategy costs the scheduler and the system call interface, per gigabyte sent.
 //! Left: context switches of the sender, of the sink, and system-wide (which includes both, hence side by side
-//! rather than stacked). Right: system calls the strategy made. Medians over the repetitions.
+//! rather than stacked). Right: system calls the strategy made. The summary's medians over the repetitions, the
+//! numbers the table shows; what no row measured (the sink of a raw receiver) is not drawn.
 
-use super::{Figure, bands, cases, colour, gb, legend, median, subtitle, titled};
-use crate::model::Labeler;
+use super::{Figure, bands, colour, labels, legend, subtitle, summary, titled};
 use crate::record::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -13,32 +13,30 @@ const SWITCHES: [&str; 3] = ["sender (vol + invol)", "sink (vol + invol)", "syst
 pub(crate) struct Switches {
     subtitle: String,
     labels: Vec<String>,
-    /// Per case, context switches per GB of each of `SWITCHES`.
-    switches: Vec<[f64; 3]>,
-    syscalls: Vec<f64>,
+    /// Per case, context switches per GB of each of `SWITCHES` (None: not measured).
+    switches: Vec<[Option<f64>; 3]>,
+    syscalls: Vec<Option<f64>>,
 }
 
 impl Switches {
     pub fn new(rows: &[Row]) -> Self {
-        let cases = cases(rows);
-        let labeler = Labeler::new(cases.iter().map(|(k, _)| k));
-        let per_gb = |reps: &[&Row], f: &dyn Fn(&Row) -> u64| median(reps.iter().map(|r| f(r) as f64 / gb(r)));
+        let cases = summary(rows);
+        let median = |s: Option<crate::stats::Stat>| s.map(|s| s.median);
         Switches {
             subtitle: subtitle(rows),
-            labels: cases.iter().map(|(k, _)| labeler.label(k)).collect(),
+            labels: labels(&cases),
             switches: cases
                 .iter()
-                .map(|(_, reps)| {
+                .map(|c| {
+                    let m = &c.metrics;
                     [
-                        per_gb(reps, &|r| r.sender_voluntary_ctxsw + r.sender_involuntary_ctxsw),
-                        per_gb(reps, &|r| {
-                            r.sink_voluntary_ctxsw.unwrap_or(0) + r.sink_involuntary_ctxsw.unwrap_or(0)
-                        }),
-                        per_gb(reps, &|r| r.system_ctxsw),
+                        median(m.sender_ctxsw_per_gb),
+                        median(m.sink_ctxsw_per_gb),
+                        median(m.system_ctxsw_per_gb),
                     ]
                 })
                 .collect(),
-            syscalls: cases.iter().map(|(_, reps)| per_gb(reps, &|r| r.syscalls)).collect(),
+            syscalls: cases.iter().map(|c| median(c.metrics.syscalls_per_gb)).collect(),
         }
     }
 }
@@ -60,7 +58,7 @@ impl Figure for Switches {
         let (left, right) = area.split_horizontally(area.dim_in_pixel().0 * 3 / 5);
         let n = self.labels.len();
 
-        let max = self.switches.iter().flatten().copied().fold(0.0, f64::max);
+        let max = self.switches.iter().flatten().flatten().copied().fold(0.0, f64::max);
         let mut chart = bands::chart(
             &left,
             "Context switches",
@@ -71,7 +69,7 @@ impl Figure for Switches {
         for (k, name) in SWITCHES.iter().enumerate() {
             let fill = colour(k).filled();
             let bars = (self.switches.iter().enumerate())
-                .map(|(i, s)| Rectangle::new(bands::bar(i, n, k, SWITCHES.len(), 0.0, s[k]), fill));
+                .filter_map(|(i, s)| Some(Rectangle::new(bands::bar(i, n, k, SWITCHES.len(), 0.0, s[k]?), fill)));
             chart
                 .draw_series(bars)?
                 .label(*name)
@@ -79,7 +77,7 @@ impl Figure for Switches {
         }
         legend(&mut chart)?;
 
-        let max = self.syscalls.iter().copied().fold(0.0, f64::max);
+        let max = self.syscalls.iter().flatten().copied().fold(0.0, f64::max);
         let mut chart = bands::chart(
             &right,
             "System calls",
@@ -89,7 +87,8 @@ impl Figure for Switches {
         )?;
         let fill = colour(SWITCHES.len()).filled();
         chart.draw_series(
-            (self.syscalls.iter().enumerate()).map(|(i, s)| Rectangle::new(bands::bar(i, n, 0, 1, 0.0, *s), fill)),
+            (self.syscalls.iter().enumerate())
+                .filter_map(|(i, s)| Some(Rectangle::new(bands::bar(i, n, 0, 1, 0.0, (*s)?), fill))),
         )?;
         Ok(())
     }

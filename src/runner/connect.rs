@@ -89,18 +89,18 @@ pub fn open_streams(
     let tls = case.strategy.method.tls();
     for stream_plan in plans {
         let sock = connect(&target.addrs, &target.label).map_err(fail(Status::ConnectFailed))?;
-        configure(&sock, plan).map_err(fail(Status::SetupFailed))?;
+        configure(&sock, plan, case, row).map_err(fail(Status::SetupFailed))?;
         if !raw {
             let header = StreamHeader {
                 run_id: ctx.run_id.to_string(),
                 case_id: row.case_id.clone(),
                 plan: *stream_plan,
                 seed: ctx.fixture.seed,
-                verify: plan.verify,
+                verify: plan.settings.verify,
                 token: plan.token.clone(),
                 // A spawned sink receives as each case asks; a remote one as its own --rx-mode says.
                 rx_mode: case.receiver.map(|(mode, _)| mode),
-                verify_on: plan.verify_on,
+                verify_on: plan.verify_on(),
                 passes: row.passes,
                 pass_notices,
                 tls,
@@ -173,12 +173,23 @@ pub fn connect(addrs: &[SocketAddr], label: &str) -> anyhow::Result<TcpStream> {
     }
 }
 
-fn configure(sock: &TcpStream, plan: &Plan) -> anyhow::Result<()> {
+/// The sender's socket options, and its congestion control set and read back into the row (every stream's must be
+/// the case's, or the repetition would measure something else than it says).
+fn configure(sock: &TcpStream, plan: &Plan, case: &CaseKey, row: &mut Row) -> anyhow::Result<()> {
     use nix::sys::socket::{setsockopt, sockopt};
-    sock.set_nodelay(plan.nodelay)?;
-    if let Some(bytes) = plan.sndbuf {
+    let s = &plan.settings;
+    sock.set_nodelay(s.nodelay)?;
+    if let Some(bytes) = s.sndbuf {
         setsockopt(sock, sockopt::SndBuf, &(bytes as usize))?;
     }
+    let used = match case.cc {
+        Some(cc) => crate::tcp::set_cc(sock, cc).with_context(|| format!("cannot set congestion control {cc}"))?,
+        None => crate::tcp::read_cc(sock)?,
+    };
+    if case.cc.is_some_and(|cc| cc != used) {
+        anyhow::bail!("congestion control {} asked, {used} in use", case.cc.unwrap_or(used));
+    }
+    row.congestion_control = Some(used);
     // A blocked send wakes up this often to check the deadline and the stop flag.
     sock.set_write_timeout(Some(SEND_WAKEUP))?;
     Ok(())

@@ -3,131 +3,43 @@
 //! written to row by row, whole rows only, with summary.json replaced after each case.
 
 use super::outdir::Litter;
-use crate::config::{Plan, Source};
+use crate::config::{self, MAY_CHANGE, Plan, PlanFile};
 use crate::export::{RowWriter, write_json_atomic};
-use crate::fixture::Fixture;
 use crate::lock::{Busy, FolderLock, Holder};
-use crate::model::{Passes, Transport, VerifyOn};
+use crate::model::Order;
 use crate::record::{self, Row};
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// What a folder's rows were measured with: everything of the plan but `--repeat` (and what only steers the run:
-/// --quiet, --plot, --fail-fast). A resume whose plan differs in any of it is refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanRecord {
-    pub file: String,
-    pub file_bytes: u64,
-    /// Seed of a generated fixture (None: a file checked by byte count only).
-    pub seed: Option<u64>,
-    /// Every case's id, in the order they run.
-    pub cases: Vec<String>,
-    pub warmup: u32,
-    pub min_time_s: f64,
-    pub passes: Passes,
-    pub verify_on: Option<VerifyOn>,
-    pub transport: Transport,
-    /// The remote sink, with --connect.
-    pub sink: Option<String>,
-    pub drop_caches: bool,
-    pub sndbuf_bytes: Option<u64>,
-    pub rcvbuf_bytes: Option<u64>,
-    pub nodelay: bool,
-    pub sender_cpus: Option<String>,
-    pub sink_cpus: Option<String>,
-    pub timeout_s: f64,
-    /// Recorded, not compared: a resume may ask for more (or fewer) repetitions.
-    pub repeat: u32,
-}
-
-impl PlanRecord {
-    pub fn of(plan: &Plan, fixture: &Fixture) -> PlanRecord {
-        PlanRecord {
-            file: match &plan.source {
-                Source::Generated(spec) => spec.path.display().to_string(),
-                Source::UserFile(path) => path.display().to_string(),
-            },
-            file_bytes: fixture.size,
-            seed: fixture.seed,
-            cases: plan.cases.iter().map(|c| c.id()).collect(),
-            warmup: plan.warmup,
-            min_time_s: plan.min_time.as_secs_f64(),
-            passes: plan.passes,
-            verify_on: plan.verify_on,
-            transport: plan.transport(),
-            sink: plan.connect.clone(),
-            drop_caches: plan.drop_caches,
-            sndbuf_bytes: plan.sndbuf,
-            rcvbuf_bytes: plan.rcvbuf,
-            nodelay: plan.nodelay,
-            sender_cpus: plan.sender_cpus.as_ref().map(|c| c.text.clone()),
-            sink_cpus: plan.sink_cpus.as_ref().map(|c| c.text.clone()),
-            timeout_s: plan.timeout.as_secs_f64(),
-            repeat: plan.repeat,
-        }
+/// What differs between this plan and the one a folder was made with, one item per setting, in the flags' words:
+/// every setting but those a resume may change (`config::MAY_CHANGE`), the file's size, and the cases.
+pub fn plan_differences(here: &PlanFile, there: &PlanFile) -> Vec<String> {
+    let mut out: Vec<String> = config::differences(&here.settings, &there.settings, MAY_CHANGE)
+        .into_iter()
+        .map(|d| format!("{} ({} here, {} there)", d.flag, d.left, d.right))
+        .collect();
+    if here.file_bytes != there.file_bytes {
+        out.push(format!(
+            "the file's size ({} here, {} there)",
+            here.file_bytes, there.file_bytes
+        ));
     }
-
-    /// What differs from `there`, one item per setting, in the flags' words.
-    pub fn differences(&self, there: &PlanRecord) -> Vec<String> {
-        fn show<T: std::fmt::Debug>(v: &Option<T>) -> String {
-            v.as_ref()
-                .map_or("unset".into(), |v| format!("{v:?}").trim_matches('"').to_string())
-        }
-        // A generated fixture is its size and seed wherever it lies; a user's file is its path.
-        let file = |p: &PlanRecord| {
-            if p.seed.is_some() {
-                String::new()
-            } else {
-                p.file.clone()
-            }
+    if here.cases != there.cases {
+        let new = here.cases.iter().find(|c| !there.cases.contains(c));
+        let gone = there.cases.iter().find(|c| !here.cases.contains(c));
+        let example = match (new, gone) {
+            (Some(c), _) => format!("; {c} is new"),
+            (None, Some(c)) => format!("; {c} is missing"),
+            (None, None) => "; the same cases in another order".into(),
         };
-        let pairs: [(&str, String, String); 15] = [
-            ("the file", file(self), file(there)),
-            ("its size", self.file_bytes.to_string(), there.file_bytes.to_string()),
-            ("--seed", show(&self.seed), show(&there.seed)),
-            ("--warmup", self.warmup.to_string(), there.warmup.to_string()),
-            (
-                "--min-time",
-                format!("{}s", self.min_time_s),
-                format!("{}s", there.min_time_s),
-            ),
-            ("--passes", self.passes.to_string(), there.passes.to_string()),
-            ("--verify-on", show(&self.verify_on), show(&there.verify_on)),
-            ("the receiver", self.transport.to_string(), there.transport.to_string()),
-            ("--connect", show(&self.sink), show(&there.sink)),
-            (
-                "--drop-caches",
-                self.drop_caches.to_string(),
-                there.drop_caches.to_string(),
-            ),
-            ("--sndbuf", show(&self.sndbuf_bytes), show(&there.sndbuf_bytes)),
-            ("--rcvbuf", show(&self.rcvbuf_bytes), show(&there.rcvbuf_bytes)),
-            ("--nodelay", self.nodelay.to_string(), there.nodelay.to_string()),
-            ("--sender-cpus", show(&self.sender_cpus), show(&there.sender_cpus)),
-            ("--sink-cpus", show(&self.sink_cpus), show(&there.sink_cpus)),
-        ];
-        let mut out: Vec<String> = pairs
-            .into_iter()
-            .filter(|(_, a, b)| a != b)
-            .map(|(what, a, b)| format!("{what} ({a} here, {b} there)"))
-            .collect();
-        if self.cases != there.cases {
-            let new = self.cases.iter().find(|c| !there.cases.contains(c));
-            let gone = there.cases.iter().find(|c| !self.cases.contains(c));
-            let example = match (new, gone) {
-                (Some(c), _) => format!("; {c} is new"),
-                (None, Some(c)) => format!("; {c} is missing"),
-                (None, None) => "; the same cases in another order".into(),
-            };
-            out.push(format!(
-                "the cases ({} here, {} there{example})",
-                self.cases.len(),
-                there.cases.len()
-            ));
-        }
-        out
+        out.push(format!(
+            "the cases ({} here, {} there{example})",
+            here.cases.len(),
+            there.cases.len()
+        ));
     }
+    out
 }
 
 /// The result folder of this run, held for this run alone.
@@ -194,23 +106,46 @@ impl Folder {
         ))
     }
 
-    /// Checks the plan against the one the folder was made with, and records it for the next resume. A folder
+    /// Checks the plan against the one the folder was made with, and records it for the next resume: a resume
+    /// takes the earlier run's --order-seed when none is given, and a shuffle without one draws it here. A folder
     /// from before plan.json existed is taken on trust: its rows are matched to cases by their keys.
-    pub fn settle_plan(&mut self, plan: &PlanRecord) -> anyhow::Result<()> {
-        if let Ok(text) = std::fs::read_to_string(&self.plan_path) {
-            let there: PlanRecord = serde_json::from_str(&text)
-                .with_context(|| format!("'{}' does not parse", self.plan_path.display()))?;
-            let differs = plan.differences(&there);
+    pub fn settle_plan(&mut self, plan: &mut Plan, file_bytes: u64) -> anyhow::Result<PlanFile> {
+        let there: Option<PlanFile> = match std::fs::read_to_string(&self.plan_path) {
+            Ok(text) => Some(serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "'{}' does not parse (a folder of another xferbench version?)",
+                    self.plan_path.display()
+                )
+            })?),
+            Err(_) => None,
+        };
+        let settings = &mut plan.settings;
+        if settings.order == Order::Shuffle && settings.order_seed.is_none() {
+            let drawn = || {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            };
+            settings.order_seed = Some(there.as_ref().and_then(|t| t.settings.order_seed).unwrap_or_else(drawn));
+        }
+        let here = PlanFile {
+            settings: plan.settings.clone(),
+            file_bytes,
+            cases: plan.cases.iter().map(|c| c.id()).collect(),
+        };
+        if let Some(there) = &there {
+            let differs = plan_differences(&here, there);
             if !differs.is_empty() {
                 anyhow::bail!(
-                    "--resume: this plan differs from the one '{}' was made with in {}; only --repeat may change (give \
-                     --out a new folder for another plan)",
+                    "--resume: this plan differs from the one '{}' was made with in {}; only --repeat, --ci and \
+                     --max-time may change (give --out a new folder for another plan)",
                     self.dir.display(),
                     differs.join(", ")
                 );
             }
         }
-        write_json_atomic(&self.plan_path, plan)
+        write_json_atomic(&self.plan_path, &here)?;
+        Ok(here)
     }
 
     /// Appends a row, on disk when this returns; from the first row on, nothing of the folder is taken back.
@@ -276,37 +211,61 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    fn record(args: &[&str]) -> PlanRecord {
+    fn record(args: &[&str]) -> PlanFile {
         let cli = Cli::try_parse_from(["xferbench", "run"].iter().chain(args)).unwrap();
         let Command::Run(run) = cli.command else { unreachable!() };
         let plan = crate::config::expand(run).unwrap();
-        let fixture = Fixture {
-            path: "f.bin".into(),
-            size: 1 << 20,
-            seed: Some(1),
-        };
-        PlanRecord::of(&plan, &fixture)
+        PlanFile {
+            settings: plan.settings.clone(),
+            file_bytes: 1 << 20,
+            cases: plan.cases.iter().map(|c| c.id()).collect(),
+        }
     }
 
     #[test]
-    fn only_repeat_may_differ() {
+    fn only_repeat_ci_and_max_time_may_differ() {
         let base = record(&["--threads", "4", "--repeat", "3"]);
-        assert!(
-            record(&["--threads", "4", "--repeat", "30"])
-                .differences(&base)
-                .is_empty()
-        );
-        let d = record(&["--threads", "8"]).differences(&base);
+        assert!(plan_differences(&record(&["--threads", "4", "--repeat", "30"]), &base).is_empty());
+        let auto = record(&["--threads", "4", "--repeat", "auto", "--ci", "2%", "--max-time", "5m"]);
+        assert!(plan_differences(&auto, &base).is_empty());
+        let d = plan_differences(&record(&["--threads", "8"]), &base);
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(
             d[0].starts_with("the cases (4 here, 4 there; parallel-sendfile/t8/"),
             "{d:?}"
         );
-        let d = record(&["--threads", "4", "--min-time", "1s", "--nodelay"]).differences(&base);
+        let d = plan_differences(&record(&["--threads", "4", "--min-time", "1s", "--nodelay"]), &base);
         assert_eq!(
             d,
-            ["--min-time (1s here, 0.5s there)", "--nodelay (true here, false there)"]
+            [
+                "--min-time (1s here, 500ms there)",
+                "--nodelay (true here, false there)"
+            ]
         );
+        let d = plan_differences(&record(&["--threads", "4", "--order", "grouped"]), &base);
+        assert_eq!(d, ["--order (grouped here, rotate there)"]);
+    }
+
+    #[test]
+    fn a_resumed_shuffle_keeps_its_seed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let plan = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["xferbench", "run", "--order", "shuffle"].iter().chain(args)).unwrap();
+            let Command::Run(run) = cli.command else { unreachable!() };
+            crate::config::expand(run).unwrap()
+        };
+        let (mut first, _) = Folder::open(&out, "r1", false).unwrap();
+        let mut p = plan(&[]);
+        let drawn = first.settle_plan(&mut p, 10).unwrap().settings.order_seed.unwrap();
+        first.keep();
+        drop(first);
+        let (mut again, _) = Folder::open(&out, "r2", true).unwrap();
+        let mut p = plan(&[]);
+        assert_eq!(again.settle_plan(&mut p, 10).unwrap().settings.order_seed, Some(drawn));
+        let mut other = plan(&["--order-seed", &(drawn ^ 1).to_string()]);
+        let e = again.settle_plan(&mut other, 10).unwrap_err().to_string();
+        assert!(e.contains("--order-seed"), "{e}");
     }
 
     #[test]

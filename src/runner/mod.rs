@@ -1,7 +1,7 @@
 //! `run`: the plan walked end to end. The result folder is taken first (one run per folder; a resume must go on
-//! with the same plan), then the fixture, the sink, and for each case its warm-ups and counted repetitions; every
-//! counted row is on disk before the next repetition starts, summary.json is rewritten after each case, and the
-//! table comes last. SIGINT and SIGTERM stop the run within a second or two with what was finished kept.
+//! with the same plan), then the fixture, the sink, every case's warm-ups and then the rounds; every counted row is
+//! on disk before the next repetition starts, summary.json is rewritten after each round, and the table comes
+//! last. SIGINT and SIGTERM stop the run within a second or two with what was finished kept.
 
 mod connect;
 mod folder;
@@ -11,6 +11,7 @@ mod wait;
 mod walk;
 
 use crate::cli::RunArgs;
+use crate::config::PlanFile;
 use crate::config::{self, Plan, Source};
 use crate::env::Environment;
 use crate::error::{EXIT_FAILURE, EXIT_INTERRUPTED, UsageError};
@@ -21,20 +22,62 @@ use crate::sink::spawn::{SpawnOptions, SpawnedSink};
 use crate::summary::{CaseSummary, summarise, table};
 use anyhow::Context;
 use connect::Target;
-use folder::{Folder, PlanRecord};
+use folder::Folder;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Where a run stands, as summary.json says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum RunState {
+    /// Under way, or killed outright (the next `--resume` makes it true again).
+    Running,
+    Finished,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted,
+    /// An error ended the run.
+    Failed,
+}
+
+/// How the rounds ended, as summary.json says it.
+#[derive(Debug, Serialize)]
+struct Rounds {
+    /// The last round that ran.
+    last: u32,
+    /// `done` (every round asked for), `decided` (--repeat auto: every interval within --ci), `max-time`, `cap`,
+    /// `failure`.
+    stop: &'static str,
+    /// --repeat auto: the cases whose interval did not get within --ci, and its relative half-width.
+    undecided: Vec<(String, f64)>,
+}
+
+impl Rounds {
+    fn of(t: &walk::Tally) -> Rounds {
+        Rounds {
+            last: t.rounds,
+            stop: match t.stop {
+                walk::Stop::Done => "done",
+                walk::Stop::Decided => "decided",
+                walk::Stop::MaxTime => "max-time",
+                walk::Stop::Cap => "cap",
+                walk::Stop::Failure => "failure",
+            },
+            undecided: t.undecided.iter().map(|(k, w)| (k.id(), *w)).collect(),
+        }
+    }
+}
+
 /// summary.json.
 #[derive(Debug, Serialize)]
 struct SummaryFile<'a> {
     run_id: &'a str,
-    /// `running`, `finished`, `interrupted` (SIGINT, SIGTERM) or `failed` (an error ended the run). A run killed
-    /// outright leaves `running`; the next `--resume` makes it true again.
-    state: &'a str,
-    plan: &'a PlanRecord,
+    state: RunState,
+    /// How the rounds ended (once they have).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rounds: Option<Rounds>,
+    plan: &'a PlanFile,
     environment: &'a Environment,
     /// Everything that shapes the numbers on this machine (`xferbench env`), for `compare` to say what differs.
     system: &'a crate::env::Record,
@@ -46,17 +89,18 @@ struct SummaryFile<'a> {
 /// What summary.json is made of, besides the rows.
 struct Summary<'a> {
     run_id: &'a str,
-    plan: &'a PlanRecord,
+    plan: &'a PlanFile,
     environment: &'a Environment,
     system: &'a crate::env::Record,
     fixture: &'a Fixture,
 }
 
 impl Summary<'_> {
-    fn file<'s>(&'s self, rows: &[Row], state: &'s str) -> SummaryFile<'s> {
+    fn file<'s>(&'s self, rows: &[Row], state: RunState, rounds: Option<Rounds>) -> SummaryFile<'s> {
         SummaryFile {
             run_id: self.run_id,
             state,
+            rounds,
             plan: self.plan,
             environment: self.environment,
             system: self.system,
@@ -69,8 +113,8 @@ impl Summary<'_> {
 
 /// `xferbench run`: returns the exit status.
 pub fn main(args: RunArgs) -> anyhow::Result<i32> {
-    let plan = config::expand(args)?;
-    config::check_machine(&plan)?;
+    let mut plan = config::expand(args)?;
+    config::check_machine(&mut plan)?;
     if plan.dry_run {
         print_plan(&plan)?;
         return Ok(0);
@@ -84,8 +128,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     // The folder first: a second run on it is refused before anything is made, sent or written.
     let (mut folder, mut rows) = Folder::open(&dir, &run_id, plan.resume)?;
     let fixture = open_source(&plan, &stop)?;
-    let record = PlanRecord::of(&plan, &fixture);
-    folder.settle_plan(&record)?;
+    let record = folder.settle_plan(&mut plan, fixture.size)?;
     let env = Environment::detect(&fixture.path);
     let (target, sink) = receiver(&plan)?;
     let system = crate::env::detect(&fixture.path, target.addrs.first().map(|a| a.ip()));
@@ -101,6 +144,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         target,
         sink,
         stop: &stop,
+        began: std::time::Instant::now(),
     };
     let summary = Summary {
         run_id: &run_id,
@@ -109,13 +153,14 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         system: &system,
         fixture: &fixture,
     };
-    folder.write_summary(&summary.file(&rows, "running"))?;
+    folder.write_summary(&summary.file(&rows, RunState::Running, None))?;
     let walked = {
         let mut out = FolderOutput {
             folder: &mut folder,
             summary: &summary,
             quiet: plan.quiet,
         };
+        live.began = std::time::Instant::now();
         walk::walk(&plan, &mut rows, &mut live, &mut out, &stop)
     };
     drop(live);
@@ -123,19 +168,25 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         Ok(t) => t,
         Err(e) => {
             // A run that recorded nothing takes back what it made in the folder (with runs.csv).
-            let _ = folder.write_summary(&summary.file(&rows, "failed"));
+            let _ = folder.write_summary(&summary.file(&rows, RunState::Failed, None));
             return Err(e);
         }
     };
     folder.keep();
     let interrupted = tally.interrupted || stop.load(Ordering::Relaxed);
-    folder.write_summary(&summary.file(&rows, if interrupted { "interrupted" } else { "finished" }))?;
-    let this_run: Vec<Row> = rows.iter().filter(|r| r.run_id == run_id).cloned().collect();
+    let state = if interrupted {
+        RunState::Interrupted
+    } else {
+        RunState::Finished
+    };
+    folder.write_summary(&summary.file(&rows, state, Some(Rounds::of(&tally))))?;
+    // The table shows the folder's rows of this plan's cases: a resumed run's rounds pair with the earlier ones.
+    let shown: Vec<Row> = rows.iter().filter(|r| plan.cases.contains(&r.key())).cloned().collect();
     report(
         &plan,
         &folder,
-        if this_run.is_empty() { &rows } else { &this_run },
-        tally,
+        if shown.is_empty() { &rows } else { &shown },
+        &tally,
         interrupted,
     )
 }
@@ -155,7 +206,7 @@ fn open_source(plan: &Plan, stop: &AtomicBool) -> anyhow::Result<Fixture> {
         Source::Generated(spec) => fixture::ensure_until(spec, !plan.quiet, stop)?,
         Source::UserFile(path) => fixture::open_user_file(path)?,
     };
-    if plan.verify && fixture.seed.is_none() {
+    if plan.settings.verify && fixture.seed.is_none() {
         return Err(UsageError::msg(
             "--verify needs a generated fixture: the content of a --file is checked by byte count only (unless a \
              matching sidecar shows xferbench made it)",
@@ -168,7 +219,7 @@ fn open_source(plan: &Plan, stop: &AtomicBool) -> anyhow::Result<Fixture> {
 
 /// Who receives: the sink of --connect, or one spawned here.
 fn receiver(plan: &Plan) -> anyhow::Result<(Target, Option<SpawnedSink>)> {
-    Ok(match &plan.connect {
+    Ok(match &plan.settings.connect {
         Some(hostport) => (Target::remote(plan, hostport)?, None),
         None => {
             let sink = start_sink(plan)?;
@@ -186,21 +237,30 @@ fn announce(
     target: &Target,
     dir: &std::path::Path,
 ) {
+    let s = &plan.settings;
     eprintln!(
-        "xferbench {}: {} case(s) x ({} warm-up + {} counted, passes {}, --min-time {}) of {} ({} bytes) to {} ({}); \
-         results in {}",
+        "xferbench {}: {} case(s), {} warm-up(s) each, then {} round(s) in {} order (passes {}, --min-time {}) of {} \
+         ({} bytes) to {} ({}), congestion control {}; results in {}",
         env.xferbench_version,
         plan.cases.len(),
-        plan.warmup,
-        plan.repeat,
-        plan.passes,
-        humantime::format_duration(plan.min_time),
+        s.warmup,
+        rounds_words(plan),
+        s.order,
+        s.passes,
+        humantime::format_duration(s.min_time),
         fixture.path.display(),
         fixture.size,
         target.label,
         target.transport,
+        ccs(plan),
         dir.display()
     );
+    if s.order == crate::model::Order::Shuffle {
+        eprintln!(
+            "xferbench: --order shuffle with --order-seed {}",
+            s.order_seed.unwrap_or(0)
+        );
+    }
     if system.emulated() {
         eprintln!(
             "xferbench: this machine's CPU is emulated (QEMU's TCG): every row is flagged emulated, its numbers are \
@@ -209,9 +269,67 @@ fn announce(
     }
 }
 
+/// `3`, or `auto (until ±5%, at most 60s)`.
+fn rounds_words(plan: &Plan) -> String {
+    match plan.settings.repeat {
+        crate::model::Repeat::Fixed(n) => n.to_string(),
+        crate::model::Repeat::Auto => format!(
+            "auto (at least {}, until every interval is within ±{:.1}%, at most {})",
+            crate::stats::rounds_for_level(),
+            plan.ci() * 100.0,
+            humantime::format_duration(plan.max_time())
+        ),
+    }
+}
+
+/// The congestion controls of the cases, e.g. `bbr` or `cubic, bbr`.
+fn ccs(plan: &Plan) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for cc in plan.cases.iter().filter_map(|c| c.cc) {
+        if !names.contains(&cc.to_string()) {
+            names.push(cc.to_string());
+        }
+    }
+    names.join(", ")
+}
+
+/// What `--repeat auto` found, in a line.
+fn stop_line(plan: &Plan, tally: &walk::Tally) -> Option<String> {
+    let ci = plan.ci() * 100.0;
+    let cases = || {
+        tally
+            .undecided
+            .iter()
+            .map(|(k, w)| format!("{k} (±{:.1}%)", w * 100.0))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match tally.stop {
+        walk::Stop::Decided => Some(format!(
+            "--repeat auto: every case's interval within ±{ci:.1}% after {} rounds",
+            tally.rounds
+        )),
+        walk::Stop::MaxTime => Some(format!(
+            "--repeat auto: --max-time {} was up after {} rounds; not within ±{ci:.1}%: {}",
+            humantime::format_duration(plan.max_time()),
+            tally.rounds,
+            cases()
+        )),
+        walk::Stop::Cap => Some(format!(
+            "--repeat auto: {} rounds (the cap) ran; not within ±{ci:.1}%: {}",
+            tally.rounds,
+            cases()
+        )),
+        walk::Stop::Done | walk::Stop::Failure => None,
+    }
+}
+
 /// The table, the charts, the closing line and the exit status.
-fn report(plan: &Plan, folder: &Folder, shown: &[Row], tally: walk::Tally, interrupted: bool) -> anyhow::Result<i32> {
+fn report(plan: &Plan, folder: &Folder, shown: &[Row], tally: &walk::Tally, interrupted: bool) -> anyhow::Result<i32> {
     crate::outln!("{}", table(&summarise(shown)));
+    if let Some(line) = stop_line(plan, tally) {
+        crate::outln!("{line}");
+    }
     crate::outln!("results: {}", folder.dir.display());
     if plan.plot && !shown.is_empty() {
         match crate::plot::plot_dir(&folder.dir) {
@@ -265,10 +383,16 @@ struct Live<'a> {
     target: Target,
     sink: Option<SpawnedSink>,
     stop: &'a AtomicBool,
+    /// When the walk began (`--max-time` counts from here).
+    began: std::time::Instant,
 }
 
 impl walk::Measure for Live<'_> {
-    fn repetition(&mut self, case: &CaseKey, repetition: u32, passes: u32) -> anyhow::Result<Row> {
+    fn clock(&self) -> std::time::Duration {
+        self.began.elapsed()
+    }
+
+    fn repetition(&mut self, case: &CaseKey, repetition: u32, round: u32, passes: u32) -> anyhow::Result<Row> {
         if let Some(s) = self.sink.as_mut()
             && s.has_exited()
         {
@@ -285,7 +409,7 @@ impl walk::Measure for Live<'_> {
             target: &self.target,
             stop: self.stop,
         };
-        Ok(repetition::run(&ctx, case, repetition, passes))
+        Ok(repetition::run(&ctx, case, repetition, round, passes))
     }
 }
 
@@ -301,8 +425,9 @@ impl walk::Output for FolderOutput<'_> {
         self.folder.write_row(row)
     }
 
-    fn case_done(&mut self, rows: &[Row]) -> anyhow::Result<()> {
-        self.folder.write_summary(&self.summary.file(rows, "running"))
+    fn checkpoint(&mut self, rows: &[Row]) -> anyhow::Result<()> {
+        self.folder
+            .write_summary(&self.summary.file(rows, RunState::Running, None))
     }
 
     fn say(&mut self, line: String) {
@@ -313,12 +438,13 @@ impl walk::Output for FolderOutput<'_> {
 }
 
 fn start_sink(plan: &Plan) -> anyhow::Result<SpawnedSink> {
+    let s = &plan.settings;
     SpawnedSink::start(&SpawnOptions {
-        rx_buffer: plan.rx_buffer,
+        rx_buffer: s.rx_buffer,
         rx_mode: plan.rx_modes().first().copied().unwrap_or_default(),
-        rcvbuf: plan.rcvbuf,
-        cpus: plan.sink_cpus.as_ref().map(|c| c.text.clone()),
-        idle_timeout_s: plan.timeout.as_secs().max(30),
+        rcvbuf: s.rcvbuf,
+        cpus: s.sink_cpus.as_ref().map(|c| c.text.clone()),
+        idle_timeout_s: s.timeout.as_secs().max(30),
     })
 }
 
@@ -329,13 +455,28 @@ fn print_plan(plan: &Plan) -> anyhow::Result<()> {
         Source::UserFile(path) => fixture::open_user_file(path)?.size,
     };
     config::check_against_file(plan, bytes)?;
-    let runs = plan.cases.len() as u64 * u64::from(plan.warmup + plan.repeat);
+    let s = &plan.settings;
+    let rounds = match s.repeat {
+        crate::model::Repeat::Fixed(n) => n,
+        crate::model::Repeat::Auto => crate::stats::rounds_for_level() as u32,
+    };
+    let runs = plan.cases.len() as u64 * u64::from(s.warmup + rounds);
+    let at_least = if s.repeat == crate::model::Repeat::Auto {
+        "at least "
+    } else {
+        ""
+    };
     // Scripts read this first line: keep its words.
-    crate::outln!("plan: {} cases, {runs} runs, {bytes} bytes per run", plan.cases.len());
     crate::outln!(
-        "  passes {} (--min-time {})",
-        plan.passes,
-        humantime::format_duration(plan.min_time)
+        "plan: {} cases, {at_least}{runs} runs, {bytes} bytes per run",
+        plan.cases.len()
+    );
+    crate::outln!(
+        "  rounds {} in {} order, passes {} (--min-time {})",
+        rounds_words(plan),
+        s.order,
+        s.passes,
+        humantime::format_duration(s.min_time)
     );
     for case in &plan.cases {
         crate::outln!("  {case}");

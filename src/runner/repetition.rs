@@ -54,8 +54,8 @@ fn interrupted() -> Failure {
 }
 
 /// Runs one repetition of `case`, sending the file `passes` times, and describes it in a row.
-pub fn run(ctx: &Context, case: &CaseKey, repetition: u32, passes: u32) -> Row {
-    let mut row = base_row(ctx, case, repetition, passes);
+pub fn run(ctx: &Context, case: &CaseKey, repetition: u32, round: u32, passes: u32) -> Row {
+    let mut row = base_row(ctx, case, repetition, round, passes);
     if let Err(Failure { status, error }) = measure(ctx, case, &mut row) {
         row.status = status;
         row.error = format!("{error:#}");
@@ -68,7 +68,7 @@ fn set_cache(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure
     let path = &ctx.fixture.path;
     match case.cache {
         Cache::Warm => cache::warm(path),
-        Cache::Cold => cache::evict(path, ctx.plan.drop_caches),
+        Cache::Cold => cache::evict(path, ctx.plan.settings.drop_caches),
     }
     .map_err(fail(Status::CacheFailed))?;
     let ratio = cache::residency(path).map_err(fail(Status::CacheFailed))?;
@@ -110,7 +110,7 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     let socks = &opened.socks;
     let opts = SendOptions {
         chunk_bytes: case.chunk_bytes,
-        queue_depth: plan.queue_depth,
+        queue_depth: plan.settings.queue_depth,
     };
     let mut streams = Streams::prepare(
         case.strategy.method,
@@ -121,11 +121,11 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
         opened.sessions,
     )
     .map_err(fail(Status::SetupFailed))?;
-    let deadline = Instant::now() + plan.timeout;
+    let deadline = Instant::now() + plan.settings.timeout;
     let limits = Limits {
         deadline,
         stop: ctx.stop,
-        cpus: plan.sender_cpus.as_ref().map(|c| c.cpus.as_slice()),
+        cpus: plan.settings.sender_cpus.as_ref().map(|c| c.cpus.as_slice()),
     };
     let mut spans: Vec<Span> = Vec::new();
     let span_count = if cold_passes { passes } else { 1 };
@@ -176,7 +176,7 @@ struct Replies {
 fn collect_replies(ctx: &Context, socks: &[TcpStream], wait: Duration, row: &mut Row) -> Result<Replies, Failure> {
     let mut replies = Replies::default();
     for (i, s) in socks.iter().enumerate() {
-        if ctx.plan.raw {
+        if ctx.plan.settings.raw {
             match connect::wait_for_close(s, LINGER) {
                 Some(at) => replies.raw_closed = Some(replies.raw_closed.map_or(at, |t: Instant| t.max(at))),
                 None => row.add_flag(Flag::RawReceiverDidNotClose),
@@ -262,7 +262,7 @@ fn record_times(row: &mut Row, ctx: &Context, spans: &[Span], replies: &Replies,
                 .map(|n| n.map(|(n, at)| last_byte(n.last_byte_ns, n.notice_ns, at)))
                 .collect::<Option<Vec<i128>>>()
                 .and_then(|v| v.into_iter().max())
-        } else if ctx.plan.raw {
+        } else if ctx.plan.settings.raw {
             replies.raw_closed.map(mono)
         } else if !replies.reports.is_empty() && replies.reports.len() == span.notices.len() {
             replies
@@ -307,12 +307,15 @@ fn record_times(row: &mut Row, ctx: &Context, spans: &[Span], replies: &Replies,
             _ => None,
         }
     };
-    row.recv_s = (!ctx.plan.raw).then_some(recv_ns).flatten().map(|ns| ns as f64 / 1e9);
+    row.recv_s = (!ctx.plan.settings.raw)
+        .then_some(recv_ns)
+        .flatten()
+        .map(|ns| ns as f64 / 1e9);
 }
 
 /// What the sink said of every stream.
 fn record_sink(row: &mut Row, ctx: &Context, replies: &Replies, streams: usize) {
-    if ctx.plan.raw || replies.reports.is_empty() {
+    if ctx.plan.settings.raw || replies.reports.is_empty() {
         return;
     }
     let rs = || replies.reports.iter().map(|(r, _)| r);
@@ -321,7 +324,7 @@ fn record_sink(row: &mut Row, ctx: &Context, replies: &Replies, streams: usize) 
     row.sink_sys_s = Some(rs().map(|r| r.sys_s).sum());
     row.sink_voluntary_ctxsw = Some(rs().map(|r| r.voluntary_ctxsw).sum());
     row.sink_involuntary_ctxsw = Some(rs().map(|r| r.involuntary_ctxsw).sum());
-    row.verified = ctx.plan.verify && replies.reports.len() == streams && rs().all(|r| r.verified);
+    row.verified = ctx.plan.settings.verify && replies.reports.len() == streams && rs().all(|r| r.verified);
     row.verify_on = rs().find_map(|r| r.verify_on);
     row.sink_checker_cpu_s = rs().filter_map(|r| r.checker_cpu_s).reduce(|a, b| a + b);
 }
@@ -367,7 +370,7 @@ fn judge(
             "the sink received {got} of {planned} bytes"
         )));
     }
-    if ctx.plan.verify && !row.verified {
+    if ctx.plan.settings.verify && !row.verified {
         let at = replies.reports.iter().find_map(|(r, _)| r.mismatch_offset);
         let where_ = at
             .map(|o| format!(" (first wrong byte at file offset {o})"))
@@ -380,8 +383,8 @@ fn judge(
     Ok(())
 }
 
-fn base_row(ctx: &Context, case: &CaseKey, repetition: u32, passes: u32) -> Row {
-    let plan = ctx.plan;
+fn base_row(ctx: &Context, case: &CaseKey, repetition: u32, round: u32, passes: u32) -> Row {
+    let plan = &ctx.plan.settings;
     let env = ctx.env;
     let raw = ctx.target.transport == Transport::Raw;
     let mut row = Row {
@@ -397,6 +400,7 @@ fn base_row(ctx: &Context, case: &CaseKey, repetition: u32, passes: u32) -> Row 
         passes,
         verify: case.verify,
         repetition,
+        round,
         // A remote sink says how it receives in its ack; raw mode knows nothing of the receiver.
         rx_buffer_bytes: case.receiver.map(|(_, b)| b),
         rx_mode: case.receiver.map(|(m, _)| m),

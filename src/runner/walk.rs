@@ -1,40 +1,71 @@
-//! Walks the plan: for each case its warm-ups (the first of which finds the pass count), then its counted
-//! repetitions, each row handed on to be written before the next repetition starts. A resumed case goes on from
-//! its next repetition with the pass count its earlier rows used, and ends with exactly `--repeat` ok rows.
+//! Walks the plan in rounds: first every case's warm-ups (the first of which finds the pass count), then rounds in
+//! which every case runs once, in an order that turns each round (`--order`), so that drift in the machine lands on
+//! every case alike and `vs sf` can pair the repetitions of one round. Each row is handed on to be written before
+//! the next repetition starts. With `--repeat auto`, rounds are added until every case's interval is as narrow as
+//! `--ci` asks, or `--max-time` is up.
+//!
+//! A resumed run goes on from the round and the case where the last one stopped: every case runs the rounds it has
+//! no ok row for, with the pass count its earlier rows used, and ends with exactly one ok row per round.
 //!
 //! The walk knows nothing of sockets: a `Measure` runs one repetition and an `Output` keeps the rows, so the
-//! rules here (resume, calibration, failures, signals) are tested with stand-ins.
+//! rules here (rounds, resume, calibration, the stopping rule, failures, signals) are tested with stand-ins.
 
 use crate::config::Plan;
-use crate::model::{CaseKey, Flag, Passes, Status};
+use crate::model::{CaseKey, Flag, Order, Passes, Repeat, Status};
 use crate::record::Row;
+use crate::stats::rounds_for_level;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Runs one repetition.
 pub trait Measure {
-    /// One repetition of `case` sending the file `passes` times, numbered `repetition` (0 for a warm-up). A
-    /// failure of the repetition is in the row; an error here ends the run (the sink cannot be restarted).
-    fn repetition(&mut self, case: &CaseKey, repetition: u32, passes: u32) -> anyhow::Result<Row>;
+    /// One repetition of `case` sending the file `passes` times, numbered `repetition` (0 for a warm-up), in
+    /// `round` (0 for a warm-up). A failure of the repetition is in the row; an error here ends the run (the sink
+    /// cannot be restarted).
+    fn repetition(&mut self, case: &CaseKey, repetition: u32, round: u32, passes: u32) -> anyhow::Result<Row>;
+    /// Time since the walk began, by the measurer's clock (`--max-time` is counted on it).
+    fn clock(&self) -> Duration;
 }
 
 /// Keeps what the walk produces.
 pub trait Output {
     /// A row to keep (on disk before this returns); an error ends the run.
     fn row(&mut self, row: &Row) -> anyhow::Result<()>;
-    /// A case is over; `rows` are all rows so far, earlier runs' included.
-    fn case_done(&mut self, rows: &[Row]) -> anyhow::Result<()>;
+    /// A round (or the warm-ups) is over; `rows` are all rows so far, earlier runs' included.
+    fn checkpoint(&mut self, rows: &[Row]) -> anyhow::Result<()>;
     /// A progress line for people.
     fn say(&mut self, line: String);
 }
 
-/// How the walk went.
+/// Why the rounds ended.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Every round asked for ran (or nothing was left to run).
+    #[default]
+    Done,
+    /// `--repeat auto`: every case's interval got within `--ci`.
+    Decided,
+    /// `--repeat auto`: `--max-time` was up first.
+    MaxTime,
+    /// `--repeat auto`: the cap on rounds was reached first.
+    Cap,
+    /// A failure ended the run early (`--fail-fast`, a changed file).
+    Failure,
+}
+
+/// How the walk went.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Tally {
     pub ran_cases: usize,
     pub failed_cases: usize,
-    /// Cases that already had every repetition (--resume).
+    /// Cases that already had every round (--resume).
     pub skipped: usize,
+    /// The last round that ran.
+    pub rounds: u32,
+    pub stop: Stop,
+    /// With `--repeat auto`, the cases whose interval did not get within `--ci`, with its relative half-width.
+    pub undecided: Vec<(CaseKey, f64)>,
     /// Stopped by SIGINT or SIGTERM.
     pub interrupted: bool,
 }
@@ -43,28 +74,96 @@ pub struct Tally {
 /// every one of them above it.
 const MARGIN: f64 = 1.25;
 
-/// The pass count that makes a repetition of `passes` passes, which took `wall_s`, last `MARGIN` times
-/// `min_time`, at most the cap.
-fn aim(passes: u32, wall_s: f64, min_time: Duration) -> u32 {
-    let wanted = if wall_s > 0.0 {
-        (f64::from(passes) * MARGIN * min_time.as_secs_f64() / wall_s).ceil()
+/// The pass count that makes passes of `pass_s` seconds each last `MARGIN` times `min_time`, from 1 to the cap.
+fn aim(pass_s: f64, min_time: Duration) -> u32 {
+    let wanted = if pass_s > 0.0 {
+        (MARGIN * min_time.as_secs_f64() / pass_s).ceil()
     } else {
         f64::from(Passes::CAP)
     };
-    wanted.min(f64::from(Passes::CAP)) as u32
+    wanted.clamp(1.0, f64::from(Passes::CAP)) as u32
 }
 
 /// The pass count to try after a calibration repetition of `passes` passes lasted `wall_s`, short of
 /// `min_time`: aimed past it (the first passes over fresh connections are the slowest, so the estimate errs
 /// long), always more than before, at most the cap.
 pub fn next_passes(passes: u32, wall_s: f64, min_time: Duration) -> u32 {
-    aim(passes, wall_s, min_time).max(passes + 1).min(Passes::CAP)
+    aim(wall_s / f64::from(passes), min_time)
+        .max(passes + 1)
+        .min(Passes::CAP)
 }
 
-/// The pass count to hold once a calibration repetition of `passes` passes reached `min_time` in `wall_s`:
-/// stretched to the margin, never fewer.
-pub fn settled_passes(passes: u32, wall_s: f64, min_time: Duration) -> u32 {
-    aim(passes, wall_s, min_time).max(passes)
+/// The pass count to hold once a calibration repetition of `passes` passes reached `min_time`: aimed at the
+/// fastest pass seen in the case's warm-ups (`fastest_pass_s`), so that a fast mode the machine falls into later
+/// still lasts `min_time`; never fewer than `passes`.
+pub fn settled_passes(passes: u32, fastest_pass_s: f64, min_time: Duration) -> u32 {
+    aim(fastest_pass_s, min_time).max(passes)
+}
+
+/// One case as the walk tracks it.
+struct CaseState {
+    key: CaseKey,
+    /// The pass count of its counted repetitions (None: not found yet).
+    passes: Option<u32>,
+    capped: bool,
+    failed: bool,
+    /// A repetition of it ran in this run.
+    ran: bool,
+    /// The next repetition number (they count on from earlier runs').
+    next_rep: u32,
+    /// Rounds it has an ok row for.
+    done: BTreeSet<u32>,
+    /// Seconds of the fastest pass seen (calibration aims at it).
+    fastest_pass_s: f64,
+    /// Index in the plan, `[i/n]` in progress lines.
+    index: usize,
+}
+
+impl CaseState {
+    fn label(&self, total: usize) -> String {
+        format!("[{}/{total}] {}", self.index + 1, self.key)
+    }
+
+    fn wants(&self, round: u32) -> bool {
+        !self.failed && !self.done.contains(&round)
+    }
+}
+
+/// What the walk goes by: the plan, the rows so far, and where output goes.
+struct Walk<'a> {
+    plan: &'a Plan,
+    rows: &'a mut Vec<Row>,
+    m: &'a mut dyn Measure,
+    out: &'a mut dyn Output,
+    stop: &'a AtomicBool,
+    tally: Tally,
+    /// A repetition ever got through to the sink (until then a refusal ends the run).
+    reached: bool,
+}
+
+/// The last round `--repeat` asks for (the cap for `auto`, whose stopping rule ends it sooner).
+fn last_round(plan: &Plan) -> u32 {
+    match plan.settings.repeat {
+        Repeat::Fixed(n) => n,
+        Repeat::Auto => Repeat::CAP,
+    }
+}
+
+/// The order of the cases in `round` (1-based): the plan's, turned by `round - 1`; a seeded permutation of its
+/// own for `shuffle` (the same seed and round give the same order, on resume too); the plan's for `grouped`.
+pub fn round_order(order: Order, n: usize, round: u32, seed: u64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    match order {
+        Order::Rotate if n > 0 => idx.rotate_left((round as usize - 1) % n),
+        Order::Shuffle => {
+            let mut r = crate::stats::rng(seed, u64::from(round));
+            for i in (1..n).rev() {
+                idx.swap(i, crate::stats::below(&mut r, i + 1));
+            }
+        }
+        _ => {}
+    }
+    idx
 }
 
 /// The walk over every case of the plan; `rows` holds the folder's earlier rows and gets this run's.
@@ -75,132 +174,318 @@ pub fn walk(
     out: &mut dyn Output,
     stop: &AtomicBool,
 ) -> anyhow::Result<Tally> {
-    let mut tally = Tally::default();
-    let mut reached = false;
-    let total = plan.cases.len();
-    for (i, case) in plan.cases.iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
-            tally.interrupted = true;
-            break;
+    let mut w = Walk {
+        plan,
+        rows,
+        m,
+        out,
+        stop,
+        tally: Tally::default(),
+        reached: false,
+    };
+    let mut cases = w.begin();
+    if w.prepare(&mut cases)? {
+        w.out.checkpoint(w.rows)?;
+        match plan.settings.order {
+            Order::Grouped => w.grouped(&mut cases)?,
+            Order::Rotate | Order::Shuffle => w.rounds(&mut cases)?,
         }
-        let label = format!("[{}/{total}] {case}", i + 1);
-        let earlier: Vec<&Row> = rows.iter().filter(|r| r.key() == *case).collect();
-        let ok_before = earlier.iter().filter(|r| r.is_ok()).count() as u32;
-        let wanted = plan.repeat.saturating_sub(ok_before);
-        if wanted == 0 {
-            out.say(format!(
-                "{label}: {ok_before} repetition(s) already in the folder, skipped"
-            ));
-            tally.skipped += 1;
-            continue;
-        }
-        let next_rep = earlier.iter().map(|r| r.repetition).max().unwrap_or(0) + 1;
-        // Repetitions of a case are comparable only with the same pass count: a resumed case keeps its own.
-        let mut passes = earlier
-            .iter()
-            .find(|r| r.is_ok())
-            .map(|r| r.passes)
-            .or(match plan.passes {
-                Passes::Fixed(n) => Some(n),
-                Passes::Auto => None,
-            });
-        let mut capped = earlier.iter().any(|r| r.flags.has(Flag::PassesCapped));
-        tally.ran_cases += 1;
-        let mut failed = false;
+    }
+    w.tally.failed_cases = cases.iter().filter(|c| c.failed).count();
+    w.tally.ran_cases = cases.iter().filter(|c| c.ran).count();
+    Ok(w.tally)
+}
 
-        let mut warmups = plan.warmup;
-        let mut trial = passes.unwrap_or(1);
-        while warmups > 0 || passes.is_none() {
-            let row = m.repetition(case, 0, trial)?;
-            let Some(mut row) = settle(row, &mut reached, stop)? else {
-                tally.interrupted = true;
-                return Ok(tally);
+impl Walk<'_> {
+    /// Each case as the folder's earlier rows leave it.
+    fn begin(&mut self) -> Vec<CaseState> {
+        let target = last_round(self.plan);
+        let mut cases = Vec::with_capacity(self.plan.cases.len());
+        for (index, key) in self.plan.cases.iter().enumerate() {
+            let earlier: Vec<&Row> = self.rows.iter().filter(|r| r.key() == *key).collect();
+            let ok = || earlier.iter().filter(|r| r.is_ok());
+            let c = CaseState {
+                key: *key,
+                // Repetitions of a case are comparable only with its own pass count: a resumed case keeps it.
+                passes: ok().map(|r| r.passes).max().or(match self.plan.settings.passes {
+                    Passes::Fixed(n) => Some(n),
+                    Passes::Auto => None,
+                }),
+                capped: earlier.iter().any(|r| r.flags.has(Flag::PassesCapped)),
+                failed: false,
+                ran: false,
+                next_rep: earlier.iter().map(|r| r.repetition).max().unwrap_or(0) + 1,
+                done: ok().map(|r| r.pair_index()).collect(),
+                fastest_pass_s: f64::INFINITY,
+                index,
             };
-            let calibrating = passes.is_none();
-            out.say(format!(
-                "{label} {}: {}",
+            let complete = (1..=target).all(|r| c.done.contains(&r));
+            if complete && matches!(self.plan.settings.repeat, Repeat::Fixed(_)) {
+                self.out.say(format!(
+                    "{}: {} round(s) already in the folder, skipped",
+                    c.label(self.plan.cases.len()),
+                    c.done.len()
+                ));
+                self.tally.skipped += 1;
+                continue;
+            }
+            cases.push(c);
+        }
+        cases
+    }
+
+    /// Every case's warm-ups, before the first round; the first finds the pass count. False: a signal stopped it.
+    fn prepare(&mut self, cases: &mut [CaseState]) -> anyhow::Result<bool> {
+        let total = self.plan.cases.len();
+        for c in cases.iter_mut() {
+            if self.stop.load(Ordering::Relaxed) {
+                self.tally.interrupted = true;
+                return Ok(false);
+            }
+            if !self.warm_up(c, total)? {
+                return Ok(false);
+            }
+            if c.failed && self.ends_run() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// One case's warm-ups and calibration. False: a signal stopped it.
+    fn warm_up(&mut self, c: &mut CaseState, total: usize) -> anyhow::Result<bool> {
+        let min_time = self.plan.settings.min_time;
+        let mut warmups = self.plan.settings.warmup;
+        let mut trial = c.passes.unwrap_or(1);
+        while warmups > 0 || c.passes.is_none() {
+            c.ran = true;
+            let Some(mut row) = self.measure(&c.key, 0, 0, trial)? else {
+                return Ok(false);
+            };
+            let calibrating = c.passes.is_none();
+            self.out.say(format!(
+                "{} {}: {}",
+                c.label(total),
                 warmup_words(trial, calibrating),
                 result(&row)
             ));
             if !row.is_ok() {
                 row.add_flag(Flag::Warmup);
-                keep(out, rows, row)?;
-                failed = true;
-                break;
+                self.keep(row)?;
+                c.failed = true;
+                return Ok(true);
             }
             warmups = warmups.saturating_sub(1);
+            c.fastest_pass_s = c.fastest_pass_s.min(row.wall_s / f64::from(trial));
             if calibrating {
-                if row.wall_s >= plan.min_time.as_secs_f64() || trial == Passes::CAP {
-                    capped = row.wall_s < plan.min_time.as_secs_f64();
-                    passes = Some(settled_passes(trial, row.wall_s, plan.min_time));
+                if row.wall_s >= min_time.as_secs_f64() || trial == Passes::CAP {
+                    c.capped = row.wall_s < min_time.as_secs_f64();
+                    c.passes = Some(settled_passes(trial, c.fastest_pass_s, min_time));
                 } else {
-                    trial = next_passes(trial, row.wall_s, plan.min_time);
+                    trial = next_passes(trial, row.wall_s, min_time);
                 }
             }
         }
-        if let (false, Some(passes)) = (failed, passes) {
-            if capped {
-                out.say(format!(
-                    "{label}: {passes} passes (the cap) still last under --min-time: the rows are flagged passes-capped"
+        if c.capped {
+            self.out.say(format!(
+                "{}: {} passes (the cap) still last under --min-time: the rows are flagged passes-capped",
+                c.label(total),
+                Passes::CAP
+            ));
+        }
+        Ok(true)
+    }
+
+    /// The rounds, each case once per round in the round's order, until `--repeat` or the stopping rule says.
+    fn rounds(&mut self, cases: &mut [CaseState]) -> anyhow::Result<()> {
+        let plan = self.plan;
+        let seed = plan.settings.order_seed.unwrap_or(0);
+        let started = self.m.clock();
+        let mut longest_round = Duration::ZERO;
+        for round in 1..=last_round(plan) {
+            if plan.settings.repeat == Repeat::Auto
+                && let Some(stop) = self.auto_stop(cases, round, started, longest_round)
+            {
+                self.tally.stop = stop;
+                return Ok(());
+            }
+            if !cases.iter().any(|c| c.wants(round)) {
+                if cases.iter().all(|c| c.failed) {
+                    return Ok(());
+                }
+                continue;
+            }
+            let began = self.m.clock();
+            for i in round_order(plan.settings.order, cases.len(), round, seed) {
+                if !cases[i].wants(round) {
+                    continue;
+                }
+                if !self.counted(&mut cases[i], round)? {
+                    return Ok(());
+                }
+                if cases[i].failed && self.ends_run() {
+                    self.tally.stop = Stop::Failure;
+                    return Ok(());
+                }
+            }
+            self.tally.rounds = round;
+            longest_round = longest_round.max(self.m.clock().saturating_sub(began));
+            self.out.checkpoint(self.rows)?;
+        }
+        if plan.settings.repeat == Repeat::Auto {
+            self.tally.stop = Stop::Cap;
+            self.tally.undecided = self.undecided(cases);
+        }
+        Ok(())
+    }
+
+    /// `--order grouped`: every round of a case before the next case.
+    fn grouped(&mut self, cases: &mut [CaseState]) -> anyhow::Result<()> {
+        for c in cases.iter_mut() {
+            for round in 1..=last_round(self.plan) {
+                if !c.wants(round) {
+                    continue;
+                }
+                if !self.counted(c, round)? {
+                    return Ok(());
+                }
+                self.tally.rounds = self.tally.rounds.max(round);
+            }
+            self.out.checkpoint(self.rows)?;
+            if c.failed && self.ends_run() {
+                self.tally.stop = Stop::Failure;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// One counted repetition of `c` in `round`. False: a signal stopped it.
+    fn counted(&mut self, c: &mut CaseState, round: u32) -> anyhow::Result<bool> {
+        let Some(passes) = c.passes else {
+            return Ok(true); // its calibration failed: the case has failed
+        };
+        c.ran = true;
+        let Some(mut row) = self.measure(&c.key, c.next_rep, round, passes)? else {
+            return Ok(false);
+        };
+        c.next_rep += 1;
+        if c.capped {
+            row.add_flag(Flag::PassesCapped);
+        }
+        let of = match self.plan.settings.repeat {
+            Repeat::Fixed(n) => n.to_string(),
+            Repeat::Auto => "auto".into(),
+        };
+        self.out.say(format!(
+            "round {round}/{of} {}: {}",
+            c.label(self.plan.cases.len()),
+            result(&row)
+        ));
+        let ok = row.is_ok();
+        let short = ok && row.wall_s < self.plan.settings.min_time.as_secs_f64();
+        let pass_s = row.wall_s / f64::from(passes);
+        self.keep(row)?;
+        if !ok {
+            c.failed = true;
+            return Ok(true);
+        }
+        c.done.insert(round);
+        // A fast mode the warm-ups never saw: later rounds get a count that lasts --min-time at its pace.
+        if short && self.plan.settings.passes == Passes::Auto {
+            let raised = aim(pass_s, self.plan.settings.min_time).max(passes);
+            if raised > passes {
+                c.passes = Some(raised);
+                self.out.say(format!(
+                    "{}: that repetition ran under --min-time: {raised} passes from the next round on",
+                    c.key
                 ));
             }
-            for k in 0..wanted {
-                let rep = next_rep + k;
-                let row = m.repetition(case, rep, passes)?;
-                let Some(mut row) = settle(row, &mut reached, stop)? else {
-                    tally.interrupted = true;
-                    return Ok(tally);
-                };
-                if capped {
-                    row.add_flag(Flag::PassesCapped);
-                }
-                out.say(format!(
-                    "{label} rep {}/{}: {}",
-                    ok_before + k + 1,
-                    plan.repeat,
-                    result(&row)
-                ));
-                let ok = row.is_ok();
-                keep(out, rows, row)?;
-                if !ok {
-                    failed = true;
-                    break;
-                }
-            }
         }
-        out.case_done(rows)?;
-        if failed {
-            tally.failed_cases += 1;
-            if plan.fail_fast {
-                out.say("--fail-fast: stopping at the first failed case".into());
-                break;
-            }
-            if rows.last().is_some_and(|r| r.status == Status::FileChanged) {
-                out.say("the test file changed: the cases left would not send what was planned; stopping".into());
-                break;
-            }
+        Ok(true)
+    }
+
+    /// `--repeat auto`: whether to stop before `round`, and why.
+    fn auto_stop(&mut self, cases: &[CaseState], round: u32, started: Duration, longest: Duration) -> Option<Stop> {
+        if round <= rounds_for_level() as u32 {
+            return None;
         }
+        let undecided = self.undecided(cases);
+        if undecided.is_empty() {
+            self.out.say(format!(
+                "--repeat auto: every case within ±{:.1}% after {} rounds",
+                self.plan.ci() * 100.0,
+                round - 1
+            ));
+            return Some(Stop::Decided);
+        }
+        let spent = self.m.clock().saturating_sub(started);
+        if spent + longest > self.plan.max_time() {
+            self.tally.undecided = undecided;
+            return Some(Stop::MaxTime);
+        }
+        let widest = undecided.iter().map(|u| u.1).fold(0.0, f64::max);
+        self.out.say(format!(
+            "--repeat auto: {} case(s) not yet within ±{:.1}% (widest ±{:.1}%): round {round}",
+            undecided.len(),
+            self.plan.ci() * 100.0,
+            widest * 100.0
+        ));
+        None
     }
-    Ok(tally)
-}
 
-/// A row cut short by a signal is dropped whole (None); a sink that refuses or cannot be reached before anything
-/// ever got through will refuse every case, so it ends the run with its one line.
-fn settle(row: Row, reached: &mut bool, stop: &AtomicBool) -> anyhow::Result<Option<Row>> {
-    if stop.load(Ordering::Relaxed) && !row.is_ok() {
-        return Ok(None);
+    /// The cases still running whose interval is wider than `--ci` (or short of 95%), with its half-width.
+    fn undecided(&self, cases: &[CaseState]) -> Vec<(CaseKey, f64)> {
+        let summary = crate::summary::summarise(self.rows);
+        let ci = self.plan.ci();
+        cases
+            .iter()
+            .filter(|c| !c.failed)
+            .filter_map(|c| {
+                let s = summary.iter().find(|s| s.key == c.key);
+                let width = s
+                    .and_then(|s| s.deciding())
+                    .filter(|e| e.full_level())
+                    .map_or(f64::INFINITY, |e| e.relative_half_width());
+                (width > ci).then_some((c.key, width))
+            })
+            .collect()
     }
-    *reached |= !row.status.unreachable();
-    if !*reached {
-        anyhow::bail!("{}", row.error);
-    }
-    Ok(Some(row))
-}
 
-fn keep(out: &mut dyn Output, rows: &mut Vec<Row>, row: Row) -> anyhow::Result<()> {
-    out.row(&row)?;
-    rows.push(row);
-    Ok(())
+    /// Runs one repetition and settles its row: None when a signal cut it short (dropped whole).
+    fn measure(&mut self, key: &CaseKey, rep: u32, round: u32, passes: u32) -> anyhow::Result<Option<Row>> {
+        let row = self.m.repetition(key, rep, round, passes)?;
+        if self.stop.load(Ordering::Relaxed) && !row.is_ok() {
+            self.tally.interrupted = true;
+            return Ok(None);
+        }
+        // A sink that refuses or cannot be reached before anything ever got through will refuse every case.
+        self.reached |= !row.status.unreachable();
+        if !self.reached {
+            anyhow::bail!("{}", row.error);
+        }
+        Ok(Some(row))
+    }
+
+    fn keep(&mut self, row: Row) -> anyhow::Result<()> {
+        self.out.row(&row)?;
+        self.rows.push(row);
+        Ok(())
+    }
+
+    /// After a failed case: whether the run stops (--fail-fast, or a file that changed under it).
+    fn ends_run(&mut self) -> bool {
+        if self.plan.fail_fast {
+            self.out.say("--fail-fast: stopping at the first failed case".into());
+            return true;
+        }
+        if self.rows.last().is_some_and(|r| r.status == Status::FileChanged) {
+            self.out
+                .say("the test file changed: the cases left would not send what was planned; stopping".into());
+            return true;
+        }
+        false
+    }
 }
 
 fn warmup_words(passes: u32, calibrating: bool) -> String {
@@ -224,183 +509,4 @@ fn result(row: &Row) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-
-    fn plan(args: &[&str]) -> Plan {
-        let cli = Cli::try_parse_from(["xferbench", "run"].iter().chain(args)).unwrap();
-        let Command::Run(run) = cli.command else { unreachable!() };
-        crate::config::expand(run).unwrap()
-    }
-
-    /// A stand-in for the network: each pass takes `pass_s` plus `overhead_s` per repetition; `fail` lists the
-    /// (repetition, call number) pairs that fail.
-    struct Fake {
-        pass_s: f64,
-        overhead_s: f64,
-        calls: Vec<(CaseKey, u32, u32)>,
-        fail_at_call: Option<usize>,
-        status: Status,
-    }
-
-    impl Fake {
-        fn new(pass_s: f64) -> Fake {
-            Fake {
-                pass_s,
-                overhead_s: 0.0,
-                calls: Vec::new(),
-                fail_at_call: None,
-                status: Status::Ok,
-            }
-        }
-    }
-
-    impl Measure for Fake {
-        fn repetition(&mut self, case: &CaseKey, repetition: u32, passes: u32) -> anyhow::Result<Row> {
-            self.calls.push((*case, repetition, passes));
-            let failing = self.fail_at_call == Some(self.calls.len());
-            Ok(Row {
-                strategy: case.strategy,
-                threads: case.threads,
-                layout: case.layout,
-                chunk_bytes: case.chunk_bytes,
-                cache: case.cache,
-                rx_mode: case.receiver.map(|(m, _)| m),
-                rx_buffer_bytes: case.receiver.map(|(_, b)| b),
-                verify: case.verify,
-                queue_depth: case.queue_depth,
-                repetition,
-                passes,
-                wall_s: self.overhead_s + self.pass_s * f64::from(passes),
-                status: if failing { self.status } else { Status::Ok },
-                ..Row::default()
-            })
-        }
-    }
-
-    #[derive(Default)]
-    struct Kept {
-        rows: Vec<Row>,
-    }
-
-    impl Output for Kept {
-        fn row(&mut self, row: &Row) -> anyhow::Result<()> {
-            self.rows.push(row.clone());
-            Ok(())
-        }
-        fn case_done(&mut self, _: &[Row]) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn say(&mut self, _: String) {}
-    }
-
-    fn run(plan: &Plan, rows: &mut Vec<Row>, m: &mut Fake) -> (Tally, Kept) {
-        let mut kept = Kept::default();
-        let tally = walk(plan, rows, m, &mut kept, &AtomicBool::new(false)).unwrap();
-        (tally, kept)
-    }
-
-    #[test]
-    fn calibration_reaches_min_time_and_holds_the_pass_count() {
-        let p = plan(&["--strategies", "sendfile", "--repeat", "3", "--min-time", "0.5s"]);
-        // The first pass over a fresh connection is slow; steady passes take 4 ms.
-        let mut m = Fake::new(0.004);
-        m.overhead_s = 0.02;
-        let (tally, kept) = run(&p, &mut Vec::new(), &mut m);
-        assert_eq!(tally.ran_cases, 1);
-        assert_eq!(kept.rows.len(), 3);
-        let passes = kept.rows[0].passes;
-        assert!(
-            kept.rows.iter().all(|r| r.passes == passes && r.wall_s >= 0.5),
-            "{:?}",
-            m.calls
-        );
-        assert_eq!(kept.rows.iter().map(|r| r.repetition).collect::<Vec<_>>(), [1, 2, 3]);
-        // Warm-ups found it: calls before the counted ones are repetition 0, growing.
-        let warmups: Vec<u32> = m.calls.iter().filter(|c| c.1 == 0).map(|c| c.2).collect();
-        assert!(
-            warmups.len() >= 2 && warmups.windows(2).all(|w| w[0] < w[1]),
-            "{warmups:?}"
-        );
-        assert!(passes >= *warmups.last().unwrap());
-        assert!(kept.rows[0].wall_s >= 0.5 * MARGIN * 0.99, "{:?}", kept.rows[0].wall_s);
-    }
-
-    #[test]
-    fn fixed_passes_skip_calibration_and_the_cap_is_flagged() {
-        let p = plan(&["--strategies", "sendfile", "--repeat", "1", "--passes", "4"]);
-        let mut m = Fake::new(1e-9);
-        let (_, kept) = run(&p, &mut Vec::new(), &mut m);
-        assert_eq!(m.calls.iter().map(|c| c.2).collect::<Vec<_>>(), [4, 4]);
-        assert!(!kept.rows[0].flags.has(Flag::PassesCapped));
-        let auto = plan(&["--strategies", "sendfile", "--repeat", "1", "--warmup", "0"]);
-        let (_, kept) = run(&auto, &mut Vec::new(), &mut Fake::new(1e-9));
-        assert_eq!(kept.rows[0].passes, Passes::CAP);
-        assert!(kept.rows[0].flags.has(Flag::PassesCapped));
-    }
-
-    #[test]
-    fn a_resumed_case_goes_on_from_its_next_repetition_with_its_own_passes() {
-        let p = plan(&["--strategies", "sendfile,read-send", "--repeat", "5"]);
-        let mut m = Fake::new(0.3);
-        let (_, first) = run(&p, &mut Vec::new(), &mut m);
-        // Cut the second case short after two repetitions, as a hard kill would.
-        let mut rows: Vec<Row> = first.rows.iter().take(7).cloned().collect();
-        rows.iter_mut().for_each(|r| r.passes = 3);
-        let mut m = Fake::new(0.3);
-        let (tally, kept) = run(&p, &mut rows, &mut m);
-        assert_eq!(tally.skipped, 1);
-        assert_eq!(kept.rows.iter().map(|r| r.repetition).collect::<Vec<_>>(), [3, 4, 5]);
-        assert!(m.calls.iter().all(|c| c.2 == 3), "no recalibration: {:?}", m.calls);
-        let mut seen: Vec<(String, u32)> = rows.iter().map(|r| (r.strategy.to_string(), r.repetition)).collect();
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen.len(), 10, "each (case, repetition) once");
-        // A larger --repeat adds only the missing ones.
-        let more = plan(&["--strategies", "sendfile,read-send", "--repeat", "6"]);
-        let (_, kept) = run(&more, &mut rows, &mut Fake::new(0.3));
-        assert_eq!(kept.rows.iter().map(|r| r.repetition).collect::<Vec<_>>(), [6, 6]);
-    }
-
-    #[test]
-    fn a_failed_warmup_is_kept_and_fails_the_case() {
-        let p = plan(&["--strategies", "sendfile,read-send", "--repeat", "2", "--passes", "1"]);
-        let mut m = Fake::new(0.6);
-        m.fail_at_call = Some(1);
-        m.status = Status::Timeout;
-        let (tally, kept) = run(&p, &mut Vec::new(), &mut m);
-        assert_eq!((tally.ran_cases, tally.failed_cases), (2, 1));
-        assert_eq!(kept.rows[0].status, Status::Timeout);
-        assert!(kept.rows[0].flags.has(Flag::Warmup));
-        assert_eq!(kept.rows.len(), 3, "the next case ran");
-    }
-
-    #[test]
-    fn a_sink_that_never_answers_ends_the_run() {
-        let p = plan(&["--strategies", "sendfile,read-send"]);
-        let mut m = Fake::new(0.6);
-        m.fail_at_call = Some(1);
-        m.status = Status::ConnectFailed;
-        let e = walk(
-            &p,
-            &mut Vec::new(),
-            &mut m,
-            &mut Kept::default(),
-            &AtomicBool::new(false),
-        );
-        assert!(e.is_err());
-        assert_eq!(m.calls.len(), 1);
-    }
-
-    #[test]
-    fn next_passes_grows_and_caps() {
-        assert_eq!(next_passes(1, 0.1, Duration::from_millis(500)), 7);
-        assert_eq!(next_passes(10, 0.49, Duration::from_millis(500)), 13);
-        assert_eq!(next_passes(5, 10.0, Duration::from_millis(500)), 6);
-        assert_eq!(next_passes(9_999, 0.001, Duration::from_secs(1)), Passes::CAP);
-        assert_eq!(settled_passes(100, 0.5, Duration::from_millis(500)), 125);
-        assert_eq!(settled_passes(100, 2.0, Duration::from_millis(500)), 100);
-    }
-}
+mod tests;

@@ -13,6 +13,10 @@ pub enum CaseFlag {
     ShortRun,
     /// The repetitions spread too far to quote one number.
     Spread,
+    /// The repetitions fall into two clusters: the median describes neither.
+    Bimodal,
+    /// The congestion control paces every flow, loopback too (bbr): the numbers are its pace.
+    Paced,
     /// The page cache was not in the state the case is labelled with.
     ResidencyMismatch,
     /// The kernel copied zero-copy sends anyway.
@@ -33,6 +37,8 @@ impl fmt::Display for CaseFlag {
             CaseFlag::Failed(n) => write!(f, "failed:{n}"),
             CaseFlag::ShortRun => f.write_str("short-run"),
             CaseFlag::Spread => f.write_str("spread"),
+            CaseFlag::Bimodal => f.write_str("bimodal"),
+            CaseFlag::Paced => f.write_str("paced"),
             CaseFlag::ResidencyMismatch => f.write_str("residency-mismatch"),
             CaseFlag::ZerocopyCopied => f.write_str("zerocopy-copied"),
             CaseFlag::Fallback => f.write_str("fallback"),

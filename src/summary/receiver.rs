@@ -25,7 +25,7 @@ fn rx(case: &CaseSummary) -> String {
 /// Applies both rules and adds one comparison line per group of cases that differ only by receive mode.
 pub fn compare(cases: &mut [CaseSummary]) {
     for case in cases.iter_mut() {
-        if let Some(busy) = case.metric("sink_busy_ratio")
+        if let Some(busy) = case.metrics.sink_busy_ratio
             && busy.median >= BUSY_RATIO
         {
             let advice = format!(
@@ -44,7 +44,7 @@ pub fn compare(cases: &mut [CaseSummary]) {
     }
     let mode = |c: &CaseSummary| c.key.receiver.map(|(m, _)| m);
     for members in groups.values().filter(|m| m.len() > 1) {
-        let rate = |i: usize| cases[i].metric("throughput_mb_s").map(|s| s.median);
+        let rate = |i: usize| cases[i].metrics.throughput_mb_s.map(|s| s.median);
         let line = members
             .iter()
             .map(|&i| {

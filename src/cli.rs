@@ -102,6 +102,9 @@ pub enum Command {
     Article(ArticleArgs),
     /// Show what shapes this machine's numbers: kernel, mitigations, TCP sysctls, offloads, CPU policy, limits.
     Env(EnvArgs),
+    /// Medians and paired ratios with intervals for results measured partly outside xferbench (a CSV of
+    /// round,name,value), as `run` computes them.
+    Stats(StatsArgs),
 }
 
 // Numbers and sizes take a leading '-' as their value (allow_hyphen_values), so that `--size -5MB` is refused with
@@ -316,6 +319,22 @@ pub struct CompareArgs {
     /// printed and nothing is written.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// A CSV with the columns round,name,value: one value per name and round.
+    #[arg(value_name = "CSV", required_unless_present = "mb_s")]
+    pub file: Option<PathBuf>,
+    /// The name the others are divided by, round by round [default: the first name in the file].
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+    /// The values are times (lower is better): ratios are turned around, so that above 1 still means faster.
+    #[arg(long)]
+    pub lower_is_better: bool,
+    /// Print the median MB/s of a result folder's ok rows instead (one number, for a script's CSV).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "baseline", "lower_is_better"])]
+    pub mb_s: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ pub mod fixture;
 pub mod lock;
 pub mod model;
 pub mod out;
+mod outside;
 pub mod pattern;
 mod plot;
 mod probe;
@@ -43,6 +44,7 @@ pub mod commands {
     pub use crate::compare::compare_dirs as compare;
     pub use crate::env::command as env;
     pub use crate::fixture::command as fixture;
+    pub use crate::outside::{median_mb_s, report as stats};
     pub use crate::plot::plot_dir as plot;
     pub use crate::runner::main as run;
     pub use crate::sink::main as sink;

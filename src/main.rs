@@ -28,6 +28,17 @@ fn main() {
             xferbench::out!("{text}");
             0
         }),
+        Command::Stats(args) => match (&args.mb_s, &args.file) {
+            (Some(dir), _) => commands::median_mb_s(dir).map(|v| {
+                xferbench::outln!("{v:.1}");
+                0
+            }),
+            (None, Some(file)) => commands::stats(file, args.baseline.as_deref(), args.lower_is_better).map(|md| {
+                xferbench::out!("{md}");
+                0
+            }),
+            (None, None) => Err(xferbench::error::UsageError::msg("stats needs a CSV file or --mb-s DIR").into()),
+        },
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -7,12 +7,15 @@
 
 use nix::sys::resource::{Usage, UsageWho, getrusage};
 use procfs::{CurrentSI, KernelStats};
+use std::collections::BTreeSet;
 
 /// Counters at one instant.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot {
     usage: Counters,
     softirq_ticks: u64,
+    /// Time the hypervisor ran others on these CPUs (None where /proc/stat has no such column).
+    steal_ticks: Option<u64>,
     system_ctxsw: u64,
     /// TCP segments retransmitted in this network namespace (/proc/net/snmp), when readable.
     tcp_retrans_segs: Option<u64>,
@@ -86,6 +89,8 @@ pub struct Delta {
     pub process: Counters,
     /// System-wide softirq CPU time (resolution: one clock tick, usually 10 ms, per CPU).
     pub softirq_s: f64,
+    /// System-wide steal time, all CPUs (same resolution).
+    pub steal_s: Option<f64>,
     /// System-wide context switches.
     pub system_ctxsw: u64,
     /// TCP segments retransmitted in the sender's network namespace (all sockets, not only the run's).
@@ -97,6 +102,10 @@ impl Delta {
     pub fn add(&mut self, other: &Delta) {
         self.process.add(&other.process);
         self.softirq_s += other.softirq_s;
+        self.steal_s = match (self.steal_s, other.steal_s) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
         self.system_ctxsw += other.system_ctxsw;
         self.tcp_retrans_segs = match (self.tcp_retrans_segs, other.tcp_retrans_segs) {
             (Some(a), Some(b)) => Some(a + b),
@@ -113,6 +122,7 @@ impl Snapshot {
         Ok(Snapshot {
             usage: Counters::process(),
             softirq_ticks: stat.total.softirq.unwrap_or(0),
+            steal_ticks: stat.total.steal,
             system_ctxsw: stat.ctxt,
             tcp_retrans_segs: procfs::net::snmp().ok().map(|s| s.tcp_retrans_segs),
         })
@@ -129,12 +139,86 @@ impl Snapshot {
             process: self.usage.since(&earlier.usage),
             softirq_s: self.softirq_ticks.saturating_sub(earlier.softirq_ticks) as f64
                 / procfs::ticks_per_second() as f64,
+            steal_s: match (self.steal_ticks, earlier.steal_ticks) {
+                (Some(now), Some(then)) => Some(now.saturating_sub(then) as f64 / procfs::ticks_per_second() as f64),
+                _ => None,
+            },
             system_ctxsw: self.system_ctxsw.saturating_sub(earlier.system_ctxsw),
             tcp_retrans_segs: match (self.tcp_retrans_segs, earlier.tcp_retrans_segs) {
                 (Some(now), Some(then)) => Some(now.saturating_sub(then)),
                 _ => None,
             },
         }
+    }
+}
+
+/// What the scheduler has done to the calling thread so far: how long it waited on a run queue, runnable but not
+/// running (/proc/thread-self/schedstat), how often it moved to another CPU (`se.nr_migrations` of
+/// /proc/thread-self/sched, where the kernel has it), and the CPU it is on now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sched {
+    runq_wait_ns: Option<u64>,
+    migrations: Option<u64>,
+    cpu: Option<u32>,
+}
+
+impl Sched {
+    /// The calling thread's, read now (about 20 µs: outside the timed section wherever it is taken).
+    pub fn thread() -> Sched {
+        let runq_wait_ns = std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse().ok());
+        let migrations = std::fs::read_to_string("/proc/thread-self/sched").ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("se.nr_migrations"))
+                .and_then(|l| l.rsplit(':').next()?.trim().parse().ok())
+        });
+        Sched {
+            runq_wait_ns,
+            migrations,
+            cpu: nix::sched::sched_getcpu().ok().map(|c| c as u32),
+        }
+    }
+}
+
+/// What the scheduler did to some threads over an interval: run-queue waits and migrations summed, and every CPU
+/// they were seen on (at the interval's start and end).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Noise {
+    pub runq_wait_s: Option<f64>,
+    pub migrations: Option<u64>,
+    pub cpus: BTreeSet<u32>,
+}
+
+impl Noise {
+    /// One thread's, from `a` to `b`.
+    pub fn between(a: &Sched, b: &Sched) -> Noise {
+        Noise {
+            runq_wait_s: b
+                .runq_wait_ns
+                .zip(a.runq_wait_ns)
+                .map(|(b, a)| b.saturating_sub(a) as f64 / 1e9),
+            migrations: b.migrations.zip(a.migrations).map(|(b, a)| b.saturating_sub(a)),
+            cpus: [a.cpu, b.cpu].into_iter().flatten().collect(),
+        }
+    }
+
+    /// Adds another thread's (or interval's).
+    pub fn add(&mut self, other: &Noise) {
+        self.runq_wait_s = match (self.runq_wait_s, other.runq_wait_s) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.migrations = match (self.migrations, other.migrations) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.cpus.extend(&other.cpus);
+    }
+
+    /// The CPUs seen, `0,1`.
+    pub fn cpus_text(&self) -> String {
+        self.cpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -154,5 +238,32 @@ mod tests {
         let d = Snapshot::take().unwrap().since(&before);
         assert!(d.process.user_s + d.process.sys_s > 0.03, "{d:?}");
         assert!(d.system_ctxsw > 0 || d.process.involuntary_ctxsw == 0);
+        assert!(d.steal_s.is_some_and(|s| s >= 0.0), "{d:?}");
+    }
+
+    #[test]
+    fn a_thread_that_waits_for_a_cpu_shows_its_wait() {
+        // Two more busy threads than CPUs, pinned to one CPU: each must wait on the run queue.
+        let pinned = |ms: u64| {
+            std::thread::spawn(move || {
+                crate::strategy::streams::pin_current_thread(&[0]);
+                let a = Sched::thread();
+                let t = std::time::Instant::now();
+                let mut x = 1u64;
+                while t.elapsed().as_millis() < u128::from(ms) {
+                    x = x.wrapping_mul(3).wrapping_add(1);
+                }
+                std::hint::black_box(x);
+                Noise::between(&a, &Sched::thread())
+            })
+        };
+        let threads: Vec<_> = (0..3).map(|_| pinned(150)).collect();
+        let noise: Vec<Noise> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let mut all = Noise::default();
+        noise.iter().for_each(|n| all.add(n));
+        if let Some(wait) = all.runq_wait_s {
+            assert!(wait > 0.05, "three threads on one CPU waited only {wait} s");
+        }
+        assert_eq!(all.cpus_text(), "0");
     }
 }

@@ -177,6 +177,15 @@ pub struct StreamReport {
     /// CPU seconds of the checking thread, when there was one; already counted in `user_s` and `sys_s`.
     #[serde(default)]
     pub checker_cpu_s: Option<f64>,
+    /// What the scheduler did to the stream thread from ack to report: nanoseconds it waited on a run queue,
+    /// times it moved to another CPU, and the CPUs it was seen on (absent from sinks of earlier releases, and
+    /// where the kernel does not keep them).
+    #[serde(default)]
+    pub runq_wait_ns: Option<u64>,
+    #[serde(default)]
+    pub migrations: Option<u64>,
+    #[serde(default)]
+    pub cpus: Vec<u32>,
 }
 
 /// The sink's word that a pass of a stream has arrived whole (sent only when the header asks for notices).

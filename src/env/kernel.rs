@@ -23,6 +23,8 @@ pub const NET_SYSCTLS: &[&str] = &[
     "net.ipv4.tcp_rmem",
     "net.ipv4.tcp_wmem",
     "net.ipv4.tcp_congestion_control",
+    "net.ipv4.tcp_available_congestion_control",
+    "net.ipv4.tcp_allowed_congestion_control",
     "net.ipv4.tcp_autocorking",
     "net.ipv4.tcp_mtu_probing",
     "net.ipv4.tcp_timestamps",

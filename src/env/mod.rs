@@ -85,8 +85,23 @@ pub fn command(args: crate::cli::EnvArgs) -> anyhow::Result<String> {
     let record = detect(&file, peer);
     Ok(match args.json {
         true => serde_json::to_string_pretty(&record)? + "\n",
-        false => render_text(&record),
+        false => cc_line(&record) + &render_text(&record),
     })
+}
+
+/// The line `env` opens with: the congestion control new sockets get, which decides single-stream numbers most.
+fn cc_line(record: &Record) -> String {
+    let get = |name: &str| record.net.sysctl.get(name).cloned().unwrap_or_else(|| "unknown".into());
+    let cc = get("net.ipv4.tcp_congestion_control");
+    let paces = if cc.starts_with("bbr") {
+        " (it paces every flow, loopback too: `run --cc cubic,bbr` shows what that costs)"
+    } else {
+        ""
+    };
+    format!(
+        "congestion control: {cc}{paces}; available: {}; `run --cc LIST` sets it per case\n\n",
+        get("net.ipv4.tcp_available_congestion_control")
+    )
 }
 
 /// Records everything that shapes a run's numbers on this machine: `test_file` names the storage to describe,

@@ -220,6 +220,11 @@ fn record_sender(row: &mut Row, case: &CaseKey, stats: &CallStats, spans: &[Span
     row.sender_involuntary_ctxsw = sender.involuntary_ctxsw;
     row.minor_faults = sender.minor_faults;
     row.major_faults = sender.major_faults;
+    let mut noise = crate::probe::Noise::default();
+    spans.iter().for_each(|s| noise.add(&s.noise));
+    row.sender_runq_wait_s = noise.runq_wait_s;
+    row.sender_migrations = noise.migrations;
+    row.sender_cpus_seen = noise.cpus_text();
 }
 
 /// System-wide softirq, context switches and retransmissions: over each cold pass up to its notices, or over
@@ -235,6 +240,7 @@ fn record_system(row: &mut Row, spans: &[Span], end: &Snapshot, cold_passes: boo
         total.add(&after.since(&span.before));
     }
     row.softirq_s = total.softirq_s;
+    row.steal_s = total.steal_s;
     row.system_ctxsw = total.system_ctxsw;
     row.tcp_retrans_segs = total.tcp_retrans_segs;
 }
@@ -327,6 +333,15 @@ fn record_sink(row: &mut Row, ctx: &Context, replies: &Replies, streams: usize) 
     row.verified = ctx.plan.settings.verify && replies.reports.len() == streams && rs().all(|r| r.verified);
     row.verify_on = rs().find_map(|r| r.verify_on);
     row.sink_checker_cpu_s = rs().filter_map(|r| r.checker_cpu_s).reduce(|a, b| a + b);
+    row.sink_runq_wait_s = rs()
+        .map(|r| r.runq_wait_ns)
+        .sum::<Option<u64>>()
+        .map(|ns| ns as f64 / 1e9);
+    row.sink_migrations = rs().map(|r| r.migrations).sum();
+    let mut cpus: Vec<u32> = rs().flat_map(|r| r.cpus.iter().copied()).collect();
+    cpus.sort_unstable();
+    cpus.dedup();
+    row.sink_cpus_seen = cpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
 }
 
 /// The verdict: ok, or the first thing that went wrong.

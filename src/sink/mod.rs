@@ -198,6 +198,7 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str, identity: &crate::tl
     };
     sock.set_read_timeout(Some(cfg.idle_timeout))?;
     let before = Counters::thread();
+    let sched = crate::probe::Sched::thread();
     let check = match (header.verify, header.seed) {
         (true, Some(seed)) => Some(receive::Check::new(seed, header.plan, header.passes)),
         _ => None,
@@ -215,6 +216,7 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str, identity: &crate::tl
         outcome.calls = o.recv_calls();
     }
     let mut used = Counters::thread().since(&before);
+    let noise = crate::probe::Noise::between(&sched, &crate::probe::Sched::thread());
     // A checking thread's work is the stream's too.
     if let Some(c) = &outcome.checker {
         used.add(c);
@@ -235,6 +237,9 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str, identity: &crate::tl
         error: outcome.error.clone(),
         verify_on,
         checker_cpu_s: outcome.checker.as_ref().map(|c| c.user_s + c.sys_s),
+        runq_wait_ns: noise.runq_wait_s.map(|s| (s * 1e9) as u64),
+        migrations: noise.migrations,
+        cpus: noise.cpus.into_iter().collect(),
     };
     // The sender may be gone (a killed run): the report then has nobody to go to, which is not the sink's failure.
     let _ = wire::write_line(&mut writer, &report);

@@ -8,7 +8,7 @@
 
 use super::{CallStats, Control, Io, SendError, SendOptions, Transfer, prepare, send_pass};
 use crate::model::Method;
-use crate::probe::{Counters, Snapshot};
+use crate::probe::{Counters, Noise, Sched, Snapshot};
 use crate::wire::{self, PassNotice, StreamPlan};
 use anyhow::Context;
 use std::fs::File;
@@ -56,6 +56,8 @@ pub struct Span {
     pub notices: Vec<Option<(PassNotice, Instant)>>,
     /// Streams that failed, with why; the first is the cause, later ones often follow from it.
     pub errors: Vec<(u32, SendError)>,
+    /// What the scheduler did to the sender's threads over the span (run-queue waits, migrations, CPUs).
+    pub noise: Noise,
 }
 
 impl<'a> Streams<'a> {
@@ -113,6 +115,7 @@ impl<'a> Streams<'a> {
                         pin_current_thread(cpus);
                     }
                     let ctl = Control { deadline, stop, abort };
+                    let sched = Sched::thread();
                     barrier.wait();
                     let started = Instant::now();
                     let mut sent = started;
@@ -134,7 +137,7 @@ impl<'a> Streams<'a> {
                     if result.is_err() {
                         abort.store(true, Ordering::Relaxed);
                     }
-                    (result, started, sent)
+                    (result, started, sent, Noise::between(&sched, &Sched::thread()))
                 }));
             }
             let before = Snapshot::take();
@@ -156,8 +159,10 @@ impl<'a> Streams<'a> {
             after,
             notices: Vec::with_capacity(results.len()),
             errors: Vec::new(),
+            noise: Noise::default(),
         };
-        for (i, (r, _, _)) in results.into_iter().enumerate() {
+        for (i, (r, _, _, noise)) in results.into_iter().enumerate() {
+            span.noise.add(&noise);
             match r {
                 Ok(n) => span.notices.push(n),
                 Err(e) => {

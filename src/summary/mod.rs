@@ -376,14 +376,23 @@ pub fn table(cases: &[CaseSummary]) -> String {
     }
     let mut out = cc_line(cases);
     out.push_str(&t.terminal());
-    let advice: Vec<String> = cases
-        .iter()
-        .flat_map(|c| c.advice.iter().map(move |a| format!("  {}: {a}", c.key)))
-        .collect();
-    if !advice.is_empty() {
+    // One note per piece of advice, naming every case it holds for by whatever sets it apart.
+    let named = Labeler::new(cases.iter().map(|c| &c.key));
+    let mut notes: Vec<(String, Vec<String>)> = Vec::new();
+    for c in cases {
+        let label = named.label(&c.key);
+        for a in &c.advice {
+            match notes.iter_mut().find(|(text, _)| text == a) {
+                Some((_, labels)) => labels.push(label.clone()),
+                None => notes.push((a.clone(), vec![label.clone()])),
+            }
+        }
+    }
+    if !notes.is_empty() {
         out.push_str("\nNotes:\n");
-        out.push_str(&advice.join("\n"));
-        out.push('\n');
+        for (text, labels) in notes {
+            out.push_str(&format!("  {}: {text}\n", labels.join(", ")));
+        }
     }
     out.push_str(
         "\nmedian = MB/s (10^6 bytes/s) over ok repetitions, every pass of the file counted (* two modes: see the \

@@ -38,6 +38,8 @@ pub(crate) struct ResultSet {
     pub name: String,
     pub describe: String,
     pub cases: BTreeMap<CaseKey, Measured>,
+    /// Each case's ratios to sendfile, one per round (`summary::ratios_to_sendfile`).
+    pub ratios: BTreeMap<CaseKey, Vec<f64>>,
     /// Its rows were measured under an emulator.
     pub emulated: bool,
     /// Where and how it was measured, for "what differs".
@@ -71,10 +73,20 @@ impl ResultSet {
             m.file_bytes.insert(row.file_bytes);
             m.passes.insert(row.passes);
         }
+        let ratios = crate::summary::ratios_to_sendfile(rows)
+            .into_iter()
+            .map(|(mut k, v)| {
+                if one_cc {
+                    k.cc = None;
+                }
+                (k, v)
+            })
+            .collect();
         ResultSet {
             name,
             describe,
             cases,
+            ratios,
             emulated: rows.iter().any(|r: &Row| r.flags.has(Flag::Emulated)),
             facts: differs::Facts::load(dir, rows),
         }
@@ -305,6 +317,50 @@ fn what_differs(md: &mut String, sets: &[ResultSet]) {
     }
 }
 
+/// Whether the sets agree on each case's ratio to sendfile: every set's paired ratio and interval, the median of
+/// all their per-round ratios pooled, how far the sets' medians spread, and how many sets' intervals hold the
+/// pooled median (with intervals at 95%, about 19 of 20 should, when the sets measured the same thing).
+fn agreement(sets: &[ResultSet], common: &[CaseKey]) -> String {
+    let cases: Vec<&CaseKey> = common
+        .iter()
+        .filter(|k| sets.iter().any(|s| s.ratios.contains_key(k)))
+        .collect();
+    if cases.is_empty() {
+        return String::new();
+    }
+    let labeler = Labeler::new(cases.iter().copied());
+    let mut columns: Vec<(String, Align)> = vec![("case".into(), Align::Left)];
+    columns.extend(sets.iter().map(|s| (format!("{} vs sf", s.name), Align::Left)));
+    columns.extend(
+        ["pooled median", "spread of the sets' medians", "intervals holding it"].map(|h| (h.to_string(), Align::Right)),
+    );
+    let mut t = Table::new(columns);
+    for k in cases {
+        let per_set: Vec<Option<Estimate>> = sets
+            .iter()
+            .map(|s| s.ratios.get(k).and_then(|r| Estimate::of_median(r)))
+            .collect();
+        let pooled: Vec<f64> = sets.iter().filter_map(|s| s.ratios.get(k)).flatten().copied().collect();
+        let Some(pooled) = median(&pooled) else { continue };
+        let medians: Vec<f64> = per_set.iter().flatten().map(|e| e.median).collect();
+        let spread = crate::stats::Stat::of(&medians).map_or(0.0, |s| s.spread());
+        let with_interval: Vec<&Estimate> = per_set.iter().flatten().filter(|e| e.n >= 2).collect();
+        let holding = with_interval.iter().filter(|e| e.holds(pooled)).count();
+        let mut cells = vec![labeler.label(k)];
+        cells.extend(per_set.iter().map(|e| e.map_or_else(|| "—".into(), |e| e.ratio_text())));
+        cells.push(format!("{pooled:.2}x"));
+        cells.push(format!("{:.0}%", spread * 100.0));
+        cells.push(format!("{holding} of {}", with_interval.len()));
+        t.row(cells);
+    }
+    format!(
+        "\n## Ratios to sendfile, set by set\n\nEach set's `vs sf` (the median of its per-round ratios to serial \
+         sendfile, with its interval), the median of every set's per-round ratios pooled, the spread of the sets' \
+         medians ((max-min)/median), and how many sets' intervals hold the pooled median.\n\n{}",
+        t.markdown()
+    )
+}
+
 /// The markdown: which sets, what differs between them, then one row per common case.
 fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
     let (first, others) = (&sets[0], &sets[1..]);
@@ -370,6 +426,7 @@ fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
         t.row(cells);
     }
     md.push_str(&t.markdown());
+    let _ = write!(md, "{}", agreement(sets, common));
     let _ = writeln!(
         md,
         "\nMB/s: median over the ok repetitions (MB = 10^6 bytes; every pass of the file counted). ratio: the other \
@@ -411,5 +468,40 @@ mod tests {
         assert_eq!(few.to_string(), "too few to tell (n=5 and 3)");
         assert!((few.ratio().unwrap() - 111.0 / 102.0).abs() < 1e-12);
         assert_eq!(v(&[], &[1.0]).ratio(), None);
+    }
+
+    #[test]
+    fn sets_that_agree_on_a_ratio_hold_the_pooled_median() {
+        let row = |strategy: &str, round: u32, mb_s: f64| Row {
+            strategy: strategy.parse().unwrap(),
+            threads: if strategy.starts_with("parallel") { 4 } else { 1 },
+            layout: if strategy.starts_with("parallel") {
+                crate::model::Layout::Striped
+            } else {
+                crate::model::Layout::Single
+            },
+            round,
+            throughput_mb_s: mb_s,
+            status: crate::model::Status::Ok,
+            ..Row::default()
+        };
+        let set = |name: &str, ratio: f64, jitter: f64| {
+            let rows: Vec<Row> = (1..=6)
+                .flat_map(|r| {
+                    let j = 1.0 + jitter * f64::from(r % 3);
+                    [
+                        row("sendfile", r, 1000.0),
+                        row("parallel-sendfile", r, 1000.0 * ratio * j),
+                    ]
+                })
+                .collect();
+            ResultSet::new(Path::new("/nonexistent"), name.into(), &rows, true)
+        };
+        let sets = [set("a", 1.5, 0.02), set("b", 1.5, 0.03), set("c", 2.5, 0.01)];
+        let common: Vec<CaseKey> = sets[0].cases.keys().copied().collect();
+        let md = agreement(&sets, &common);
+        let line = md.lines().find(|l| l.starts_with("| parallel-sendfile")).expect(&md);
+        assert!(line.contains("| 1.56x |"), "pooled: {line}");
+        assert!(line.contains("| 2 of 3 |"), "the odd set out: {line}");
     }
 }

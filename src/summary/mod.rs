@@ -152,6 +152,23 @@ fn by_round(rows: &[&Row]) -> BTreeMap<u32, f64> {
     map
 }
 
+/// Each case's ratios to its sendfile baseline, one per round both ran in (cases without a baseline among the rows,
+/// and the baselines themselves, are left out). `vs sf` is their median; `compare` pools them across sets.
+pub fn ratios_to_sendfile(rows: &[Row]) -> BTreeMap<CaseKey, Vec<f64>> {
+    let mut groups: BTreeMap<CaseKey, Vec<&Row>> = BTreeMap::new();
+    for row in rows {
+        groups.entry(row.key()).or_default().push(row);
+    }
+    let rounds: BTreeMap<CaseKey, BTreeMap<u32, f64>> = groups.iter().map(|(k, r)| (*k, by_round(r))).collect();
+    rounds
+        .iter()
+        .filter_map(|(k, mine)| {
+            let base = k.sendfile_baseline();
+            (base != *k).then(|| Some((*k, paired_ratios(mine, rounds.get(&base)?))))?
+        })
+        .collect()
+}
+
 /// Groups rows by case (in the order cases first appear) and summarises each.
 pub fn summarise(rows: &[Row]) -> Vec<CaseSummary> {
     let mut order: Vec<CaseKey> = Vec::new();
@@ -163,15 +180,11 @@ pub fn summarise(rows: &[Row]) -> Vec<CaseSummary> {
         }
         groups.entry(key).or_default().push(row);
     }
-    let rounds: BTreeMap<CaseKey, BTreeMap<u32, f64>> = groups.iter().map(|(k, r)| (*k, by_round(r))).collect();
+    let ratios = ratios_to_sendfile(rows);
     let mut cases: Vec<CaseSummary> = order
         .iter()
         .map(|k| {
-            let base = k.sendfile_baseline();
-            let vs = (base != *k)
-                .then(|| rounds.get(&base))
-                .flatten()
-                .and_then(|b| Estimate::of_median(&paired_ratios(&rounds[k], b)));
+            let vs = ratios.get(k).and_then(|r| Estimate::of_median(r));
             summarise_case(*k, &groups[k], vs)
         })
         .collect();

@@ -428,3 +428,48 @@ fn each_cold_pass_starts_cold() {
         assert!(r.recv_s.is_some_and(|s| s > 0.0 && s <= r.wall_s * 1.01), "{r:?}");
     }
 }
+
+/// `--cc` makes each congestion control a case: every data socket is set to it, and the row records what the
+/// socket read back. An algorithm the kernel lacks is a one-line usage error that names the ones it has.
+#[test]
+fn each_congestion_control_is_a_case_and_the_rows_name_the_one_used() {
+    let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control").unwrap();
+    let names: Vec<&str> = available.split_whitespace().collect();
+    // reno is built into every kernel; the other is whatever else this one has.
+    let other = names
+        .iter()
+        .find(|n| **n != "reno")
+        .expect("a second congestion control");
+    let dir = tempfile::tempdir().unwrap();
+    small_run(dir.path(), "2MiB")
+        .args([
+            "--strategies",
+            "sendfile,parallel-sendfile",
+            "--threads",
+            "2",
+            "--chunk",
+            "256KiB",
+        ])
+        .args(["--cc", &format!("reno,{other}")])
+        .assert()
+        .success();
+    let rows = out_rows(dir.path());
+    assert_eq!(rows.len(), 4);
+    let used: Vec<String> = rows.iter().map(|r| r.congestion_control.unwrap().to_string()).collect();
+    assert_eq!(used.iter().filter(|u| *u == "reno").count(), 2, "{used:?}");
+    assert_eq!(used.iter().filter(|u| *u == other).count(), 2, "{used:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.case_id.ends_with(&format!("/cc-{}", r.congestion_control.unwrap())))
+    );
+    let out = xferbench()
+        .args(["run", "--cc", "nosuchcc", "--dry-run"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("'--cc'") && stderr.contains(&format!("available: {}", available.trim())),
+        "{stderr}"
+    );
+}

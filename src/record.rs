@@ -26,9 +26,14 @@ pub struct Row {
     pub case_id: String,
     /// Strategy as asked for on the command line, e.g. `parallel-sendfile`.
     pub strategy: Strategy,
-    /// The transfer path that really ran; differs from `strategy` when the kernel lacked something and the
-    /// strategy fell back (e.g. `splice(fallback:read-send)`).
-    pub path: String,
+    /// The transfer path that really ran: the strategy itself, or the one it fell back to when the kernel lacked
+    /// something (e.g. `tls-read-send` for `ktls-sendfile`; result sets from before this column was typed wrote
+    /// `ktls-sendfile(fallback:tls-read-send: why)`, which reads as the same).
+    #[serde(deserialize_with = "path_text")]
+    pub path: Strategy,
+    /// Why the path differs from the strategy, in the kernel's or the library's words (empty when it does not).
+    #[serde(default)]
+    pub fallback_reason: String,
     /// Connections, each with its own thread and file descriptor (1 for serial strategies).
     pub threads: u32,
     /// Bytes asked of each transfer call (the user buffer size for read-send).
@@ -238,6 +243,26 @@ impl Row {
     }
 }
 
+/// Reads a path as written now (`tls-read-send`) or before it was typed (`method(fallback:other: why)`: the
+/// method that ran is `other`; `parse` puts the `why` in `fallback_reason` and the strategy's `parallel-` back).
+fn path_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Strategy, D::Error> {
+    let text = std::borrow::Cow::<str>::deserialize(d)?;
+    let ran = match old_fallback(&text) {
+        Some((ran, _)) => ran,
+        None => &text,
+    };
+    ran.parse().map_err(serde::de::Error::custom)
+}
+
+/// `method(fallback:other: why)` -> (`other`, `why`).
+fn old_fallback(text: &str) -> Option<(&str, &str)> {
+    let inner = text.split_once("(fallback:")?.1.strip_suffix(')')?;
+    Some(match inner.split_once(':') {
+        Some((ran, why)) => (ran.trim(), why.trim()),
+        None => (inner.trim(), ""),
+    })
+}
+
 /// The columns every runs.csv has had: a file without them is not one.
 const REQUIRED: [&str; 4] = ["run_id", "strategy", "status", "wall_s"];
 
@@ -332,6 +357,7 @@ fn parse(bytes: &[u8]) -> anyhow::Result<RunsFile> {
         anyhow::bail!("not a runs.csv of xferbench (no '{missing}' column)");
     }
     let has_verify = headers.iter().any(|h| h == "verify");
+    let path_at = headers.iter().position(|h| h == "path");
     let records: Vec<csv::StringRecord> = reader
         .records()
         .collect::<Result<_, _>>()
@@ -355,6 +381,14 @@ fn parse(bytes: &[u8]) -> anyhow::Result<RunsFile> {
             .with_context(|| format!("row at line {line} does not parse"))?;
         if !has_verify {
             row.verify = row.verify_on.is_some();
+        }
+        // A fallback written as prose: the method that ran is the path (as parallel as the strategy), the prose
+        // its reason.
+        if let Some((_, why)) = path_at.and_then(|i| record.get(i)).and_then(old_fallback) {
+            row.path.parallel = row.strategy.parallel;
+            if row.fallback_reason.is_empty() {
+                row.fallback_reason = why.to_string();
+            }
         }
         rows.push(row);
     }
@@ -410,6 +444,34 @@ mod tests {
         assert!(e.contains("row at line 2 does not parse"), "{e}");
         let foreign = parse(b"a,b\n1,2\n").unwrap_err().to_string();
         assert!(foreign.contains("not a runs.csv"), "{foreign}");
+    }
+
+    #[test]
+    fn an_old_fallback_in_prose_reads_as_a_path_and_its_reason() {
+        let bytes = csv_of(&[row(1)]);
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header = reader.headers().unwrap().clone();
+        let at = header.iter().position(|h| h == "path").unwrap();
+        let mut fields: Vec<String> = reader
+            .records()
+            .next()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
+        // As a set from before the column was typed wrote it: the method's own name, the fallback in prose.
+        fields[at] = "io-uring(fallback:splice: io_uring_setup: EPERM)".into();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&header).unwrap();
+        w.write_record(&fields).unwrap();
+        let rows = parse(&w.into_inner().unwrap()).unwrap().rows;
+        assert_eq!(rows[0].path.to_string(), "parallel-splice");
+        assert_eq!(rows[0].fallback_reason, "io_uring_setup: EPERM");
+        assert_eq!(
+            old_fallback("ktls-sendfile(fallback:tls-read-send)"),
+            Some(("tls-read-send", ""))
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ fn every_strategy_verified_warm_and_cold() {
         assert_eq!(r.bytes_sent, SIZE, "{what}");
         assert_eq!(r.bytes_received, Some(SIZE), "{what}");
         assert!(r.verified, "{what}");
-        assert_eq!(r.path, r.strategy.to_string(), "{what}: no fallback expected");
+        assert_eq!(r.path, r.strategy, "{what}: no fallback expected");
         let copies = match r.strategy.to_string().trim_start_matches("parallel-") {
             "read-send" => 2,
             "mmap-send" => 1,

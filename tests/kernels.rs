@@ -113,7 +113,7 @@ fn check_rows(dir: &Path, text: &str) -> usize {
         assert!(r.is_ok() && r.verified, "{r:?}\n{text}");
         assert_eq!(r.kernel, release, "{r:?}");
         // No fallback: ktls-sendfile ran with the keys in the guest kernel's TLS, byte-exact at the sink.
-        assert_eq!(r.path, r.strategy.to_string(), "no fallback: {r:?}");
+        assert_eq!(r.path, r.strategy, "no fallback: {r:?}");
         assert_eq!(r.tls_cipher.is_empty(), !r.strategy.method.tls(), "{r:?}");
         // Under TCG the guest's numbers are the emulator's, and every row says so.
         assert!(r.flags.has(xferbench::model::Flag::Emulated), "{r:?}");

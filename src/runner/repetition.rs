@@ -10,7 +10,7 @@ use crate::cache;
 use crate::config::Plan;
 use crate::env::{Environment, monotonic_ns};
 use crate::fixture::Fixture;
-use crate::model::{Cache, CaseKey, Flag, Layout, Named, Status, Transport};
+use crate::model::{Cache, CaseKey, Flag, Layout, Status, Transport};
 use crate::probe::{Delta, Snapshot};
 use crate::record::Row;
 use crate::strategy::streams::{Limits, Span, Streams};
@@ -205,7 +205,13 @@ fn record_sender(row: &mut Row, case: &CaseKey, stats: &CallStats, spans: &[Span
     row.bytes_sent = stats.bytes;
     row.syscalls = stats.syscalls;
     row.user_copy_bytes = stats.user_copy_bytes;
-    row.path = stats.fallback.clone().unwrap_or_else(|| case.strategy.to_string());
+    if let Some(f) = &stats.fallback {
+        row.path = crate::model::Strategy {
+            method: f.method,
+            ..case.strategy
+        };
+        row.fallback_reason = f.reason.clone();
+    }
     let us = |q: f64| stats.latency_ns.value_at_quantile(q) as f64 / 1000.0;
     (row.call_p50_us, row.call_p99_us, row.call_max_us) = (us(0.5), us(0.99), stats.latency_ns.max() as f64 / 1000.0);
     if stats.zerocopy_sends > 0 {
@@ -406,7 +412,7 @@ fn base_row(ctx: &Context, case: &CaseKey, repetition: u32, round: u32, passes: 
         run_id: ctx.run_id.to_string(),
         case_id: case.id(),
         strategy: case.strategy,
-        path: case.strategy.name().to_string(),
+        path: case.strategy,
         threads: case.threads,
         chunk_bytes: case.chunk_bytes,
         layout: case.layout,

@@ -8,8 +8,9 @@
 //! page cache like `read-send` and the row's `path` says so. Counts as `read-send`: the bytes enter the user
 //! buffer (by DMA here, by the CPU in the fallback) and leave it by send(), 2 x the bytes sent.
 
-use super::{Io, SendError, SendOptions, Transfer};
+use super::{Fallback, Io, SendError, SendOptions, Transfer};
 use crate::buffer::AlignedBuf;
+use crate::model::Method;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -71,9 +72,7 @@ impl Transfer for DirectReadSend {
         Ok(have - skip)
     }
 
-    fn fallback(&self) -> Option<String> {
-        self.refused
-            .as_ref()
-            .map(|why| format!("direct-read-send(fallback:read-send: {why})"))
+    fn fallback(&self) -> Option<Fallback> {
+        Fallback::to(Method::ReadSend, self.refused.clone()?)
     }
 }

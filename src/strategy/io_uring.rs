@@ -9,7 +9,8 @@
 
 use super::pipe::Pipe;
 use super::splice::Splice;
-use super::{Io, SendError, SendOptions, Transfer};
+use super::{Fallback, Io, SendError, SendOptions, Transfer};
+use crate::model::Method;
 use io_uring::{IoUring, Probe, opcode, squeue, types};
 use nix::errno::Errno;
 use std::fs::File;
@@ -87,10 +88,10 @@ impl Transfer for IoUringSend {
         }
     }
 
-    fn fallback(&self) -> Option<String> {
+    fn fallback(&self) -> Option<Fallback> {
         match self {
             IoUringSend::Ring(_) => None,
-            IoUringSend::Fallback { why, .. } => Some(format!("io-uring(fallback:splice: {why})")),
+            IoUringSend::Fallback { why, .. } => Fallback::to(Method::Splice, why.to_string()),
         }
     }
 }

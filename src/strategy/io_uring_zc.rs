@@ -30,7 +30,8 @@
 use super::io_uring::{errno_of, usable};
 use super::mmap_send::Mapping;
 use super::msg_zerocopy::MsgZerocopy;
-use super::{CallStats, Io, SendError, SendOptions, Transfer};
+use super::{CallStats, Fallback, Io, SendError, SendOptions, Transfer};
+use crate::model::Method;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use nix::errno::Errno;
 use std::collections::HashMap;
@@ -121,13 +122,13 @@ impl Transfer for IoUringSendZc {
         }
     }
 
-    fn fallback(&self) -> Option<String> {
+    fn fallback(&self) -> Option<Fallback> {
         match self {
             IoUringSendZc::Ring(_) => None,
-            IoUringSendZc::Fallback { zc, why } => Some(match zc.refused() {
-                None => format!("io-uring-send-zc(fallback:msg-zerocopy: {why})"),
-                Some(errno) => format!("io-uring-send-zc(fallback:mmap-send: {why}; SO_ZEROCOPY: {errno})"),
-            }),
+            IoUringSendZc::Fallback { zc, why } => match zc.refused() {
+                None => Fallback::to(Method::MsgZerocopy, why.to_string()),
+                Some(errno) => Fallback::to(Method::MmapSend, format!("{why}; SO_ZEROCOPY: {errno}")),
+            },
         }
     }
 }
@@ -616,7 +617,10 @@ mod tests {
         assert!(got == bytes, "the bytes arrived changed or out of order");
         assert_eq!(stats.bytes, bytes.len() as u64);
         if let Some(path) = t.fallback() {
-            eprintln!("SEND_ZC not usable here, the fallback ran: {path}");
+            eprintln!(
+                "SEND_ZC not usable here, the fallback ran: {} ({})",
+                path.method, path.reason
+            );
             return;
         }
         // Four pieces of up to four sends each (more, smaller ones where an unprivileged ring runs short of
@@ -693,12 +697,14 @@ mod tests {
         if t.user_copies() == 0 {
             assert_eq!(
                 path,
-                "io-uring-send-zc(fallback:msg-zerocopy: IORING_OP_SEND_ZC not supported)"
+                Fallback::to(Method::MsgZerocopy, "IORING_OP_SEND_ZC not supported").unwrap()
             );
             assert!(stats.zerocopy_sends > 0);
         } else {
+            assert_eq!(path.method, Method::MmapSend);
             assert!(
-                path.starts_with("io-uring-send-zc(fallback:mmap-send: IORING_OP_SEND_ZC not supported; SO_ZEROCOPY: ")
+                path.reason
+                    .starts_with("IORING_OP_SEND_ZC not supported; SO_ZEROCOPY: ")
             );
         }
     }

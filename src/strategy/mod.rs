@@ -40,6 +40,23 @@ pub struct SendOptions {
     pub queue_depth: u32,
 }
 
+/// A method that runs another path than the one asked for, and why (the kernel's or the library's words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// The method that really runs.
+    pub method: Method,
+    pub reason: String,
+}
+
+impl Fallback {
+    pub fn to(method: Method, reason: impl Into<String>) -> Option<Fallback> {
+        Some(Fallback {
+            method,
+            reason: reason.into(),
+        })
+    }
+}
+
 /// Counts and call latencies of one stream (or, merged, of a case).
 #[derive(Debug, Clone)]
 pub struct CallStats {
@@ -52,7 +69,7 @@ pub struct CallStats {
     /// Latency of each call, nanoseconds.
     pub latency_ns: Histogram<u64>,
     /// When the path that ran differs from the one asked for: which ran, and why.
-    pub fallback: Option<String>,
+    pub fallback: Option<Fallback>,
     /// Zero-copy sends completed, and how many of them the kernel reported it copied anyway.
     pub zerocopy_sends: u64,
     pub zerocopy_copied: u64,
@@ -239,9 +256,9 @@ pub trait Transfer: Send {
         Ok(())
     }
 
-    /// The path that really runs, when it is not the one asked for: `method(fallback:other: why)`. Decided at
-    /// set-up, and read there (outside the timed section).
-    fn fallback(&self) -> Option<String> {
+    /// The path that really runs, when it is not the one asked for, and why. Decided at set-up, and read there
+    /// (outside the timed section).
+    fn fallback(&self) -> Option<Fallback> {
         None
     }
 

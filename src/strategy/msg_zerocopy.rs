@@ -10,7 +10,8 @@
 //! Send ids run on across the passes of a repetition; every pass ends with all of its completions reaped.
 
 use super::mmap_send::Mapping;
-use super::{Io, SendError, Transfer};
+use super::{Fallback, Io, SendError, Transfer};
+use crate::model::Method;
 use nix::errno::Errno;
 use std::fs::File;
 use std::net::TcpStream;
@@ -121,9 +122,8 @@ impl Transfer for MsgZerocopy {
         self.map.release_pages();
     }
 
-    fn fallback(&self) -> Option<String> {
-        self.refused
-            .map(|errno| format!("msg-zerocopy(fallback:mmap-send: SO_ZEROCOPY: {errno})"))
+    fn fallback(&self) -> Option<Fallback> {
+        Fallback::to(Method::MmapSend, format!("SO_ZEROCOPY: {}", self.refused?))
     }
 }
 

@@ -9,7 +9,7 @@
 
 use super::read_send::read_at;
 use super::sendfile::Sendfile;
-use super::{Io, SendError, SendOptions, Transfer};
+use super::{Fallback, Io, SendError, SendOptions, Transfer};
 use crate::buffer::AlignedBuf;
 use crate::model::Method;
 use crate::tls::{self, Ktls, Sealer};
@@ -98,10 +98,8 @@ impl Transfer for TlsReadSend {
         sent
     }
 
-    fn fallback(&self) -> Option<String> {
-        self.ktls_refused
-            .as_ref()
-            .map(|why| format!("ktls-sendfile(fallback:tls-read-send: {why})"))
+    fn fallback(&self) -> Option<Fallback> {
+        Fallback::to(Method::TlsReadSend, self.ktls_refused.clone()?)
     }
 
     fn tls_cipher(&self) -> Option<String> {

@@ -12,7 +12,7 @@ mod receiver;
 
 pub use flags::CaseFlag;
 
-use crate::model::{CaseKey, Cc, Flag, Labeler, Named, Transport};
+use crate::model::{CaseKey, Cc, Flag, Labeler, Named, Strategy, Transport};
 use crate::record::Row;
 pub use crate::stats::Stat;
 use crate::stats::{Estimate, Modes, modes, paired_ratios};
@@ -106,7 +106,10 @@ pub struct CaseSummary {
     #[serde(flatten)]
     pub key: CaseKey,
     /// Paths that really ran (more than one only if a fallback happened in some repetitions).
-    pub paths: Vec<String>,
+    pub paths: Vec<Strategy>,
+    /// Why a path differed from the strategy, as the kernel or the library said (empty without a fallback).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallback_reasons: Vec<String>,
     /// Sizes of the file sent and pass counts (one size; more than one pass count where a later round raised it).
     pub file_bytes: Vec<u64>,
     pub passes: Vec<u32>,
@@ -208,7 +211,12 @@ fn summarise_case(key: CaseKey, rows: &[&Row], vs_sendfile: Option<Estimate>) ->
     let mut case = CaseSummary {
         case_id: key.id(),
         key,
-        paths: distinct(rows.iter().map(|r| r.path.clone())),
+        paths: distinct(rows.iter().map(|r| r.path)),
+        fallback_reasons: distinct(
+            rows.iter()
+                .filter(|r| !r.fallback_reason.is_empty())
+                .map(|r| r.fallback_reason.clone()),
+        ),
         file_bytes: distinct(rows.iter().map(|r| r.file_bytes)),
         passes: distinct(ok.iter().map(|r| r.passes)),
         ok_runs: ok.len(),
@@ -284,8 +292,13 @@ fn flag(case: &mut CaseSummary, rows: &[&Row]) {
         );
         case.flag(CaseFlag::ZerocopyCopied, advice);
     }
-    if case.paths.iter().any(|p| p != case.key.strategy.name()) {
-        let advice = format!("{} ran as {}", case.key.strategy, case.paths.join(" / "));
+    if case.paths.iter().any(|p| *p != case.key.strategy) {
+        let paths: Vec<String> = case.paths.iter().map(|p| p.to_string()).collect();
+        let why = match case.fallback_reasons.as_slice() {
+            [] => String::new(),
+            reasons => format!(" ({})", reasons.join("; ")),
+        };
+        let advice = format!("{} ran as {}{why}", case.key.strategy, paths.join(" / "));
         case.flag(CaseFlag::Fallback, advice);
     }
     if let Some(cc) = case.key.cc.filter(Cc::paces)

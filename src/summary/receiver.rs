@@ -85,7 +85,7 @@ mod tests {
 
     fn row(rx: &str, mb_s: f64, sink_cpu_s: f64) -> Row {
         Row {
-            path: "sendfile".into(),
+            path: "sendfile".parse().unwrap(),
             threads: 1,
             rx_mode: Some(rx.parse().unwrap()),
             rx_buffer_bytes: Some(1 << 18),

@@ -5,7 +5,7 @@ fn row(strategy: &str, mb_s: f64, status: Status) -> Row {
     let strategy: crate::model::Strategy = strategy.parse().unwrap();
     Row {
         strategy,
-        path: strategy.to_string(),
+        path: strategy,
         threads: if strategy.parallel { 4 } else { 1 },
         layout: if strategy.parallel {
             crate::model::Layout::Striped

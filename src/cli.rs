@@ -361,21 +361,40 @@ pub struct ArticleArgs {
     pub original: Option<PathBuf>,
 }
 
-/// clap's error as one line of ours: its first line without the value placeholder (`'--size <SIZE>'` becomes
-/// `'--size'`), the known values when it lists them, and its tips.
-pub fn error_line(text: &str) -> String {
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or_default();
-    let mut line = strip_placeholders(first.strip_prefix("error: ").unwrap_or(first));
-    for extra in lines {
-        if let Some(values) = extra
-            .strip_prefix("[possible values: ")
-            .and_then(|v| v.strip_suffix(']'))
-        {
-            line = format!("{line}; known: {values}");
-        } else if extra.starts_with("tip: ") {
-            line = format!("{line}; {extra}");
+/// clap's error as one line of ours, built from its kind and context rather than its English: for a bad value,
+/// the flag (without its placeholder: `'--size'`), the value, why, the known values and a suggestion; for an
+/// unknown flag, the flag and a suggestion; anything else, clap's own first line.
+pub fn error_line(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let text = |kind| match err.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => Some(v.join(", ")),
+        _ => None,
+    };
+    let arg = text(ContextKind::InvalidArg).map(|a| strip_placeholders(&a));
+    let mut line = match (err.kind(), &arg) {
+        (ErrorKind::InvalidValue | ErrorKind::ValueValidation, Some(arg)) => {
+            let value = text(ContextKind::InvalidValue).unwrap_or_default();
+            let why = std::error::Error::source(err)
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            format!("invalid value '{value}' for '{arg}'{why}")
         }
+        (ErrorKind::UnknownArgument, Some(arg)) => format!("unexpected argument '{arg}' found"),
+        _ => {
+            let rendered = err.to_string();
+            let first = rendered.lines().next().unwrap_or_default().trim().to_string();
+            strip_placeholders(first.strip_prefix("error: ").unwrap_or(&first))
+        }
+    };
+    if let Some(known) = text(ContextKind::ValidValue) {
+        line.push_str(&format!("; known: {known}"));
+    }
+    if let Some(similar) = text(ContextKind::SuggestedValue) {
+        line.push_str(&format!("; tip: a similar value exists: '{similar}'"));
+    }
+    if let Some(similar) = text(ContextKind::SuggestedArg) {
+        line.push_str(&format!("; tip: a similar argument exists: '{similar}'"));
     }
     line
 }
@@ -403,16 +422,26 @@ mod tests {
 
     #[test]
     fn clap_errors_become_one_line() {
-        let text = "error: invalid value 'sendfil' for '--strategies <LIST>...'\n  [possible values: a, b]\n\n  tip: \
-                    a similar value exists: 'sendfile'\n\nFor more information, try '--help'.\n";
-        assert_eq!(
-            error_line(text),
-            "invalid value 'sendfil' for '--strategies'; known: a, b; tip: a similar value exists: 'sendfile'"
+        let line = |args: &[&str]| {
+            let err = Cli::try_parse_from(["xferbench"].iter().chain(args)).unwrap_err();
+            error_line(&err)
+        };
+        let l = line(&["run", "--strategies", "sendfil"]);
+        assert!(
+            l.starts_with("invalid value 'sendfil' for '--strategies'; known: read-send"),
+            "{l}"
         );
+        assert!(l.ends_with("; tip: a similar value exists: 'sendfile'"), "{l}");
         assert_eq!(
-            error_line("error: invalid value 'x' for '--size <SIZE>': not a size\n"),
-            "invalid value 'x' for '--size': not a size"
+            line(&["run", "--size", "x"]),
+            "invalid value 'x' for '--size': not a size (invalid digit found in string); try 1.2GB, 512MiB or 4096"
         );
+        let l = line(&["run", "--verfy"]);
+        assert!(
+            l.starts_with("unexpected argument '--verfy' found; tip: a similar argument exists: '--verify'"),
+            "{l}"
+        );
+        assert!(!l.contains('\n'));
     }
 
     #[test]
@@ -440,9 +469,7 @@ mod tests {
         assert_eq!(args.settings.passes, Passes::Fixed(7));
         assert_eq!(args.settings.min_time, Duration::from_millis(250));
         assert_eq!(args.settings.size, 1_200_000_000);
-        let e = Cli::try_parse_from(["xferbench", "run", "--passes", "0"])
-            .unwrap_err()
-            .to_string();
+        let e = Cli::try_parse_from(["xferbench", "run", "--passes", "0"]).unwrap_err();
         assert!(error_line(&e).contains("between 1 and 10000, or auto"), "{e}");
     }
 }

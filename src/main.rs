@@ -65,9 +65,6 @@ fn exit_on_parse_error(err: clap::Error) -> ! {
     ) {
         err.exit();
     }
-    eprintln!(
-        "xferbench: error: {} (see --help)",
-        xferbench::cli::error_line(&err.to_string())
-    );
+    eprintln!("xferbench: error: {} (see --help)", xferbench::cli::error_line(&err));
     std::process::exit(EXIT_USAGE)
 }

@@ -1,10 +1,9 @@
-//! The connections of a repetition: where the sink is (`Target`), one connection per stream, each opened with its
-//! header and the sink's ack before anything is timed, and the raw receiver's close afterwards.
+//! The connections of a repetition: one connection per stream, each opened with its header and the sink's ack before
+//! anything is timed, and the raw receiver's close afterwards.
 
-use super::repetition::{Context, Failure, fail};
+use super::context::{Context, Failure, fail};
 use super::wait::Wait;
 use crate::config::Plan;
-use crate::error::UsageError;
 use crate::model::{CaseKey, Status, Transport};
 use crate::record::Row;
 use crate::sink::read_ack;
@@ -12,56 +11,13 @@ use crate::strategy::SEND_WAKEUP;
 use crate::wire::{self, StreamHeader, StreamPlan};
 use anyhow::Context as _;
 use std::io::{BufReader, Read};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the sink has to answer a header.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where the streams go.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub addrs: Vec<SocketAddr>,
-    /// As the user named it (for messages and the CSV).
-    pub label: String,
-    pub transport: Transport,
-}
-
-impl Target {
-    /// The remote sink of `--connect`, resolved (names, IPv4, [IPv6]); a bad port is the user's to fix.
-    pub fn remote(plan: &Plan, hostport: &str) -> anyhow::Result<Target> {
-        let Some((host, port)) = hostport.rsplit_once(':') else {
-            return Err(UsageError::new("--connect", hostport, "expected HOST:PORT").into());
-        };
-        if port.parse::<u16>().map(|p| p == 0).unwrap_or(true) {
-            return Err(UsageError::new("--connect", hostport, "the port must be a number from 1 to 65535").into());
-        }
-        if host.is_empty() {
-            return Err(UsageError::new("--connect", hostport, "no host before the port").into());
-        }
-        let addrs: Vec<SocketAddr> = hostport
-            .to_socket_addrs()
-            .with_context(|| format!("cannot resolve '{hostport}'"))?
-            .collect();
-        anyhow::ensure!(!addrs.is_empty(), "'{hostport}' resolves to no address");
-        Ok(Target {
-            addrs,
-            label: hostport.to_string(),
-            transport: plan.transport(),
-        })
-    }
-
-    /// A sink this run spawned.
-    pub fn spawned(addr: SocketAddr) -> Target {
-        Target {
-            addrs: vec![addr],
-            label: addr.to_string(),
-            transport: Transport::Loopback,
-        }
-    }
-}
 
 /// The connections of a repetition, their TLS sessions (for a TLS strategy), and whether the sink shares this
 /// kernel's clock.

@@ -4,8 +4,8 @@
 //! last. SIGINT and SIGTERM stop the run within a second or two with what was finished kept.
 
 mod connect;
+mod context;
 mod folder;
-mod outdir;
 mod repetition;
 mod wait;
 mod walk;
@@ -21,7 +21,7 @@ use crate::record::Row;
 use crate::sink::spawn::{SpawnOptions, SpawnedSink};
 use crate::summary::{CaseSummary, summarise, table};
 use anyhow::Context;
-use connect::Target;
+use context::Target;
 use folder::Folder;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -392,7 +392,7 @@ impl walk::Measure for Live<'_> {
         self.began.elapsed()
     }
 
-    fn repetition(&mut self, case: &CaseKey, repetition: u32, round: u32, passes: u32) -> anyhow::Result<Row> {
+    fn repetition(&mut self, case: &CaseKey, number: u32, round: u32, passes: u32) -> anyhow::Result<Row> {
         if let Some(s) = self.sink.as_mut()
             && s.has_exited()
         {
@@ -400,7 +400,7 @@ impl walk::Measure for Live<'_> {
             *s = start_sink(self.plan)?;
             self.target = Target::spawned(s.addr);
         }
-        let ctx = repetition::Context {
+        let ctx = context::Context {
             plan: self.plan,
             fixture: self.fixture,
             env: self.env,
@@ -409,7 +409,7 @@ impl walk::Measure for Live<'_> {
             target: &self.target,
             stop: self.stop,
         };
-        Ok(repetition::run(&ctx, case, repetition, round, passes))
+        Ok(repetition::run(&ctx, case, number, round, passes))
     }
 }
 

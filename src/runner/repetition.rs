@@ -4,12 +4,11 @@
 //! Warm passes go back to back in one timed span. Cold passes each start cold: the file is evicted between them,
 //! outside the timed section, which is then the sum of each pass's own first call to last byte.
 
-use super::connect::{self, Target};
+use super::connect;
+use super::context::{Context, Failure, fail, interrupted};
 use super::wait::Wait;
 use crate::cache;
-use crate::config::Plan;
-use crate::env::{Environment, monotonic_ns};
-use crate::fixture::Fixture;
+use crate::env::monotonic_ns;
 use crate::model::{Cache, CaseKey, Flag, Layout, Status, Transport};
 use crate::probe::{Delta, Snapshot};
 use crate::record::Row;
@@ -18,44 +17,14 @@ use crate::strategy::{CallStats, SendOptions};
 use crate::wire::{self, StreamPlan, StreamReport};
 use std::io::BufReader;
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// How long to wait for reports after a failed send, or for a raw receiver to close.
 const LINGER: Duration = Duration::from_secs(3);
 
-/// What every repetition of a run shares.
-pub struct Context<'a> {
-    pub plan: &'a Plan,
-    pub fixture: &'a Fixture,
-    pub env: &'a Environment,
-    /// The environment says this runs under an emulator: every row is flagged.
-    pub emulated: bool,
-    pub run_id: &'a str,
-    pub target: &'a Target,
-    pub stop: &'a AtomicBool,
-}
-
-/// Why a repetition failed: the row's status, and the error in words.
-pub struct Failure {
-    pub status: Status,
-    pub error: anyhow::Error,
-}
-
-pub fn fail(status: Status) -> impl FnOnce(anyhow::Error) -> Failure {
-    move |error| Failure { status, error }
-}
-
-fn interrupted() -> Failure {
-    Failure {
-        status: Status::Interrupted,
-        error: anyhow::anyhow!("stopped by a signal"),
-    }
-}
-
 /// Runs one repetition of `case`, sending the file `passes` times, and describes it in a row.
-pub fn run(ctx: &Context, case: &CaseKey, repetition: u32, round: u32, passes: u32) -> Row {
-    let mut row = base_row(ctx, case, repetition, round, passes);
+pub fn run(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32) -> Row {
+    let mut row = base_row(ctx, case, number, round, passes);
     if let Err(Failure { status, error }) = measure(ctx, case, &mut row) {
         row.status = status;
         row.error = format!("{error:#}");
@@ -157,10 +126,10 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     let end = Snapshot::take().map_err(fail(Status::ProbeFailed))?;
 
     let stats = streams.stats();
-    record_sender(row, case, &stats, &spans);
-    record_system(row, &spans, &end, cold_passes);
-    record_times(row, ctx, &spans, &replies, opened.same_clock, cold_passes);
-    record_sink(row, ctx, &replies, socks.len());
+    fill_sender(row, case, &stats, &spans);
+    fill_system(row, &spans, &end, cold_passes);
+    fill_times(row, ctx, &spans, &replies, opened.same_clock, cold_passes);
+    fill_sink(row, ctx, &replies, socks.len());
     judge(row, ctx, send_failed, &replies)
 }
 
@@ -201,7 +170,7 @@ fn collect_replies(ctx: &Context, socks: &[TcpStream], wait: Duration, row: &mut
 }
 
 /// The sender's counts, CPU and faults over every span.
-fn record_sender(row: &mut Row, case: &CaseKey, stats: &CallStats, spans: &[Span]) {
+fn fill_sender(row: &mut Row, case: &CaseKey, stats: &CallStats, spans: &[Span]) {
     row.bytes_sent = stats.bytes;
     row.syscalls = stats.syscalls;
     row.user_copy_bytes = stats.user_copy_bytes;
@@ -235,7 +204,7 @@ fn record_sender(row: &mut Row, case: &CaseKey, stats: &CallStats, spans: &[Span
 
 /// System-wide softirq, context switches and retransmissions: over each cold pass up to its notices, or over
 /// the one warm span up to the last report (the receiving side's softirq work ends there).
-fn record_system(row: &mut Row, spans: &[Span], end: &Snapshot, cold_passes: bool) {
+fn fill_system(row: &mut Row, spans: &[Span], end: &Snapshot, cold_passes: bool) {
     let mut total = Delta::default();
     for (i, span) in spans.iter().enumerate() {
         let last = i + 1 == spans.len();
@@ -253,7 +222,7 @@ fn record_system(row: &mut Row, spans: &[Span], end: &Snapshot, cold_passes: boo
 
 /// Wall, send and receive times. On one kernel both sides read the same CLOCK_MONOTONIC; across hosts the last
 /// byte is placed at the reply's arrival less the sink's own delay in sending it.
-fn record_times(row: &mut Row, ctx: &Context, spans: &[Span], replies: &Replies, same_clock: bool, cold_passes: bool) {
+fn fill_times(row: &mut Row, ctx: &Context, spans: &[Span], replies: &Replies, same_clock: bool, cold_passes: bool) {
     let (i0, m0) = (Instant::now(), monotonic_ns() as i128);
     let mono = |at: Instant| m0 - i0.saturating_duration_since(at).as_nanos() as i128;
     let last_byte = |at: u64, sent_ns: u64, arrived: Instant| -> i128 {
@@ -326,7 +295,7 @@ fn record_times(row: &mut Row, ctx: &Context, spans: &[Span], replies: &Replies,
 }
 
 /// What the sink said of every stream.
-fn record_sink(row: &mut Row, ctx: &Context, replies: &Replies, streams: usize) {
+fn fill_sink(row: &mut Row, ctx: &Context, replies: &Replies, streams: usize) {
     if ctx.plan.settings.raw || replies.reports.is_empty() {
         return;
     }
@@ -404,7 +373,7 @@ fn judge(
     Ok(())
 }
 
-fn base_row(ctx: &Context, case: &CaseKey, repetition: u32, round: u32, passes: u32) -> Row {
+fn base_row(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32) -> Row {
     let plan = &ctx.plan.settings;
     let env = ctx.env;
     let raw = ctx.target.transport == Transport::Raw;
@@ -420,7 +389,7 @@ fn base_row(ctx: &Context, case: &CaseKey, repetition: u32, round: u32, passes: 
         file_bytes: ctx.fixture.size,
         passes,
         verify: case.verify,
-        repetition,
+        repetition: number,
         round,
         // A remote sink says how it receives in its ack; raw mode knows nothing of the receiver.
         rx_buffer_bytes: case.receiver.map(|(_, b)| b),

@@ -19,9 +19,6 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// CPUs to pin sender threads to.
-pub type CpuList = [usize];
-
 /// When a case must end, and where its threads run.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits<'a> {
@@ -29,7 +26,7 @@ pub struct Limits<'a> {
     /// The run's stop flag (SIGINT, SIGTERM).
     pub stop: &'a AtomicBool,
     /// CPUs to pin every sender thread to.
-    pub cpus: Option<&'a CpuList>,
+    pub cpus: Option<&'a [usize]>,
 }
 
 /// The connections of a case with their transfers set up.
@@ -230,7 +227,7 @@ fn read_notice(sock: &TcpStream, ctl: &Control) -> Result<PassNotice, SendError>
 }
 
 /// Pins the calling thread to `cpus`; a failure (a CPU not in this cgroup) is reported, not fatal.
-pub fn pin_current_thread(cpus: &CpuList) {
+pub fn pin_current_thread(cpus: &[usize]) {
     use nix::sched::{CpuSet, sched_setaffinity};
     let mut set = CpuSet::new();
     for &c in cpus {

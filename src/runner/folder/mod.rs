@@ -2,13 +2,15 @@
 //! checked against the plan it was made with (plan.json: a resume must go on with the same experiment), and then
 //! written to row by row, whole rows only, with summary.json replaced after each case.
 
-use super::outdir::Litter;
+mod litter;
+
 use crate::config::{self, MAY_CHANGE, Plan, PlanFile};
 use crate::export::{RowWriter, write_json_atomic};
 use crate::lock::{Busy, FolderLock, Holder};
 use crate::model::Order;
 use crate::record::{self, Row};
 use anyhow::Context;
+use litter::Litter;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

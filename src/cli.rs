@@ -124,9 +124,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "0.5s", allow_hyphen_values = true, value_parser = units::duration)]
     pub min_time: Duration,
     /// Times the whole file goes per repetition, back to back over the same connections: a count, or auto (found
-    /// once per case from its warm-up so that each repetition lasts --min-time).
-    #[arg(long, value_name = "N|auto", default_value = "auto", allow_hyphen_values = true, value_parser = Passes::parse)]
-    pub passes: Passes,
+    /// once per case from its warm-up so that each repetition lasts --min-time) [default: auto; with --raw, 1].
+    #[arg(long, value_name = "N|auto", allow_hyphen_values = true, value_parser = Passes::parse)]
+    pub passes: Option<Passes>,
     /// Have the sink check every byte against the fixture generator.
     #[arg(long)]
     pub verify: bool,
@@ -359,7 +359,7 @@ mod tests {
         assert_eq!(args.strategies[1].to_string(), "parallel-splice");
         assert_eq!(args.threads, vec![1, 4]);
         assert_eq!(args.chunk, vec![1 << 20]);
-        assert_eq!(args.passes, Passes::Fixed(7));
+        assert_eq!(args.passes, Some(Passes::Fixed(7)));
         assert_eq!(args.min_time, Duration::from_millis(250));
         assert_eq!(args.size, 1_200_000_000);
         let e = Cli::try_parse_from(["xferbench", "run", "--passes", "0"])

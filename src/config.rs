@@ -172,7 +172,10 @@ pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
         repeat: args.repeat,
         warmup: args.warmup,
         min_time: args.min_time,
-        passes: args.passes,
+        // A raw receiver keeps whatever arrives: unless asked, one pass and no calibration repetition.
+        passes: args
+            .passes
+            .unwrap_or(if args.raw { Passes::Fixed(1) } else { Passes::Auto }),
         verify: args.verify,
         verify_on,
         rx_buffer: args.rx_buffer,
@@ -324,6 +327,14 @@ mod tests {
             "give it to the remote sink",
         );
         assert!(plan(&["--verify", "--verify-on", "receiver"]).unwrap().verify_on == Some(VerifyOn::Receiver));
+    }
+
+    #[test]
+    fn raw_sends_one_pass_unless_asked() {
+        let passes = |args: &[&str]| plan(args).unwrap().passes;
+        assert_eq!(passes(&["--connect", "h:1", "--raw"]), Passes::Fixed(1));
+        assert_eq!(passes(&["--connect", "h:1", "--raw", "--passes", "auto"]), Passes::Auto);
+        assert_eq!(passes(&["--connect", "h:1"]), Passes::Auto);
     }
 
     #[test]

@@ -219,6 +219,13 @@ pub struct SinkArgs {
     /// Close a connection that sends nothing for this long.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::duration)]
     pub idle_timeout: Duration,
+    /// Close a new connection that has not sent its whole stream header this long after it was accepted.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = units::duration)]
+    pub header_timeout: Duration,
+    /// Connections waiting for their header at once; a newcomer beyond them pushes out the oldest of the source
+    /// that holds the most.
+    #[arg(long, value_name = "N", default_value = "1024", value_parser = units::count_in(1, 1_000_000))]
+    pub max_pending: u32,
 }
 
 #[derive(Debug, Args)]

@@ -186,6 +186,39 @@ pub struct StreamReport {
     pub checker_cpu_s: Option<f64>,
 }
 
+impl StreamReport {
+    /// What any report from a real sink holds: byte times in order, CPU times that are times. Anything else is
+    /// not a sink's report, and its numbers are not used.
+    pub fn check(&self) -> Result<(), String> {
+        if let (Some(first), Some(last)) = (self.first_byte_ns, self.last_byte_ns)
+            && first > last
+        {
+            return Err(format!("its first byte ({first} ns) comes after its last ({last} ns)"));
+        }
+        if let Some(last) = self.last_byte_ns
+            && last > self.report_ns
+        {
+            return Err(format!(
+                "its last byte ({last} ns) comes after the report ({} ns)",
+                self.report_ns
+            ));
+        }
+        let cpu = [("user_s", self.user_s), ("sys_s", self.sys_s)];
+        let checker = self.checker_cpu_s.map(|c| ("checker_cpu_s", c));
+        match cpu
+            .into_iter()
+            .chain(checker)
+            .find(|(_, v)| !(0.0..=MAX_CPU_S).contains(v))
+        {
+            Some((name, v)) => Err(format!("{name} {v} is not a CPU time")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// More CPU seconds than any stream could use (a year): a report claiming more is not a sink's.
+const MAX_CPU_S: f64 = 365.0 * 86_400.0;
+
 /// The sink's word that a pass of a stream has arrived whole (sent only when the header asks for notices).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PassNotice {
@@ -195,6 +228,22 @@ pub struct PassNotice {
     pub first_byte_ns: u64,
     pub last_byte_ns: u64,
     pub notice_ns: u64,
+}
+
+impl PassNotice {
+    /// What a real sink's notice holds: a pass number a header may ask for, and times in order.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_PASSES).contains(&self.pass) {
+            return Err(format!("pass {} (from 1 to {MAX_PASSES})", self.pass));
+        }
+        if self.first_byte_ns > self.last_byte_ns || self.last_byte_ns > self.notice_ns {
+            return Err(format!(
+                "its times are out of order (first byte {}, last byte {}, notice {} ns)",
+                self.first_byte_ns, self.last_byte_ns, self.notice_ns
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Writes magic, version, length and the JSON header in one write.

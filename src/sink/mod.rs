@@ -259,7 +259,8 @@ fn stream(
         anyhow::bail!(
             "stream {} of run {} ended early after {} bytes: {e}",
             header.plan.index,
-            header.run_id,
+            // The sender's words: one line in the log, whatever they hold.
+            header.run_id.escape_debug(),
             report.bytes
         );
     }

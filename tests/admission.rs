@@ -19,10 +19,14 @@ use std::time::{Duration, Instant};
 use xferbench::model::Layout;
 use xferbench::wire::{self, StreamHeader, StreamPlan};
 
-/// Raises this process's soft open-file limit to the hard one: the loads hold thousands of sockets.
-fn raise_open_files() -> u64 {
+/// Raises this process's open-file limit to at least `want` where it may (root may raise the hard limit too),
+/// else the soft limit to the hard one: the loads hold thousands of sockets. Returns the limit now.
+fn raise_open_files(want: u64) -> u64 {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if hard < want && setrlimit(Resource::RLIMIT_NOFILE, want, want).is_ok() {
+        return want;
+    }
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
     hard
 }
@@ -277,12 +281,12 @@ fn verified_run(addr: &str, token: Option<&str>, strategy: &[&str]) -> Duration 
 
 #[test]
 fn strangers_holding_connections_do_not_block_verified_runs() {
-    let files = raise_open_files();
     let count = env_or("XFERBENCH_STRANGERS", 3000) as usize;
+    let files = raise_open_files(count as u64 + 1024);
     let build_up = Duration::from_secs(env_or("XFERBENCH_STRANGER_SECS", 2));
     assert!(
         files > count as u64 + 200,
-        "this test holds {count} connections: raise the hard open-file limit (ulimit -Hn is {files})"
+        "this test holds {count} connections: raise the hard open-file limit (it is {files})"
     );
     let token = "admission";
     let sink = Sink::start(&[], &["--listen", "127.0.0.1:0", "--token", token]);

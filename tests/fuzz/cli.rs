@@ -75,7 +75,7 @@ fn inputs() -> impl Strategy<Value = (usize, String)> {
 fn sizes_counts_and_durations() {
     check(
         "sizes, counts and durations (clap)",
-        cases(4000),
+        cases(2500),
         common::LIMIT,
         inputs,
         |(flag, value)| {

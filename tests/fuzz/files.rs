@@ -126,7 +126,7 @@ fn compare_inputs() -> impl Strategy<Value = (Option<Vec<u8>>, Option<Vec<u8>>)>
 fn result_folders_compared() {
     check(
         "runs.csv and summary.json (compare)",
-        cases(16),
+        cases(8),
         LIMIT * 2,
         compare_inputs,
         |(csv, summary)| {

@@ -98,6 +98,7 @@ pub fn check<S: Strategy + 'static>(
     test: fn(S::Value) -> Result<(), TestCaseError>,
 ) {
     let (tx, rx) = std::sync::mpsc::channel();
+    let start = std::time::Instant::now();
     std::thread::spawn(move || {
         let mut runner = TestRunner::new(Config {
             cases,
@@ -112,7 +113,10 @@ pub fn check<S: Strategy + 'static>(
         let _ = tx.send((result.map_err(|e| e.to_string()), ran.get()));
     });
     match rx.recv_timeout(limit) {
-        Ok((Ok(()), ran)) => eprintln!("fuzz: {name}: {ran} cases, every one an answer"),
+        Ok((Ok(()), ran)) => eprintln!(
+            "fuzz: {name}: {ran} cases in {:.1} s, every one an answer",
+            start.elapsed().as_secs_f64()
+        ),
         Ok((Err(e), ran)) => panic!("fuzz: {name}: failed after {ran} cases: {e}"),
         // A panic inside a case is caught by proptest and reported above; a closed channel means the runner
         // itself died.

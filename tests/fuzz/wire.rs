@@ -199,7 +199,7 @@ fn bytes_to_a_sink() {
     let (sink, addr) = fuzzed_sink();
     check(
         "stream header (a sink over TCP)",
-        cases(48),
+        cases(64),
         LIMIT,
         header_inputs,
         |(bytes, _)| {
@@ -280,7 +280,7 @@ fn line_inputs() -> impl Strategy<Value = Vec<u8>> {
     let report = serde_json::to_value(valid_report(1 << 20, now - 1000, now - 10)).unwrap();
     let notice = json!({"pass": 1, "first_byte_ns": now - 1000, "last_byte_ns": now - 10, "notice_ns": now});
     prop_oneof![
-        proptest::collection::vec(any::<u8>(), 0..20_000),
+        proptest::collection::vec(any::<u8>(), 0..4000),
         json_mutated(serde_json::to_value(valid_ack()).unwrap()).prop_map(|v| line(&v)),
         json_mutated(report.clone()).prop_map(|v| line(&v)),
         json_mutated(notice).prop_map(|v| line(&v)),

@@ -208,9 +208,9 @@ pub struct RunSettings {
     pub min_time: Duration,
     /// Times the whole file goes per repetition, back to back over the same connections: a count, or auto (found
     /// from each case's warm-ups so that each repetition lasts --min-time at the fastest pace seen, and raised for
-    /// later rounds if a repetition still comes out shorter).
-    #[arg(long, value_name = "N|auto", default_value = "auto", allow_hyphen_values = true, value_parser = Passes::parse)]
-    pub passes: Passes,
+    /// later rounds if a repetition still comes out shorter) [default: auto; with --raw, 1].
+    #[arg(long, value_name = "N|auto", allow_hyphen_values = true, value_parser = Passes::parse)]
+    pub passes: Option<Passes>,
     /// Have the sink check every byte against the fixture generator.
     #[arg(long)]
     pub verify: bool,
@@ -280,6 +280,13 @@ pub struct SinkArgs {
     /// Close a connection that sends nothing for this long.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::duration)]
     pub idle_timeout: Duration,
+    /// Close a new connection that has not sent its whole stream header this long after it was accepted.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = units::duration)]
+    pub header_timeout: Duration,
+    /// Connections waiting for their header at once; a newcomer beyond them pushes out the oldest of the source
+    /// that holds the most.
+    #[arg(long, value_name = "N", default_value = "1024", value_parser = units::count_in(1, 1_000_000))]
+    pub max_pending: u32,
 }
 
 #[derive(Debug, Args)]
@@ -466,7 +473,7 @@ mod tests {
         assert_eq!(args.strategies[1].to_string(), "parallel-splice");
         assert_eq!(args.threads, vec![1, 4]);
         assert_eq!(args.chunk, vec![1 << 20]);
-        assert_eq!(args.settings.passes, Passes::Fixed(7));
+        assert_eq!(args.settings.passes, Some(Passes::Fixed(7)));
         assert_eq!(args.settings.min_time, Duration::from_millis(250));
         assert_eq!(args.settings.size, 1_200_000_000);
         let e = Cli::try_parse_from(["xferbench", "run", "--passes", "0"]).unwrap_err();

@@ -6,7 +6,7 @@
 use crate::cli::{RunArgs, RunSettings, VerifyWhere};
 use crate::error::UsageError;
 use crate::fixture::{FixtureSpec, default_path};
-use crate::model::{CaseKey, Cc, Layout, Order, Repeat, RxMode, Transport, VerifyOn};
+use crate::model::{CaseKey, Cc, Layout, Order, Passes, Repeat, RxMode, Transport, VerifyOn};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,6 +77,11 @@ impl Plan {
     /// --ci: the relative half-width `--repeat auto` narrows every interval to.
     pub fn ci(&self) -> f64 {
         self.settings.ci.unwrap_or(DEFAULT_CI)
+    }
+
+    /// --passes as it runs (`expand` puts the default in: auto, or 1 with --raw).
+    pub fn passes(&self) -> Passes {
+        self.settings.passes.unwrap_or(Passes::Auto)
     }
 
     /// --max-time: the longest `--repeat auto`'s rounds may take.
@@ -202,6 +207,11 @@ pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
         }
     }
     let mut settings = args.settings;
+    // A raw receiver keeps whatever arrives: unless asked, one pass and no calibration repetition.
+    let passes = settings
+        .passes
+        .unwrap_or(if settings.raw { Passes::Fixed(1) } else { Passes::Auto });
+    settings.passes = Some(passes);
     if settings.repeat == Repeat::Auto {
         settings.ci.get_or_insert(DEFAULT_CI);
         settings.max_time.get_or_insert(DEFAULT_MAX_TIME);
@@ -471,6 +481,14 @@ mod tests {
         };
         let back: PlanFile = serde_json::from_str(&serde_json::to_string(&file).unwrap()).unwrap();
         assert_eq!(back, file);
+    }
+
+    #[test]
+    fn raw_sends_one_pass_unless_asked() {
+        let passes = |args: &[&str]| plan(args).unwrap().passes();
+        assert_eq!(passes(&["--connect", "h:1", "--raw"]), Passes::Fixed(1));
+        assert_eq!(passes(&["--connect", "h:1", "--raw", "--passes", "auto"]), Passes::Auto);
+        assert_eq!(passes(&["--connect", "h:1"]), Passes::Auto);
     }
 
     #[test]

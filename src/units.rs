@@ -61,16 +61,24 @@ pub fn count_in(min: u32, max: u32) -> impl Fn(&str) -> Result<u32, String> + Cl
     }
 }
 
-/// Parses a duration: plain seconds (`30`, `0.5`) or with a unit (`90s`, `500ms`, `2m`, `1h`); above zero.
+/// The longest duration any flag takes: a deadline this far ahead still fits in an `Instant`.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// Parses a duration: plain seconds (`30`, `0.5`) or with a unit (`90s`, `500ms`, `2m`, `1h`); above zero and at
+/// most a year.
 pub fn duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
+    let too_long = || "the duration must be at most 365 days".to_string();
     let parsed = match trimmed.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::try_from_secs_f64(secs).map_err(|_| too_long()),
         Ok(_) => Err("it must be a positive number of seconds".to_string()),
         Err(_) => humantime::parse_duration(trimmed).map_err(|e| format!("not a duration ({e}); try 30s or 2m")),
     }?;
     if parsed.is_zero() {
         return Err("the duration must be above zero".into());
+    }
+    if parsed > MAX_DURATION {
+        return Err(too_long());
     }
     Ok(parsed)
 }
@@ -250,6 +258,15 @@ mod tests {
         assert!(duration("0").is_err());
         assert!(duration("-1").is_err());
         assert!(duration("soon").is_err());
+        // Past a year (and past what a Duration holds) is refused, not a panic or a deadline beyond Instant.
+        assert_eq!(duration("365d"), Ok(MAX_DURATION));
+        for long in ["1e300", "31536001", "366d", "1e19"] {
+            assert_eq!(
+                duration(long).unwrap_err(),
+                "the duration must be at most 365 days",
+                "{long}"
+            );
+        }
     }
 
     #[test]

@@ -29,6 +29,13 @@ pub const MAX_STREAMS: u32 = 1024;
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// The longest pass notice a sender reads.
 pub const MAX_NOTICE_BYTES: usize = 512;
+/// The largest file a header may describe (1 PiB): with at most `MAX_PASSES` passes, every offset and total either
+/// side computes from a header then stays inside a u64.
+pub const MAX_FILE_BYTES: u64 = 1 << 50;
+/// The most passes a header may ask for (the sender's own cap).
+pub const MAX_PASSES: u32 = crate::model::Passes::CAP;
+/// Magic, version and length: the part of a header before its JSON.
+const FIXED: usize = 12;
 
 /// Which file offsets one stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +195,39 @@ pub struct StreamReport {
     pub cpus: Vec<u32>,
 }
 
+impl StreamReport {
+    /// What any report from a real sink holds: byte times in order, CPU times that are times. Anything else is
+    /// not a sink's report, and its numbers are not used.
+    pub fn check(&self) -> Result<(), String> {
+        if let (Some(first), Some(last)) = (self.first_byte_ns, self.last_byte_ns)
+            && first > last
+        {
+            return Err(format!("its first byte ({first} ns) comes after its last ({last} ns)"));
+        }
+        if let Some(last) = self.last_byte_ns
+            && last > self.report_ns
+        {
+            return Err(format!(
+                "its last byte ({last} ns) comes after the report ({} ns)",
+                self.report_ns
+            ));
+        }
+        let cpu = [("user_s", self.user_s), ("sys_s", self.sys_s)];
+        let checker = self.checker_cpu_s.map(|c| ("checker_cpu_s", c));
+        match cpu
+            .into_iter()
+            .chain(checker)
+            .find(|(_, v)| !(0.0..=MAX_CPU_S).contains(v))
+        {
+            Some((name, v)) => Err(format!("{name} {v} is not a CPU time")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// More CPU seconds than any stream could use (a year): a report claiming more is not a sink's.
+const MAX_CPU_S: f64 = 365.0 * 86_400.0;
+
 /// The sink's word that a pass of a stream has arrived whole (sent only when the header asks for notices).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PassNotice {
@@ -197,6 +237,22 @@ pub struct PassNotice {
     pub first_byte_ns: u64,
     pub last_byte_ns: u64,
     pub notice_ns: u64,
+}
+
+impl PassNotice {
+    /// What a real sink's notice holds: a pass number a header may ask for, and times in order.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_PASSES).contains(&self.pass) {
+            return Err(format!("pass {} (from 1 to {MAX_PASSES})", self.pass));
+        }
+        if self.first_byte_ns > self.last_byte_ns || self.last_byte_ns > self.notice_ns {
+            return Err(format!(
+                "its times are out of order (first byte {}, last byte {}, notice {} ns)",
+                self.first_byte_ns, self.last_byte_ns, self.notice_ns
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Writes magic, version, length and the JSON header in one write.
@@ -231,41 +287,108 @@ pub enum HeaderError {
     Io(#[from] io::Error),
 }
 
-/// Reads and checks a header; reads at most MAX_HEADER_BYTES after the fixed part, whatever the peer claims.
+/// Reads and checks a header from a blocking reader; reads exactly the header's bytes and at most
+/// MAX_HEADER_BYTES after the fixed part, whatever the peer claims.
 pub fn read_header(r: &mut impl Read) -> Result<StreamHeader, HeaderError> {
-    let mut fixed = [0u8; 12];
-    r.read_exact(&mut fixed)?;
-    if fixed[..8] != MAGIC {
-        return Err(HeaderError::BadMagic);
+    let mut reader = HeaderReader::default();
+    loop {
+        let space = reader.space();
+        let n = space.len();
+        r.read_exact(space)?;
+        if let Some(header) = reader.advance(n)? {
+            return Ok(header);
+        }
     }
-    let version = u16::from_be_bytes([fixed[8], fixed[9]]);
-    if version != PROTOCOL_VERSION {
-        return Err(HeaderError::Version(version));
+}
+
+/// A header read in pieces, as a non-blocking socket delivers them: `space` is where the next bytes go (never
+/// past the end of the header, so nothing of the stream is taken), `advance` takes what was read. The magic is
+/// checked byte by byte as it arrives, the claimed length before anything is allocated for it, and at most
+/// `FIXED + MAX_HEADER_BYTES` bytes are ever held.
+#[derive(Debug, Default)]
+pub struct HeaderReader {
+    fixed: [u8; FIXED],
+    /// Sized once the fixed part is in and its length checked.
+    json: Option<Vec<u8>>,
+    have: usize,
+}
+
+impl HeaderReader {
+    /// Where the next bytes of the header go: all of them fit, and none past it.
+    pub fn space(&mut self) -> &mut [u8] {
+        match &mut self.json {
+            Some(json) => &mut json[self.have - FIXED..],
+            None => &mut self.fixed[self.have..],
+        }
     }
-    let len = u16::from_be_bytes([fixed[10], fixed[11]]) as usize;
-    if len > MAX_HEADER_BYTES {
-        return Err(HeaderError::TooLong(len));
+
+    /// Bytes of the header read so far.
+    pub fn read(&self) -> usize {
+        self.have
     }
-    let mut json = vec![0u8; len];
-    r.read_exact(&mut json)?;
-    let header: StreamHeader = serde_json::from_slice(&json).map_err(|e| HeaderError::Malformed(e.to_string()))?;
+
+    /// Takes `n` bytes just read into `space()`: the header once whole and checked, None while more is due, or
+    /// why it is refused (as soon as what has arrived shows it).
+    pub fn advance(&mut self, n: usize) -> Result<Option<StreamHeader>, HeaderError> {
+        let room = self.space().len();
+        assert!(n <= room, "advance({n}) past the {room} bytes of space given");
+        self.have += n;
+        let magic = self.have.min(MAGIC.len());
+        if self.fixed[..magic] != MAGIC[..magic] {
+            return Err(HeaderError::BadMagic);
+        }
+        if self.have < FIXED {
+            return Ok(None);
+        }
+        let json = match &mut self.json {
+            Some(json) => json,
+            None => {
+                let version = u16::from_be_bytes([self.fixed[8], self.fixed[9]]);
+                if version != PROTOCOL_VERSION {
+                    return Err(HeaderError::Version(version));
+                }
+                let len = u16::from_be_bytes([self.fixed[10], self.fixed[11]]) as usize;
+                if len > MAX_HEADER_BYTES {
+                    return Err(HeaderError::TooLong(len));
+                }
+                self.json.insert(vec![0u8; len])
+            }
+        };
+        if self.have < FIXED + json.len() {
+            return Ok(None);
+        }
+        let header: StreamHeader = serde_json::from_slice(json).map_err(|e| HeaderError::Malformed(e.to_string()))?;
+        check_header(&header)?;
+        Ok(Some(header))
+    }
+}
+
+/// What a parsed header must hold before either side computes anything from it.
+fn check_header(header: &StreamHeader) -> Result<(), HeaderError> {
     let plan = &header.plan;
+    let bad = |why: String| Err(HeaderError::Malformed(why));
     if plan.streams == 0 || plan.streams > MAX_STREAMS || plan.index >= plan.streams {
-        return Err(HeaderError::Malformed(format!(
+        return bad(format!(
             "stream {} of {} (at most {MAX_STREAMS} streams)",
             plan.index, plan.streams
-        )));
+        ));
     }
     if plan.chunk_bytes == 0 {
-        return Err(HeaderError::Malformed("chunk of 0 bytes".into()));
+        return bad("chunk of 0 bytes".into());
     }
-    if header.passes == 0 {
-        return Err(HeaderError::Malformed("0 passes".into()));
+    if plan.file_bytes > MAX_FILE_BYTES {
+        return bad(format!(
+            "a file of {} bytes (at most {MAX_FILE_BYTES})",
+            plan.file_bytes
+        ));
+    }
+    if header.passes == 0 || header.passes > MAX_PASSES {
+        return bad(format!("{} passes (from 1 to {MAX_PASSES})", header.passes));
     }
     if header.verify && header.seed.is_none() {
-        return Err(HeaderError::Malformed("verify asked without a fixture seed".into()));
+        return bad("verify asked without a fixture seed".into());
     }
-    Ok(header)
+    Ok(())
 }
 
 /// Writes one value as one line of JSON.

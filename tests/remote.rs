@@ -169,3 +169,70 @@ fn a_peer_that_is_not_a_sink_is_named_and_raw_is_suggested() {
         "{err}"
     );
 }
+
+/// A receiver that takes one connection and no more (as `nc -l` or socat without `fork`): the listener is closed
+/// once the first connection is in, and what that connection brought is returned.
+fn one_shot_receiver() -> (String, std::thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().expect("accept");
+        drop(listener);
+        sock.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut sock, &mut got).expect("read to EOF");
+        got
+    });
+    (addr, handle)
+}
+
+/// `run --raw` as docs/remote.md writes it (a serial strategy, `--repeat 1 --warmup 0`), at a small size, then
+/// `extra`.
+fn raw_run(dir: &std::path::Path, addr: &str, extra: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(["run", "--size", "4MiB", "--timeout", "60s", "--fixture-dir"])
+        .arg(dir.join("fixtures"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args([
+            "--connect",
+            addr,
+            "--raw",
+            "--strategies",
+            "sendfile",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+        ])
+        .args(extra);
+    cmd
+}
+
+/// docs/remote.md's raw example as written (no `--passes`), against a one-shot receiver: one connection, one
+/// copy of the file, byte for byte. (With `--passes auto`, a calibration repetition took the receiver's only
+/// connection and the counted one failed with connect-failed.)
+#[test]
+fn raw_mode_sends_a_one_shot_receiver_one_copy_of_the_file() {
+    let (addr, receiver) = one_shot_receiver();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_limited(raw_run(tmp.path(), &addr, &[]), LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = receiver.join().expect("the receiver ran");
+    let fixture = common::fixture_bytes(tmp.path());
+    assert_eq!(got.len(), fixture.len(), "one copy of the file, no more");
+    assert!(got == fixture, "what arrived differs from the fixture");
+    let rows = rows(tmp.path());
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].passes, rows[0].status.to_string().as_str()), (1, "ok"));
+
+    // With --passes given, raw mode sends what was asked: here the file twice over the one connection.
+    let (addr, receiver) = one_shot_receiver();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_limited(raw_run(tmp.path(), &addr, &["--passes", "2"]), LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = receiver.join().expect("the receiver ran");
+    let fixture = common::fixture_bytes(tmp.path());
+    assert_eq!(got.len(), 2 * fixture.len());
+    assert!(got[..fixture.len()] == fixture[..] && got[fixture.len()..] == fixture[..]);
+}

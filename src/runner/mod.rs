@@ -246,7 +246,7 @@ fn announce(
         s.warmup,
         rounds_words(plan),
         s.order,
-        s.passes,
+        plan.passes(),
         humantime::format_duration(s.min_time),
         fixture.path.display(),
         fixture.size,
@@ -475,7 +475,7 @@ fn print_plan(plan: &Plan) -> anyhow::Result<()> {
         "  rounds {} in {} order, passes {} (--min-time {})",
         rounds_words(plan),
         s.order,
-        s.passes,
+        plan.passes(),
         humantime::format_duration(s.min_time)
     );
     for case in &plan.cases {

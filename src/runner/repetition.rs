@@ -162,7 +162,14 @@ fn collect_replies(ctx: &Context, socks: &[TcpStream], wait: Duration, row: &mut
             Wait::Ready => {}
         }
         match wire::read_line::<StreamReport>(&mut BufReader::new(s)) {
-            Ok(r) => replies.reports.push((r, Instant::now())),
+            Ok(r) => match r.check() {
+                Ok(()) => replies.reports.push((r, Instant::now())),
+                Err(why) => {
+                    replies.missing = replies
+                        .missing
+                        .or(Some(format!("stream {i}'s report makes no sense: {why}")))
+                }
+            },
             Err(e) => replies.missing = replies.missing.or(Some(format!("no report for stream {i}: {e}"))),
         }
     }
@@ -277,7 +284,7 @@ fn fill_times(row: &mut Row, ctx: &Context, spans: &[Span], replies: &Replies, s
                 let last = ns.iter().map(|n| n.last_byte_ns).max()?;
                 Some(last.saturating_sub(first))
             })
-            .sum()
+            .try_fold(0u64, |sum, ns| ns.map(|ns| sum.saturating_add(ns)))
     } else {
         let rs = || replies.reports.iter().map(|(r, _)| r);
         match (
@@ -300,19 +307,20 @@ fn fill_sink(row: &mut Row, ctx: &Context, replies: &Replies, streams: usize) {
         return;
     }
     let rs = || replies.reports.iter().map(|(r, _)| r);
-    row.bytes_received = Some(rs().map(|r| r.bytes).sum());
+    // Saturating: the counts are the sink's word, and a sum past u64 is nonsense to record, not a crash.
+    let sum = |f: fn(&StreamReport) -> u64| rs().map(f).fold(0u64, u64::saturating_add);
+    row.bytes_received = Some(sum(|r| r.bytes));
     row.sink_user_s = Some(rs().map(|r| r.user_s).sum());
     row.sink_sys_s = Some(rs().map(|r| r.sys_s).sum());
-    row.sink_voluntary_ctxsw = Some(rs().map(|r| r.voluntary_ctxsw).sum());
-    row.sink_involuntary_ctxsw = Some(rs().map(|r| r.involuntary_ctxsw).sum());
+    row.sink_voluntary_ctxsw = Some(sum(|r| r.voluntary_ctxsw));
+    row.sink_involuntary_ctxsw = Some(sum(|r| r.involuntary_ctxsw));
     row.verified = ctx.plan.settings.verify && replies.reports.len() == streams && rs().all(|r| r.verified);
     row.verify_on = rs().find_map(|r| r.verify_on);
     row.sink_checker_cpu_s = rs().filter_map(|r| r.checker_cpu_s).reduce(|a, b| a + b);
-    row.sink_runq_wait_s = rs()
-        .map(|r| r.runq_wait_ns)
-        .sum::<Option<u64>>()
-        .map(|ns| ns as f64 / 1e9);
-    row.sink_migrations = rs().map(|r| r.migrations).sum();
+    // Saturating, as the other sums: a report's numbers are the sink's word, not checked arithmetic.
+    let total = |f: fn(&StreamReport) -> Option<u64>| rs().map(f).try_fold(0u64, |a, x| Some(a.saturating_add(x?)));
+    row.sink_runq_wait_s = total(|r| r.runq_wait_ns).map(|ns| ns as f64 / 1e9);
+    row.sink_migrations = total(|r| r.migrations);
     let mut cpus: Vec<u32> = rs().flat_map(|r| r.cpus.iter().copied()).collect();
     cpus.sort_unstable();
     cpus.dedup();

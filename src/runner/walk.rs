@@ -207,7 +207,7 @@ impl Walk<'_> {
             let c = CaseState {
                 key: *key,
                 // Repetitions of a case are comparable only with its own pass count: a resumed case keeps it.
-                passes: ok().map(|r| r.passes).max().or(match self.plan.settings.passes {
+                passes: ok().map(|r| r.passes).max().or(match self.plan.passes() {
                     Passes::Fixed(n) => Some(n),
                     Passes::Auto => None,
                 }),
@@ -392,7 +392,7 @@ impl Walk<'_> {
         }
         c.done.insert(round);
         // A fast mode the warm-ups never saw: later rounds get a count that lasts --min-time at its pace.
-        if short && self.plan.settings.passes == Passes::Auto {
+        if short && self.plan.passes() == Passes::Auto {
             let raised = aim(pass_s, self.plan.settings.min_time).max(passes);
             if raised > passes {
                 c.passes = Some(raised);

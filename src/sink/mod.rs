@@ -1,12 +1,16 @@
 //! The receiving side: a process of its own, so that sender and receiver CPU are measured apart, and the same
 //! code serves loopback (spawned by `run`) and a remote host (`xferbench sink --listen ADDR`).
 //!
-//! One thread per connection. A connection opens with a stream header (`wire`); the sink answers with an ack,
-//! receives until the sender shuts its side down, checking content when asked, and answers with one line of JSON:
-//! bytes, verification, first and last byte times, and the thread's own CPU and context switches. It keeps serving
-//! run after run; a stranger's connection is dropped with one log line and costs no more than the limits below.
+//! A connection opens with a stream header (`wire`). Until the whole header is in, it waits in the main thread's
+//! event loop (`admit`), with a deadline and a bounded number of places; once admitted, it gets a thread of its
+//! own. The sink answers with an ack, receives until the sender shuts its side down, checking content when asked,
+//! and answers with one line of JSON: bytes, verification, first and last byte times, and the thread's own CPU and
+//! context switches. It keeps serving run after run; a stranger's connection is dropped with one log line (counted
+//! instead past a few a second) and costs no more than the limits below.
 
+mod admit;
 mod listen;
+mod log;
 mod receive;
 pub mod spawn;
 
@@ -32,12 +36,13 @@ pub struct SinkConfig {
     pub rcvbuf: Option<u64>,
     pub cpus: Option<CpuList>,
     pub idle_timeout: Duration,
+    /// Time a new connection has to send its whole header (the idle timeout, when that is shorter).
+    pub header_timeout: Duration,
+    /// Connections in their header phase at once (fewer when the process may open too few files).
+    pub max_pending: usize,
     /// Skip the start-up announcement on stderr.
     pub quiet: bool,
 }
-
-/// Time a new connection has to send its whole header (or the idle timeout, when shorter).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `xferbench sink`.
 pub fn main(args: SinkArgs) -> anyhow::Result<()> {
@@ -52,12 +57,15 @@ pub fn main(args: SinkArgs) -> anyhow::Result<()> {
         rcvbuf: args.rcvbuf,
         cpus: args.cpus,
         idle_timeout: args.idle_timeout,
+        header_timeout: args.header_timeout,
+        max_pending: args.max_pending as usize,
         quiet: args.quiet,
     })
 }
 
 /// Binds, prints `listening on ADDR` on stdout, and serves until the process is stopped.
 pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
+    let files = listen::raise_open_files();
     let addrs: Vec<SocketAddr> = cfg
         .listen
         .to_socket_addrs()
@@ -74,19 +82,26 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     if let Some(cpus) = &cfg.cpus {
         crate::strategy::streams::pin_current_thread(&cpus.cpus);
     }
+    let limits = admit::Limits {
+        header_timeout: cfg.header_timeout.min(cfg.idle_timeout),
+        max_pending: listen::pending_places(cfg.max_pending, files.now),
+    };
     let local = listener.local_addr()?;
     let mut out = std::io::stdout();
     if !cfg.quiet {
-        eprintln!(
-            "xferbench sink: listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run, {} open \
-         connections, idle {}",
+        log::say(format_args!(
+            "listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run, {} streams open, \
+             {} connections in their header phase for at most {} each, idle {}; open files {}",
             cfg.rx_mode,
             cfg.rx_buffer,
             wire::MAX_HEADER_BYTES,
             wire::MAX_STREAMS,
             listen::MAX_OPEN,
-            humantime::format_duration(cfg.idle_timeout)
-        );
+            limits.max_pending,
+            humantime::format_duration(limits.header_timeout),
+            humantime::format_duration(cfg.idle_timeout),
+            files
+        ));
     }
     // Announced on stderr before the address goes to stdout, so whoever waits for the address sees the limits.
     writeln!(out, "listening on {local}")?;
@@ -96,43 +111,46 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     // One certificate for the sink's life: every ack of a TLS stream announces its fingerprint.
     let identity = Arc::new(crate::tls::SinkIdentity::generate()?);
     let gate = listen::Gate::default();
-    for conn in listener.incoming() {
-        match conn {
-            Ok(sock) => {
-                let peer = sock.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-                // A flood of connections costs a closed socket each, not a thread and a buffer each.
-                let Some(slot) = gate.enter() else {
-                    eprintln!(
-                        "xferbench sink: {peer}: rejected: {} connections already open",
-                        listen::MAX_OPEN
-                    );
-                    continue;
-                };
-                let (cfg, boot_id, identity) = (Arc::clone(&cfg), Arc::clone(&boot_id), Arc::clone(&identity));
-                let spawned = std::thread::Builder::new().name("sink-stream".into()).spawn(move || {
-                    let _slot = slot;
-                    if let Err(e) = handle(sock, &cfg, &boot_id, &identity) {
-                        eprintln!("xferbench sink: {peer}: {e:#}");
-                    }
-                });
-                if let Err(e) = spawned {
-                    eprintln!("xferbench sink: cannot start a stream thread: {e}");
-                }
+    let refusal = |why: &str| {
+        let mut line = Vec::new();
+        let _ = wire::write_line(
+            &mut line,
+            &answer(&cfg, &boot_id, false, cfg.rx_mode, Some(why.to_string())),
+        );
+        line
+    };
+    let admit = |arrival: admit::Arrival| -> Result<(), (TcpStream, String)> {
+        let admit::Arrival { sock, peer, header } = arrival;
+        let rx_mode = match vet(&header, &cfg) {
+            Ok(mode) => mode,
+            Err(why) => return Err((sock, why)),
+        };
+        // A flood of streams costs a refusal each, not a thread and a buffer each.
+        let Some(slot) = gate.enter() else {
+            return Err((sock, format!("{} streams already open", listen::MAX_OPEN)));
+        };
+        let back = match sock.try_clone() {
+            Ok(s) => s,
+            Err(e) => return Err((sock, format!("cannot take the stream ({e})"))),
+        };
+        let (cfg, boot_id, identity) = (Arc::clone(&cfg), Arc::clone(&boot_id), Arc::clone(&identity));
+        let spawned = std::thread::Builder::new().name("sink-stream".into()).spawn(move || {
+            let _slot = slot;
+            if let Err(e) = stream(sock, header, rx_mode, &cfg, &boot_id, &identity) {
+                log::say(format_args!("{peer}: {e:#}"));
             }
-            Err(e) => eprintln!("xferbench sink: accept failed: {e}"),
-        }
-    }
+        });
+        spawned
+            .map(drop)
+            .map_err(|e| (back, format!("cannot start a stream thread ({e})")))
+    };
+    admit::Admission::new(listener, limits)?.serve(refusal, admit)?;
     Ok(())
 }
 
-/// One connection: header, ack, (TLS handshake), stream, report.
-fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str, identity: &crate::tls::SinkIdentity) -> anyhow::Result<()> {
-    let header_timeout = HEADER_TIMEOUT.min(cfg.idle_timeout);
-    sock.set_read_timeout(Some(header_timeout))?;
-    // A peer that stops reading must not hold the thread forever on the ack or the report.
-    sock.set_write_timeout(Some(cfg.idle_timeout.max(HEADER_TIMEOUT)))?;
-    let mut writer = sock.try_clone()?;
-    let answer = |ok: bool, rx_mode: RxMode, error: Option<String>| Ack {
+/// The ack the sink sends: go ahead (with what it will use), or a refusal saying why.
+fn answer(cfg: &SinkConfig, boot_id: &str, ok: bool, rx_mode: RxMode, error: Option<String>) -> Ack {
+    Ack {
         ok,
         version: wire::PROTOCOL_VERSION,
         boot_id: boot_id.to_string(),
@@ -142,40 +160,39 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str, identity: &crate::tl
         cpus: cfg.cpus.as_ref().map(|c| c.text.clone()),
         tls_fingerprint: None,
         error,
-    };
-    let refuse = |writer: &mut TcpStream, why: String| -> anyhow::Result<()> {
-        let _ = wire::write_line(writer, &answer(false, cfg.rx_mode, Some(why.clone())));
-        anyhow::bail!("rejected: {why}")
-    };
-    let header: StreamHeader = match wire::read_header(&mut &sock) {
-        Ok(h) => h,
-        Err(wire::HeaderError::Io(e)) => {
-            let why = match e.kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                    format!(
-                        "no complete header within {}",
-                        humantime::format_duration(header_timeout)
-                    )
-                }
-                std::io::ErrorKind::UnexpectedEof => "closed before sending a complete header".into(),
-                _ => format!("no complete header ({e})"),
-            };
-            anyhow::bail!("rejected: {why}")
-        }
-        Err(e) => return refuse(&mut writer, e.to_string()),
-    };
+    }
+}
+
+/// Whether a whole, well-formed header may become a stream here: the token, and a receive mode that can do
+/// what it asks. Returns the receive mode.
+fn vet(header: &StreamHeader, cfg: &SinkConfig) -> Result<RxMode, String> {
     if let Some(token) = &cfg.token
         && !header.token.as_deref().is_some_and(|t| listen::same_secret(t, token))
     {
-        return refuse(&mut writer, "wrong or missing token".into());
+        return Err("wrong or missing token".into());
     }
     let rx_mode = header.rx_mode.unwrap_or(cfg.rx_mode);
     if header.verify && !rx_mode.can_verify() {
-        return refuse(
-            &mut writer,
-            format!("rx mode {rx_mode} discards the bytes and cannot verify"),
-        );
+        return Err(format!("rx mode {rx_mode} discards the bytes and cannot verify"));
     }
+    Ok(rx_mode)
+}
+
+/// One admitted stream, on its own thread: ack, (TLS handshake), the bytes, report.
+fn stream(
+    sock: TcpStream,
+    header: StreamHeader,
+    rx_mode: RxMode,
+    cfg: &SinkConfig,
+    boot_id: &str,
+    identity: &crate::tls::SinkIdentity,
+) -> anyhow::Result<()> {
+    sock.set_nonblocking(false)?;
+    // The TLS handshake is still set-up: it has the header's time to finish.
+    sock.set_read_timeout(Some(cfg.header_timeout.min(cfg.idle_timeout)))?;
+    // A peer that stops reading must not hold the thread forever on the ack or the report.
+    sock.set_write_timeout(Some(cfg.idle_timeout.max(cfg.header_timeout)))?;
+    let mut writer = sock.try_clone()?;
     let verify_on = header.verify.then(|| {
         header.verify_on.unwrap_or_else(|| {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -185,7 +202,7 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str, identity: &crate::tl
     let mut receiver = receive::Receiver::new(rx_mode, cfg.rx_buffer, verify_on.unwrap_or(VerifyOn::Receiver))?;
     let ack = Ack {
         tls_fingerprint: header.tls.then(|| identity.fingerprint()),
-        ..answer(true, rx_mode, None)
+        ..answer(cfg, boot_id, true, rx_mode, None)
     };
     wire::write_line(&mut writer, &ack)?;
     // The handshake is set-up: a peer that sends garbage fails it at once, one that stalls at the header timeout;
@@ -247,7 +264,8 @@ fn handle(sock: TcpStream, cfg: &SinkConfig, boot_id: &str, identity: &crate::tl
         anyhow::bail!(
             "stream {} of run {} ended early after {} bytes: {e}",
             header.plan.index,
-            header.run_id,
+            // The sender's words: one line in the log, whatever they hold.
+            header.run_id.escape_debug(),
             report.bytes
         );
     }

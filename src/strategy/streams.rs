@@ -189,33 +189,45 @@ impl<'a> Streams<'a> {
 /// Longest the stop flag, a sibling's failure and the deadline go unchecked while waiting for a notice.
 const SLICE: Duration = Duration::from_millis(200);
 
-/// Waits for the sink's one-line notice of a pass, reading exactly that line (the report may follow it).
+/// Waits for the sink's one-line notice of a pass, reading exactly that line (the report may follow it): what is
+/// peeked before the newline is part of the line and is taken as it comes, so a sink that closes mid-line is seen
+/// at once rather than peeked at until the deadline.
 fn read_notice(sock: &TcpStream, ctl: &Control) -> Result<PassNotice, SendError> {
     let io_err = |e: std::io::Error| SendError::Io {
         call: "recv(pass notice)",
         errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
     };
+    let mut line = Vec::with_capacity(128);
     let mut peeked = [0u8; wire::MAX_NOTICE_BYTES];
     loop {
         ctl.check()?;
+        let room = wire::MAX_NOTICE_BYTES - line.len();
+        if room == 0 {
+            return Err(SendError::Peer("the sink's pass notice is too long".into()));
+        }
         sock.set_read_timeout(Some(SLICE)).map_err(io_err)?;
-        match sock.peek(&mut peeked) {
+        match sock.peek(&mut peeked[..room]) {
             Ok(0) => {
-                return Err(SendError::Peer(
-                    "the sink closed the connection before the pass's notice".into(),
-                ));
+                return Err(SendError::Peer(match line.is_empty() {
+                    true => "the sink closed the connection before the pass's notice".into(),
+                    false => "the sink closed the connection in the middle of the pass's notice".into(),
+                }));
             }
-            Ok(n) => match peeked[..n].iter().position(|&b| b == b'\n') {
-                Some(end) => {
-                    let mut line = vec![0u8; end + 1];
-                    (&*sock).read_exact(&mut line).map_err(io_err)?;
-                    return serde_json::from_slice(&line)
-                        .map_err(|e| SendError::Peer(format!("the sink's pass notice does not parse: {e}")));
+            Ok(n) => {
+                let end = peeked[..n].iter().position(|&b| b == b'\n');
+                let take = end.map_or(n, |e| e + 1);
+                let at = line.len();
+                line.resize(at + take, 0);
+                (&*sock).read_exact(&mut line[at..]).map_err(io_err)?;
+                if end.is_some() {
+                    let notice: PassNotice = serde_json::from_slice(&line)
+                        .map_err(|e| SendError::Peer(format!("the sink's pass notice does not parse: {e}")))?;
+                    return notice
+                        .check()
+                        .map(|()| notice)
+                        .map_err(|why| SendError::Peer(format!("the sink's pass notice makes no sense: {why}")));
                 }
-                None if n == peeked.len() => return Err(SendError::Peer("the sink's pass notice is too long".into())),
-                // Part of the line is in: the rest follows at once.
-                None => std::thread::sleep(Duration::from_millis(1)),
-            },
+            }
             Err(e)
                 if matches!(
                     e.kind(),

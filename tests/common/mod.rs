@@ -147,6 +147,11 @@ impl Sink {
         sink
     }
 
+    /// The sink's process id (the `ip netns exec` wrapper's, when started in a namespace).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the sink has written to stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

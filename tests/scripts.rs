@@ -232,7 +232,8 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     let run = |name: &str, envs: &[(&str, &str)]| {
         let out = script(name, dir.path())
             .env("FIXTURES_DIR", "fx")
-            .env("EXTRA", "--fixture-dir fx")
+            // Absolute: the scripts run `xferbench run` from the repository root, where a relative folder would land.
+            .env("EXTRA", format!("--fixture-dir {}", dir.path().join("fx").display()))
             .envs(envs.iter().copied())
             .output()
             .unwrap();
@@ -290,4 +291,8 @@ fn passes_versions_and_tls_benches_write_their_tables() {
         assert!(md.contains(s), "{s} in:\n{md}");
     }
     assert!(dir.path().join("tls/cpu.svg").is_file());
+    assert!(
+        !Path::new(env!("CARGO_MANIFEST_DIR")).join("fx").exists(),
+        "a fixture folder was made in the repository"
+    );
 }

@@ -2,7 +2,7 @@
 # The article's experiment, the thread sweep and the peer comparison on a many-core machine that has no Rust
 # toolchain: copy the repository there with a release binary built elsewhere (target/release/xferbench; it needs
 # glibc 2.36 or newer), run this, and bring back the tarball it prints. The article and sweep steps resume: if a
-# time limit cuts one short, run this again on the same machine and finished cases are skipped (peers, a few
+# time limit cuts one short, run this again on the same machine and finished rounds are kept (peers, a few
 # minutes, starts over).
 #
 # The article's 1.2 GB file, sent as many times per repetition as it takes to last MIN_TIME (on 16 cores one pass
@@ -18,19 +18,15 @@
 #              STEPS ["article sweep peers"], PEER_ROUNDS [7], PEER_FIXTURE_SIZE [2GB, fixture against dd],
 #              NO_IPERF [1 unless iperf3 is installed], XFERBENCH [target/release/xferbench],
 #              EXTRA (more `xferbench run` options, for the article and sweep steps)
-set -euo pipefail
-start_dir=$PWD
-cd "$(dirname "$0")/.."
-# Paths given relative to where the script was started; inside the repository they are passed on relative to it,
-# so that no result file records a path of this machine.
-abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
+. "$(dirname "$0")/lib/common.sh"
 SIZE=${SIZE:-1.2GB}
 MIN_TIME=${MIN_TIME:-0.5s}
-TAG=${TAG:-$(nproc)cpu-$(hostname -s 2>/dev/null || hostname)-linux-$(uname -r | cut -d- -f1)}
+TAG=${TAG:-$(nproc)cpu-$host-linux-$(uname -r | cut -d- -f1)}
 RESULTS=$( [ -n "${RESULTS:-}" ] && abs "$RESULTS" || echo results)
 TARBALL=$( [ -n "${TARBALL:-}" ] && abs "$TARBALL" || echo "results-${TAG//\//-}.tar.gz")
-export XFERBENCH=$( [ -n "${XFERBENCH:-}" ] && abs "$XFERBENCH" || echo target/release/xferbench)
-[ -x "$XFERBENCH" ] || { echo "many-core: $XFERBENCH is missing: build it first (cargo build --release)"; exit 1; }
+# The steps get the binary as this script found it (relative to the repository root, where they start too).
+export XFERBENCH=$bin
+[ -x "$XFERBENCH" ] || die "$XFERBENCH is missing: build it first (cargo build --release)"
 # Packed on every exit, finished or not (a `timeout` that stops this mid-sweep still leaves every finished row in
 # the tarball; running this again resumes).
 started=$SECONDS

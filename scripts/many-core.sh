@@ -16,7 +16,7 @@
 # Environment: SIZE [1.2GB], MIN_TIME [0.5s], THREADS [1 2 4 8 10 12 16], CHUNKS [10MiB], REPEAT [3],
 #              TAG [<CPUs>cpu-<host>-linux-<kernel>], RESULTS [results], TARBALL [results-<TAG>.tar.gz],
 #              STEPS ["article sweep peers"], PEER_ROUNDS [7], PEER_FIXTURE_SIZE [2GB, fixture against dd],
-#              NO_IPERF [1 unless iperf3 is installed], XFERBENCH [target/release/xferbench],
+#              NO_IPERF [1 unless iperf3 and jq are installed], XFERBENCH [target/release/xferbench],
 #              EXTRA (more `xferbench run` options, for the article and sweep steps)
 . "$(dirname "$0")/lib/common.sh"
 SIZE=${SIZE:-1.2GB}
@@ -44,8 +44,9 @@ for step in ${STEPS:-article sweep peers}; do
         sweep) OUT=$RESULTS/$TAG/sweep SIZE=$SIZE MIN_TIME=$MIN_TIME THREADS=${THREADS:-"1 2 4 8 10 12 16"} CHUNKS=${CHUNKS:-10MiB} \
             REPEAT=${REPEAT:-3} bash scripts/sweep.sh ;;
         # xferbench against the bare C loop (and iperf3 where installed), and the cost of --verify, single stream.
-        # Without iperf3 it is skipped at once: installing it would wait on a network such a machine may not have.
-        peers) no_iperf=1; command -v iperf3 >/dev/null && no_iperf=0
+        # Without iperf3 (and jq, which reads its JSON) it is skipped at once: installing them would wait on a
+        # network such a machine may not have.
+        peers) no_iperf=1; command -v iperf3 >/dev/null && command -v jq >/dev/null && no_iperf=0
             OUT=$RESULTS/$TAG/peers SIZE=$SIZE ROUNDS=${PEER_ROUNDS:-7} FIXTURE_ROUNDS=2 \
             FIXTURE_SIZE=${PEER_FIXTURE_SIZE:-2GB} NO_IPERF=${NO_IPERF:-$no_iperf} bash scripts/bench-peers.sh ;;
         *) echo "many-core: unknown step $step"; exit 2 ;;

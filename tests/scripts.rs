@@ -251,8 +251,8 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     let run = |name: &str, envs: &[(&str, &str)]| {
         let out = script(name, dir.path())
             .env("FIXTURES_DIR", "fx")
-            // Absolute: the scripts run `xferbench run` from the repository root, where a relative folder would land.
-            .env("EXTRA", format!("--fixture-dir {}", dir.path().join("fx").display()))
+            // The fixture folder is FIXTURES_DIR's, read from where the script started: never one of the repository.
+            .env("EXTRA", "")
             .envs(envs.iter().copied())
             .output()
             .unwrap();
@@ -325,9 +325,27 @@ fn passes_versions_and_tls_benches_write_their_tables() {
         &[("SIZE", "2MiB"), ("ROUNDS", "2"), ("OUT", "tls"), ("CHUNKS", "256KiB")],
     );
     let md = std::fs::read_to_string(dir.path().join("tls/tls.md")).unwrap();
-    for s in ["| sendfile |", "| tls-read-send |", "| ktls-sendfile |", "TLS13_"] {
+    for s in [
+        "| sendfile |",
+        "| tls-read-send |",
+        "| ktls-sendfile |",
+        "TLS13_",
+        "vs sf [95% interval]",
+    ] {
         assert!(md.contains(s), "{s} in:\n{md}");
     }
+    // One run of two rounds: the run's own table pairs TLS with sendfile round by round.
+    let tls = md.lines().find(|l| l.starts_with("tls-read-send ")).expect(&md);
+    assert!(tls.contains("x [") && tls.contains(" 2 "), "{tls}");
+    let rows = read_rows_of(&dir.path().join("tls/runs.csv")).unwrap();
+    assert_eq!(rows.len(), 8, "4 strategies x 2 rounds");
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.run_id.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        1
+    );
     assert!(dir.path().join("tls/cpu.svg").is_file());
     assert!(
         !Path::new(env!("CARGO_MANIFEST_DIR")).join("fx").exists(),

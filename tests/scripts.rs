@@ -1,6 +1,6 @@
 //! The shell scripts users run: the thread sweep (and its resume), the article reproduction, the many-core plan, the
 //! benches whose rounds run outside one `run` (peers, receive buffers, passes, versions) and the TLS bench, on tiny
-//! sizes.
+//! sizes; and that their statistics come from xferbench (`run`'s rounds, `xferbench stats`), not from the scripts.
 
 mod common;
 
@@ -351,4 +351,28 @@ fn passes_versions_and_tls_benches_write_their_tables() {
         !Path::new(env!("CARGO_MANIFEST_DIR")).join("fx").exists(),
         "a fixture folder was made in the repository"
     );
+}
+
+/// The statistics live in the Rust code (`run`'s rounds, `xferbench stats`): no script computes a median, a quantile
+/// or an interval of its own, and none needs python.
+#[test]
+fn no_script_computes_statistics_of_its_own() {
+    let mut files = vec![];
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap().map(Result::unwrap) {
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(files.len() > 10, "{files:?}");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for word in ["python", "statistics.", "median(", "quantile", "IQR"] {
+            assert!(!text.contains(word), "{} contains {word:?}", f.display());
+        }
+    }
 }

@@ -10,7 +10,7 @@
 #   abs PATH        a path as the user gave it, relative to where the script was started; one inside the repository
 #                   comes back relative to its root, so that no result file records a path of this machine
 #   bin             the xferbench binary: XFERBENCH (read with abs) or target/release/xferbench
-#   need_bin        builds target/release/xferbench when it is missing (a missing XFERBENCH is an error)
+#   need_bin        builds target/release/xferbench when it is missing (any other missing XFERBENCH is an error)
 #   host, stamp     this host's short name; <host>-<kernel release>-<UTC date>, the tail of default result folders
 #   join WORD...    the words joined by commas, as `xferbench run` takes a list
 #   need_packages   from packages.sh: Debian packages a script needs, installed when missing (as root)
@@ -37,7 +37,7 @@ bin=target/release/xferbench
 [ -n "${XFERBENCH:-}" ] && bin=$(abs "$XFERBENCH")
 need_bin() {
     [ -x "$bin" ] && return 0
-    [ -z "${XFERBENCH:-}" ] || die "XFERBENCH: $bin is missing or not executable"
+    [ "$bin" = target/release/xferbench ] || die "XFERBENCH: $bin is missing or not executable"
     say "building $bin"
     cargo build --release --quiet
 }

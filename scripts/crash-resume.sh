@@ -25,12 +25,9 @@
 #   FIXTURES_DIR  where the test file is made [beside the temporary folder's results]
 #   XFERBENCH     the binary [target/release/xferbench, built if missing]
 #   EXTRA         more options for `xferbench run`
-set -euo pipefail
-start_dir=$PWD
-cd "$(dirname "$0")/.."
-abs() { case $1 in /*) echo "$1" ;; *) echo "$start_dir/$1" ;; esac; }
+. "$(dirname "$0")/lib/common.sh"
+. scripts/lib/csv.sh
 [ -n "${OUT:-}" ] && OUT=$(abs "$OUT")
-[ -n "${XFERBENCH:-}" ] && XFERBENCH=$(abs "$XFERBENCH")
 [ -n "${FIXTURES_DIR:-}" ] && FIXTURES_DIR=$(abs "$FIXTURES_DIR")
 
 KILLS=${KILLS:-50}
@@ -45,11 +42,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/crash-resume.XXXXXX")
 OUT=${OUT:-$work/out}
 FIXTURES_DIR=${FIXTURES_DIR:-$work/fx}
 
-bin=${XFERBENCH:-target/release/xferbench}
-if [ ! -x "$bin" ]; then
-    echo "crash-resume: building $bin"
-    cargo build --release --quiet
-fi
+need_bin
+# jq reads summary.json for the checks at the end.
+need_packages "$me" jq=jq || exit 1
 if [ -s "$OUT/runs.csv" ]; then
     echo "crash-resume: $OUT already holds rows: give OUT a new folder" >&2
     exit 2
@@ -172,49 +167,49 @@ status=0
 [ "$status" -eq 0 ] || violation "the last resume exited $status: $(tail -1 "$work/run$k.err")"
 torn_set_aside=$(cat "$work"/run*.err | grep -c "ended in a row cut short" || true)
 
-# runs.csv against the plan and summary.json.
-facts=$(python3 - "$OUT" "$REPEAT" "$cases" <<'PY'
-import collections, csv, json, sys
-out, repeat, cases = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-raw = open(f"{out}/runs.csv", "rb").read()
-bad = []
-if raw and not raw.endswith(b"\n"):
-    tail = len(raw) - raw.rfind(b"\n") - 1
-    bad.append(f"runs.csv ends in a torn row ({tail} bytes)")
-reader = csv.reader(open(f"{out}/runs.csv", newline=""))
-header = next(reader)
-rows = []
-for n, fields in enumerate(reader, start=2):
-    if len(fields) != len(header):
-        bad.append(f"runs.csv line {n} has {len(fields)} fields, not {len(header)}")
-        continue
-    rows.append(dict(zip(header, fields)))
-pairs = collections.Counter((r["case_id"], int(r["repetition"])) for r in rows)
-dups = sum(n - 1 for n in pairs.values() if n > 1)
-for (case, rep), n in sorted(pairs.items()):
-    if n > 1:
-        bad.append(f"{case} repetition {rep} written {n} times")
-ok = collections.Counter(r["case_id"] for r in rows if r["status"] == "ok")
-for r in rows:
-    if r["status"] != "ok":
-        bad.append(f"{r['case_id']} repetition {r['repetition']}: status {r['status']} ({r['error']})")
-if len(ok) != cases:
-    bad.append(f"{len(ok)} case(s) with ok rows, the plan has {cases}")
-for case, n in sorted(ok.items()):
-    reps = sorted(int(r["repetition"]) for r in rows if r["case_id"] == case and r["status"] == "ok")
-    if reps != list(range(1, repeat + 1)):
-        bad.append(f"{case}: {n} ok row(s), repetitions {reps}, not 1..{repeat}")
-summary = json.load(open(f"{out}/summary.json"))
-if summary["state"] != "finished":
-    bad.append(f"summary.json says {summary['state']}")
-counted = {c["case_id"]: c["ok_runs"] for c in summary["cases"]}
-if counted != dict(ok):
-    bad.append(f"summary.json counts {counted}, runs.csv {dict(ok)}")
-for b in bad:
-    print(f"bad {b}")
-print(f"rows {len(rows)} duplicates {dups}")
-PY
-) || facts="bad the check of runs.csv and summary.json failed"
+# runs.csv against the plan and summary.json: "bad ..." lines, then "rows N duplicates D".
+check() {
+    local csv=$OUT/runs.csv counted state
+    if [ -s "$csv" ] && [ -n "$(tail -c 1 "$csv")" ]; then
+        echo "bad runs.csv ends in a torn row ($(tail -n 1 "$csv" | wc -c) bytes)"
+    fi
+    awk -v repeat="$REPEAT" -v cases="$cases" "$csv_awk"'
+        NR == 1 { nh = fields($0, h); for (i = 1; i <= nh; i++) at[h[i]] = i; next }
+        {
+            split("", f)
+            n = fields($0, f)
+            if (n != nh) { printf "bad runs.csv line %d has %d fields, not %d\n", NR, n, nh; next }
+            rows++
+            c = f[at["case_id"]]; r = f[at["repetition"]] + 0
+            times[c, r]++
+            if (f[at["status"]] != "ok")
+                printf "bad %s repetition %d: status %s (%s)\n", c, r, f[at["status"]], f[at["error"]]
+            else { ok[c]++; okrep[c, r] = 1 }
+        }
+        END {
+            for (k in times) if (times[k] > 1) {
+                split(k, p, SUBSEP)
+                printf "bad %s repetition %s written %d times\n", p[1], p[2], times[k]
+                dups += times[k] - 1
+            }
+            for (c in ok) {
+                nc++
+                whole = ok[c] == repeat
+                for (r = 1; r <= repeat; r++) if (!((c, r) in okrep)) whole = 0
+                if (!whole) printf "bad %s: %d ok row(s), not repetitions 1..%d\n", c, ok[c], repeat
+                printf "counted %s %d\n", c, ok[c]
+            }
+            if (nc != cases) printf "bad %d case(s) with ok rows, the plan has %d\n", nc, cases
+            printf "rows %d duplicates %d\n", rows, dups
+        }' "$csv" >"$work/facts"
+    grep -v '^counted ' "$work/facts"
+    state=$(jq -r .state "$OUT/summary.json")
+    [ "$state" = finished ] || echo "bad summary.json says $state"
+    counted=$(jq -r '.cases[] | "counted \(.case_id) \(.ok_runs)"' "$OUT/summary.json" | sort)
+    [ "$counted" = "$(grep '^counted ' "$work/facts" | sort)" ] ||
+        echo "bad summary.json's ok counts are not those of runs.csv:" $counted
+}
+facts=$(check) || facts="bad the check of runs.csv and summary.json failed"
 while IFS= read -r line; do
     case $line in bad\ *) violation "${line#bad }" ;; esac
 done <<<"$facts"

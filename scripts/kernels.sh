@@ -33,17 +33,9 @@
 # and sources are left alone), the ext4 disk is made by mkfs.ext4 on a file, and results leave the guest as a tar
 # stream written onto a second, raw virtual disk that tar reads back here. A guest killed at its time limit (or by ^C)
 # still gives back its finished rows, read off its ext4 disk with debugfs; running again with the same OUT resumes.
-set -euo pipefail
-start_dir=$PWD
-cd "$(dirname "$0")/.."
-# shellcheck source=scripts/lib/packages.sh
-. scripts/lib/packages.sh
+. "$(dirname "$0")/lib/common.sh"
 PATH=$PATH:/usr/sbin:/sbin
-abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
-die() { echo "kernels: $*" >&2; exit 1; }
-say() { echo "kernels: $*"; }
 [ -n "${OUT:-}" ] && OUT=$(abs "$OUT")
-[ -n "${XFERBENCH:-}" ] && XFERBENCH=$(abs "$XFERBENCH")
 [ -n "${CACHE_DIR:-}" ] && CACHE_DIR=$(abs "$CACHE_DIR")
 [ -n "${WORK_DIR:-}" ] && WORK_DIR=$(abs "$WORK_DIR")
 
@@ -87,14 +79,9 @@ for k in $KERNELS; do
 done
 need_packages kernels "${tools[@]}" || exit 1
 
-bin=${XFERBENCH:-target/release/xferbench}
-if [ ! -x "$bin" ]; then
-    say "building $bin"
-    cargo build --release --quiet
-fi
+need_bin
 
 # The plan, checked by xferbench itself before any kernel is fetched.
-join() { local IFS=,; echo "$*"; }
 # shellcheck disable=SC2086
 run_args=(--size "$SIZE" --strategies "$(join $STRATEGIES)" --threads "$(join $THREADS)" --chunk "$(join $CHUNKS)"
     --cache "$(join $CACHES)" --repeat "$REPEAT" --warmup "$WARMUP")

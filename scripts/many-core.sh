@@ -2,7 +2,7 @@
 # The article's experiment, the thread sweep and the peer comparison on a many-core machine that has no Rust
 # toolchain: copy the repository there with a release binary built elsewhere (target/release/xferbench; it needs
 # glibc 2.36 or newer), run this, and bring back the tarball it prints. The article and sweep steps resume: if a
-# time limit cuts one short, run this again on the same machine and finished cases are skipped (peers, a few
+# time limit cuts one short, run this again on the same machine and finished rounds are kept (peers, a few
 # minutes, starts over).
 #
 # The article's 1.2 GB file, sent as many times per repetition as it takes to last MIN_TIME (on 16 cores one pass
@@ -16,21 +16,17 @@
 # Environment: SIZE [1.2GB], MIN_TIME [0.5s], THREADS [1 2 4 8 10 12 16], CHUNKS [10MiB], REPEAT [3],
 #              TAG [<CPUs>cpu-<host>-linux-<kernel>], RESULTS [results], TARBALL [results-<TAG>.tar.gz],
 #              STEPS ["article sweep peers"], PEER_ROUNDS [7], PEER_FIXTURE_SIZE [2GB, fixture against dd],
-#              NO_IPERF [1 unless iperf3 is installed], XFERBENCH [target/release/xferbench],
+#              NO_IPERF [1 unless iperf3 and jq are installed], XFERBENCH [target/release/xferbench],
 #              EXTRA (more `xferbench run` options, for the article and sweep steps)
-set -euo pipefail
-start_dir=$PWD
-cd "$(dirname "$0")/.."
-# Paths given relative to where the script was started; inside the repository they are passed on relative to it,
-# so that no result file records a path of this machine.
-abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
+. "$(dirname "$0")/lib/common.sh"
 SIZE=${SIZE:-1.2GB}
 MIN_TIME=${MIN_TIME:-0.5s}
-TAG=${TAG:-$(nproc)cpu-$(hostname -s 2>/dev/null || hostname)-linux-$(uname -r | cut -d- -f1)}
+TAG=${TAG:-$(nproc)cpu-$host-linux-$(uname -r | cut -d- -f1)}
 RESULTS=$( [ -n "${RESULTS:-}" ] && abs "$RESULTS" || echo results)
 TARBALL=$( [ -n "${TARBALL:-}" ] && abs "$TARBALL" || echo "results-${TAG//\//-}.tar.gz")
-export XFERBENCH=$( [ -n "${XFERBENCH:-}" ] && abs "$XFERBENCH" || echo target/release/xferbench)
-[ -x "$XFERBENCH" ] || { echo "many-core: $XFERBENCH is missing: build it first (cargo build --release)"; exit 1; }
+# The steps get the binary as this script found it (relative to the repository root, where they start too).
+export XFERBENCH=$bin
+[ -x "$XFERBENCH" ] || die "$XFERBENCH is missing: build it first (cargo build --release)"
 # Packed on every exit, finished or not (a `timeout` that stops this mid-sweep still leaves every finished row in
 # the tarball; running this again resumes).
 started=$SECONDS
@@ -48,8 +44,9 @@ for step in ${STEPS:-article sweep peers}; do
         sweep) OUT=$RESULTS/$TAG/sweep SIZE=$SIZE MIN_TIME=$MIN_TIME THREADS=${THREADS:-"1 2 4 8 10 12 16"} CHUNKS=${CHUNKS:-10MiB} \
             REPEAT=${REPEAT:-3} bash scripts/sweep.sh ;;
         # xferbench against the bare C loop (and iperf3 where installed), and the cost of --verify, single stream.
-        # Without iperf3 it is skipped at once: installing it would wait on a network such a machine may not have.
-        peers) no_iperf=1; command -v iperf3 >/dev/null && no_iperf=0
+        # Without iperf3 (and jq, which reads its JSON) it is skipped at once: installing them would wait on a
+        # network such a machine may not have.
+        peers) no_iperf=1; command -v iperf3 >/dev/null && command -v jq >/dev/null && no_iperf=0
             OUT=$RESULTS/$TAG/peers SIZE=$SIZE ROUNDS=${PEER_ROUNDS:-7} FIXTURE_ROUNDS=2 \
             FIXTURE_SIZE=${PEER_FIXTURE_SIZE:-2GB} NO_IPERF=${NO_IPERF:-$no_iperf} bash scripts/bench-peers.sh ;;
         *) echo "many-core: unknown step $step"; exit 2 ;;

@@ -1,41 +1,32 @@
 #!/usr/bin/env bash
 # The article's experiment on this machine: a 1.2 GB file over loopback, serial sendfile against 10 threads
 # sending 10 MiB chunks striped (as the original Java code did), read+send as the "traditional" path, cold and warm
-# page cache, 4 trials each; then the 2017 medians beside this machine's (xferbench article). Each trial sends the
+# page cache, 4 trials each; then the 2017 medians beside this machine's (xferbench article). The trials are rounds
+# of one `xferbench run`: each round runs every case once, in an order that turns each round. Each trial sends the
 # file as many times as it takes to last MIN_TIME (passes; cold passes each start cold), and the table states times
 # per 1.2 GB.
 #
 # Environment (defaults in brackets):
-#   SIZE       [1.2GB]   REPEAT [4]   THREADS [10]   CHUNK [10MiB]   MIN_TIME [0.5s]
+#   SIZE       [1.2GB]   REPEAT [4 rounds]   THREADS [10]   CHUNK [10MiB]   MIN_TIME [0.5s]
 #   OUT        result folder [results/article-<host>-<kernel>-<UTC date>]
 #   DROP_CACHES=1  also drop the whole page cache before cold cases (root), as the original study did
 #   XFERBENCH  the binary [target/release/xferbench, built if missing]
 #   EXTRA      more options for `xferbench run`
-set -euo pipefail
-start_dir=$PWD
-cd "$(dirname "$0")/.."
-# Paths given relative to where the script was started; inside the repository they are passed on relative to it,
-# so that no result file records a path of this machine.
-abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
+. "$(dirname "$0")/lib/common.sh"
 
 SIZE=${SIZE:-1.2GB}
 REPEAT=${REPEAT:-4}
 THREADS=${THREADS:-10}
 CHUNK=${CHUNK:-10MiB}
 MIN_TIME=${MIN_TIME:-0.5s}
-OUT=$(abs "${OUT:-results/article-$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}")
+OUT=$(abs "${OUT:-results/article-$stamp}")
 EXTRA=${EXTRA:-}
-bin=target/release/xferbench
-[ -n "${XFERBENCH:-}" ] && bin=$(abs "$XFERBENCH")
-if [ ! -x "$bin" ]; then
-    echo "reproduce: building $bin"
-    cargo build --release --quiet
-fi
+need_bin
 drop=()
 [ "${DROP_CACHES:-0}" = 1 ] && drop=(--drop-caches)
 
 echo "reproduce: $SIZE, sendfile vs parallel-sendfile x$THREADS ($CHUNK chunks, striped) vs read-send,"
-echo "           cold then warm, $REPEAT trials each of at least $MIN_TIME, into $OUT"
+echo "           cold and warm, $REPEAT rounds of at least $MIN_TIME a trial, into $OUT"
 status=0
 # shellcheck disable=SC2086
 "$bin" run --size "$SIZE" --strategies sendfile,parallel-sendfile,read-send --threads "$THREADS" \

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Thread-count sweep: serial and parallel sendfile (and read-send) over thread counts, chunk sizes and both cache
-# states, into one result folder, plotted at the end. Re-running with the same OUT resumes: cases already in its
-# runs.csv are skipped.
+# states, into one result folder, plotted at the end. One `xferbench run`: REPEAT rounds, each running every case
+# once in an order that turns each round, so `vs sf` pairs each case with serial sendfile round by round.
+# Re-running with the same OUT resumes: finished rounds are kept, a round cut short goes on from its next case.
 #
 # Environment (defaults in brackets):
 #   SIZE        test file size [1.2GB]
 #   THREADS     thread counts, space-separated [1 2 4 8 10 12 16, less those above 2x this machine's CPUs]
 #   CHUNKS      chunk sizes [1MiB 10MiB]
 #   CACHES      cache states [warm cold]
-#   REPEAT      counted repetitions per case [3]
+#   REPEAT      rounds (counted repetitions per case), or auto (rounds until every interval is narrow, see
+#               `xferbench run --help`) [3]
 #   WARMUP      warm-up repetitions per case [1]
 #   MIN_TIME    shortest timed section of a repetition: the file is sent as many times as that takes [0.5s]
 #   STRATEGIES  serial and parallel- strategies [sendfile read-send parallel-sendfile]
@@ -16,16 +18,7 @@
 #   OUT         result folder [results/<host>-<kernel>-<UTC date>]
 #   XFERBENCH   the binary [target/release/xferbench, built if missing]
 #   EXTRA       more options for `xferbench run`, e.g. "--drop-caches --sender-cpus 0-7"
-set -euo pipefail
-# OUT and XFERBENCH may be given relative to where the script was started.
-start_dir=$PWD
-cd "$(dirname "$0")/.."
-# Paths given relative to where the script was started; inside the repository they are passed on relative to it,
-# so that no result file records a path of this machine.
-abs() { case $1 in /*) p=$1;; *) p=$start_dir/$1;; esac; realpath -m --relative-base="$PWD" "$p"; }
-[ -n "${OUT:-}" ] && OUT=$(abs "$OUT")
-[ -n "${XFERBENCH:-}" ] && XFERBENCH=$(abs "$XFERBENCH")
-
+. "$(dirname "$0")/lib/common.sh"
 cpus=$(nproc)
 SIZE=${SIZE:-1.2GB}
 CHUNKS=${CHUNKS:-"1MiB 10MiB"}
@@ -35,7 +28,7 @@ WARMUP=${WARMUP:-1}
 MIN_TIME=${MIN_TIME:-0.5s}
 STRATEGIES=${STRATEGIES:-"sendfile read-send parallel-sendfile"}
 LAYOUT=${LAYOUT:-striped}
-OUT=${OUT:-results/$(hostname -s 2>/dev/null || hostname)-$(uname -r)-$(date -u +%Y%m%d)}
+OUT=$(abs "${OUT:-results/$stamp}")
 EXTRA=${EXTRA:-}
 if [ -n "${THREADS:-}" ]; then
     threads=$THREADS
@@ -49,13 +42,8 @@ else
     [ -n "${dropped:-}" ] && echo "sweep: $cpus CPUs here: leaving out thread counts${dropped} (set THREADS to force)"
 fi
 
-bin=${XFERBENCH:-target/release/xferbench}
-if [ ! -x "$bin" ]; then
-    echo "sweep: building $bin"
-    cargo build --release --quiet
-fi
+need_bin
 
-join() { local IFS=,; echo "$*"; }
 # shellcheck disable=SC2086
 strategies=$(join $STRATEGIES); threads_csv=$(join $threads); chunks=$(join $CHUNKS); caches=$(join $CACHES)
 
@@ -63,37 +51,40 @@ run_args=(--size "$SIZE" --strategies "$strategies" --threads "$threads_csv" --c
     --layout "$LAYOUT" --repeat "$REPEAT" --warmup "$WARMUP" --min-time "$MIN_TIME")
 plan=$("$bin" run "${run_args[@]}" --dry-run)
 plan=${plan%%$'\n'*}
+# "plan: N cases, R runs, B bytes per run" ("at least R runs" with --repeat auto); R counts warm-ups too.
 cases=$(echo "$plan" | sed -n 's/^plan: \([0-9]*\) cases.*/\1/p')
 runs=$(echo "$plan" | sed -n 's/.* \([0-9]*\) runs.*/\1/p')
+at_least=$(echo "$plan" | grep -o 'at least ' || true)
 bytes=$(echo "$plan" | sed -n 's/.* \([0-9]*\) bytes per run/\1/p')
 # Rough: a repetition lasts its timed section (MIN_TIME with a quarter to spare, or one pass of the file at ~2 GB/s
 # warm, ~1 GB/s cold, whichever is longer) plus putting the page cache in its state (reading the file at ~5 GB/s) and
 # set-up; each case also spends about one repetition more finding its pass count.
-min_ms=$(python3 -c "
-import re,sys
-t='$MIN_TIME'.strip(); m=re.fullmatch(r'([0-9.]+)\s*(ms|s|m)?', t)
-print(int(float(m[1]) * {'ms': 1, 's': 1000, 'm': 60000, None: 1000}[m[2]]) if m else 500)")
+min_ms=$(awk -v t="$MIN_TIME" 'BEGIN {
+    if (!match(t, /^[0-9.]+/)) { print 500; exit }
+    v = substr(t, 1, RLENGTH); u = substr(t, RLENGTH + 1); gsub(/ /, "", u)
+    printf "%d\n", v * (u == "ms" ? 1 : u == "m" ? 60000 : 1000)
+}')
 ncaches=$(echo $CACHES | wc -w)
-per_cache=$(( cases / ncaches ))
+per_cache=$(( (runs + cases) / ncaches ))
 estimate_ms=0
 for c in $CACHES; do
     case $c in cold) rate=1000000;; *) rate=2000000;; esac  # bytes per ms
     pass_ms=$(( bytes / rate ))
     timed=$(( min_ms * 5 / 4 )); [ "$pass_ms" -gt "$timed" ] && timed=$pass_ms
     rep_ms=$(( timed + bytes / 5000000 + 200 ))
-    estimate_ms=$(( estimate_ms + per_cache * (WARMUP + 1 + REPEAT) * rep_ms ))
+    estimate_ms=$(( estimate_ms + per_cache * rep_ms ))
 done
 estimate=$(( estimate_ms / 1000 ))
 
 cat <<PLAN
-sweep: $cases case(s) x ($WARMUP warm-up + $REPEAT counted) = $runs runs of $SIZE
+sweep: $cases case(s), $WARMUP warm-up(s) each, then $REPEAT round(s) in turning order = ${at_least}$runs runs of $SIZE
   strategies: $STRATEGIES
   threads:    $threads (parallel strategies only; layout $LAYOUT)
   chunks:     $CHUNKS
   caches:     $CACHES
-  into:       $OUT (resumes: finished cases are skipped)
+  into:       $OUT (resumes: finished rounds are kept)
   timed:      each repetition at least $MIN_TIME (the file sent as many times as that takes)
-  roughly:    $((estimate / 60)) min $((estimate % 60)) s, if nothing is already done (assuming ~2 GB/s warm, ~1 GB/s cold)
+  roughly:    ${at_least}$((estimate / 60)) min $((estimate % 60)) s, if nothing is already done (assuming ~2 GB/s warm, ~1 GB/s cold)
 PLAN
 
 mkdir -p "$OUT"

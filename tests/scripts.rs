@@ -1,5 +1,6 @@
-//! The shell scripts users run: the thread sweep (and its resume), the article reproduction, the many-core plan and
-//! the peers bench, on tiny sizes.
+//! The shell scripts users run: the thread sweep (and its resume), the article reproduction, the many-core plan, the
+//! benches whose rounds run outside one `run` (peers, receive buffers, passes, versions) and the TLS bench, on tiny
+//! sizes; and that their statistics come from xferbench (`run`'s rounds, `xferbench stats`), not from the scripts.
 
 mod common;
 
@@ -160,16 +161,27 @@ fn peers_bench_writes_ratios_cpu_and_rows() {
     assert!(out.status.success(), "{text}");
     assert!(dir.path().join("fx/xferbench-8388608-seed1.bin").is_file(), "{text}");
     let md = std::fs::read_to_string(dir.path().join("peers/peers.md")).unwrap();
-    for line in [
-        "| xferbench sendfile / bare sendfile (goal >= 1.0) |",
-        "| xferbench read-send / bare read-send |",
-        "| with --verify / without (goal >= 0.85; --verify-on auto) |",
-        "| fixture creation / dd of zeros |",
-        "| xferbench-sendfile-verify-receiver |",
-        "- the check in the receiving thread adds",
+    for heading in [
+        "### xferbench sendfile / bare sendfile (goal >= 1.0)",
+        "### xferbench read-send / bare read-send",
+        "### with --verify / without",
+        "### fixture creation / dd of zeros",
+        "### sink user CPU s per 10^9 bytes",
+        "### sink waits per 10^9 bytes",
     ] {
-        assert!(md.contains(line), "{line:?} missing from:\n{md}");
+        assert!(md.contains(heading), "{heading:?} missing from:\n{md}");
     }
+    // Every comparison is xferbench stats': the first against its baseline, paired round by round.
+    assert!(md.contains("vs baseline [95% interval]"), "{md}");
+    for name in [
+        "xferbench-sendfile",
+        "xferbench-read-send",
+        "xferbench-sendfile-verify",
+        "xferbench-sendfile-verify-receiver",
+    ] {
+        assert!(paired(&md, name), "{name} has no paired ratio:\n{md}");
+    }
+    assert!(md.contains("| fixture | 1 |"), "{md}");
     assert!(!md.contains("iperf3-Z-F"), "iperf3 was skipped:\n{md}");
     // Four xferbench runs a round, each labelled with its tool and round, every one verified where it was asked.
     let mut reader = csv::Reader::from_path(dir.path().join("peers/xferbench-runs.csv")).unwrap();
@@ -202,17 +214,18 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     let md = std::fs::read_to_string(dir.path().join("rx/rx-buffer.md")).unwrap();
+    assert!(md.contains("## MB/s of each size against 256KiB\n"), "{md}");
+    assert!(md.contains("## MB/s of each size against 256KiB-verify"), "{md}");
+    assert!(md.contains("vs baseline [95% interval]"), "{md}");
     for size in ["64KiB", "256KiB"] {
-        let row = md
-            .lines()
-            .find(|l| l.starts_with(&format!("| {size} |")))
-            .unwrap_or_else(|| panic!("no row for {size}:\n{md}"));
-        assert_eq!(row.matches('|').count(), 10, "{row}");
-        assert!(row.trim_end().ends_with("] |"), "a per-round ratio: {row}");
+        // Against the default, and with --verify against without, each paired round by round.
+        assert!(md.contains(&format!("### {size}\n")), "{size}: {md}");
+        assert!(paired(&md, &format!("{size}-verify")), "{size}: {md}");
         let verified = read_rows_of(&dir.path().join(format!("rx/{size}-verify/runs.csv"))).unwrap();
         assert_eq!(verified.len(), 2);
         assert!(verified.iter().all(|r| r.is_ok() && r.verified), "{verified:?}");
     }
+    assert!(paired(&md, "64KiB"), "{md}");
     assert!(
         dir.path().join("fx/xferbench-4194304-seed1.bin").is_file(),
         "EXTRA reached run"
@@ -224,6 +237,12 @@ fn read_rows_of(path: &std::path::Path) -> anyhow::Result<Vec<xferbench::record:
     Ok(xferbench::record::read(path)?.rows)
 }
 
+/// A row of `xferbench stats`' table for `name` that holds a ratio with its interval ("0.97x [0.91–1.02]").
+fn paired(md: &str, name: &str) -> bool {
+    md.lines()
+        .any(|l| l.starts_with(&format!("| {name} |")) && l.contains("x [") && l.contains("–"))
+}
+
 /// The three benches of this build at a tiny size: passes against a bigger file, this build against another (here
 /// itself), and TLS beside sendfile; each writes its table.
 #[test]
@@ -232,7 +251,8 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     let run = |name: &str, envs: &[(&str, &str)]| {
         let out = script(name, dir.path())
             .env("FIXTURES_DIR", "fx")
-            .env("EXTRA", "--fixture-dir fx")
+            // The fixture folder is FIXTURES_DIR's, read from where the script started: never one of the repository.
+            .env("EXTRA", "")
             .envs(envs.iter().copied())
             .output()
             .unwrap();
@@ -253,8 +273,16 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     );
     let md = std::fs::read_to_string(dir.path().join("passes/passes.md")).unwrap();
     assert!(
-        md.contains("| sendfile |") && md.contains("| parallel-sendfile |"),
+        md.contains("## sendfile\n") && md.contains("## parallel-sendfile\n"),
         "{md}"
+    );
+    assert!(md.contains("vs baseline [95% interval]"), "{md}");
+    assert_eq!(
+        md.lines()
+            .filter(|l| l.starts_with("| passes-3 |") && l.contains("x ["))
+            .count(),
+        2,
+        "one paired ratio a strategy:\n{md}"
     );
     assert!(
         dir.path().join("fx/xferbench-6291456-seed1.bin").is_file(),
@@ -279,15 +307,72 @@ fn passes_versions_and_tls_benches_write_their_tables() {
         .collect::<Vec<_>>(),
     );
     let md = std::fs::read_to_string(dir.path().join("versions/versions.md")).unwrap();
-    assert!(md.contains("| this / base |") && md.contains("| sendfile |"), "{md}");
+    assert!(md.contains("vs baseline [95% interval]"), "{md}");
+    // This build against the bare loop and against the other build; the main job's spread of each.
+    assert_eq!(
+        md.lines()
+            .filter(|l| l.starts_with("| this |") && l.contains("x ["))
+            .count(),
+        2,
+        "{md}"
+    );
+    assert!(paired(&md, "base"), "{md}");
+    let spread = md.lines().find(|l| l.starts_with("| sendfile |")).expect(&md);
+    assert_eq!(spread.matches('%').count(), 2, "{spread}");
 
     run(
         "bench-tls.sh",
         &[("SIZE", "2MiB"), ("ROUNDS", "2"), ("OUT", "tls"), ("CHUNKS", "256KiB")],
     );
     let md = std::fs::read_to_string(dir.path().join("tls/tls.md")).unwrap();
-    for s in ["| sendfile |", "| tls-read-send |", "| ktls-sendfile |", "TLS13_"] {
+    for s in [
+        "| sendfile |",
+        "| tls-read-send |",
+        "| ktls-sendfile |",
+        "TLS13_",
+        "vs sf [95% interval]",
+    ] {
         assert!(md.contains(s), "{s} in:\n{md}");
     }
+    // One run of two rounds: the run's own table pairs TLS with sendfile round by round.
+    let tls = md.lines().find(|l| l.starts_with("tls-read-send ")).expect(&md);
+    assert!(tls.contains("x [") && tls.contains(" 2 "), "{tls}");
+    let rows = read_rows_of(&dir.path().join("tls/runs.csv")).unwrap();
+    assert_eq!(rows.len(), 8, "4 strategies x 2 rounds");
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.run_id.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        1
+    );
     assert!(dir.path().join("tls/cpu.svg").is_file());
+    assert!(
+        !Path::new(env!("CARGO_MANIFEST_DIR")).join("fx").exists(),
+        "a fixture folder was made in the repository"
+    );
+}
+
+/// The statistics live in the Rust code (`run`'s rounds, `xferbench stats`): no script computes a median, a quantile
+/// or an interval of its own, and none needs python.
+#[test]
+fn no_script_computes_statistics_of_its_own() {
+    let mut files = vec![];
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap().map(Result::unwrap) {
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(files.len() > 10, "{files:?}");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for word in ["python", "statistics.", "median(", "quantile", "IQR"] {
+            assert!(!text.contains(word), "{} contains {word:?}", f.display());
+        }
+    }
 }

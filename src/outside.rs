@@ -89,16 +89,21 @@ pub fn report(path: &Path, baseline: Option<&str>, lower_is_better: bool) -> any
         } else {
             (values, base)
         };
+        let common = a.keys().filter(|k| b.contains_key(k)).count();
         let vs = if name == &base_name {
             "baseline".to_string()
         } else {
-            Estimate::of_median(&paired_ratios(a, b)).map_or_else(|| "no round in common".into(), |e| e.ratio_text())
+            match Estimate::of_median(&paired_ratios(a, b)) {
+                Some(e) => e.ratio_text(),
+                None if common == 0 => "no round in common".into(),
+                None => "no ratio: the divisor is 0 in every common round".into(),
+            }
         };
         t.row([
             name.clone(),
             v.len().to_string(),
-            format!("{:.4}", s.median),
-            format!("{:.4}–{:.4}", s.min, s.max),
+            number(s.median),
+            format!("{}–{}", number(s.min), number(s.max)),
             vs,
         ]);
     }
@@ -118,6 +123,16 @@ pub fn report(path: &Path, baseline: Option<&str>, lower_is_better: bool) -> any
             ""
         }
     ))
+}
+
+/// A value for people: whole numbers from 100 up, else four significant digits (`875`, `12.34`, `0.004567`).
+fn number(v: f64) -> String {
+    if v.abs() >= 100.0 || v == 0.0 {
+        format!("{v:.0}")
+    } else {
+        let digits = (3 - v.abs().log10().floor() as i32).max(0) as usize;
+        format!("{v:.digits$}")
+    }
 }
 
 /// The median MB/s of a result folder's ok rows (one number, for a script's CSV).
@@ -153,6 +168,16 @@ mod tests {
         // Times: lower is better, and the ratio still reads as a speed-up.
         let md = report(f.path(), Some("fast"), true).unwrap();
         assert!(md.contains("1.50x [1.50–1.50]"), "{md}");
+    }
+
+    #[test]
+    fn numbers_keep_four_significant_digits_below_100() {
+        assert_eq!(number(875.1), "875");
+        assert_eq!(number(12.3456), "12.35");
+        assert_eq!(number(0.0045678), "0.004568");
+        assert_eq!(number(0.0), "0");
+        let f = csv("round,name,value\n1,a,0\n1,b,2\n");
+        assert!(report(f.path(), None, false).unwrap().contains("the divisor is 0"));
     }
 
     #[test]

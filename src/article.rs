@@ -221,7 +221,7 @@ fn speedup(rows: &[Row], cache: Cache, threads: Option<u32>) -> Option<Estimate>
     let by_round = |strategy, t| {
         picked(rows, cache, strategy, t)
             .iter()
-            .map(|r| (r.pair_index(), r.throughput_mb_s))
+            .map(|r| (r.pair_key(), r.throughput_mb_s))
             .collect()
     };
     Estimate::of_median(&paired_ratios(

@@ -96,6 +96,8 @@ pub enum Command {
     Fixture(FixtureArgs),
     /// Draw the charts of a result folder from its runs.csv.
     Plot(PlotArgs),
+    /// Print the table of a result folder from its runs.csv, as `run` prints it at its end.
+    Table(PlotArgs),
     /// Line up result sets from different machines or kernels.
     Compare(CompareArgs),
     /// Put the article's 2017 medians beside a result folder's (writes DIR/article.md).
@@ -181,14 +183,14 @@ pub struct RunSettings {
     /// Counted repetitions of each case, run in rounds (each round runs every case once, in --order): a count, or
     /// auto (rounds are added until every case's interval is within --ci, or --max-time is up; at least 6, the
     /// fewest whose interval reaches 95%).
-    #[arg(long, value_name = "N|auto", default_value = "3", allow_hyphen_values = true, value_parser = Repeat::parse)]
+    #[arg(long, value_name = "N|auto", default_value = "auto", allow_hyphen_values = true, value_parser = Repeat::parse)]
     pub repeat: Repeat,
     /// With --repeat auto: how narrow every case's interval must get, as its half-width over its median (the
     /// ratio to serial sendfile, or the median MB/s of a case without one) [default: 5%].
     #[arg(long, value_name = "PCT", value_parser = units::percent)]
     pub ci: Option<f64>,
     /// With --repeat auto: the longest the rounds may take (warm-ups not counted); the report names the cases
-    /// that did not get within --ci [default: 60s].
+    /// that did not get within --ci [default: 45s].
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = units::duration)]
     #[serde(with = "units::duration_text_opt")]
     pub max_time: Option<Duration>,
@@ -312,7 +314,7 @@ pub struct FixtureArgs {
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
-    /// A result folder holding runs.csv; the charts are written beside it.
+    /// A result folder holding runs.csv (`plot` writes the charts beside it).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }

@@ -48,4 +48,5 @@ pub mod commands {
     pub use crate::plot::plot_dir as plot;
     pub use crate::runner::main as run;
     pub use crate::sink::main as sink;
+    pub use crate::summary::table_of_dir as table;
 }

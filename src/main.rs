@@ -15,6 +15,10 @@ fn main() {
             files.iter().for_each(|f| xferbench::outln!("{}", f.display()));
             0
         }),
+        Command::Table(args) => commands::table(&args.dir).map(|text| {
+            xferbench::out!("{text}");
+            0
+        }),
         Command::Article(args) => commands::article(&args.dir, args.original.as_deref()).and_then(|table| {
             std::fs::write(args.dir.join("article.md"), &table)?;
             xferbench::out!("{table}");

@@ -222,10 +222,15 @@ impl Row {
         }
     }
 
-    /// What pairs this repetition with the other cases' (`vs sf`): its round, or in result sets from before
-    /// rounds, its repetition number.
-    pub fn pair_index(&self) -> u32 {
-        if self.round > 0 { self.round } else { self.repetition }
+    /// What pairs this repetition with the other cases' (`vs sf`): its round (whichever run of a resumed folder
+    /// measured it), or in result sets from before rounds, its run and repetition number (scripts then ran one
+    /// `run` per round; a single run's repetitions pair by number).
+    pub fn pair_key(&self) -> PairKey {
+        if self.round > 0 {
+            PairKey(String::new(), self.round)
+        } else {
+            PairKey(self.run_id.clone(), self.repetition)
+        }
     }
 
     /// Bytes the repetition moved: every pass of the file.
@@ -262,6 +267,10 @@ fn old_fallback(text: &str) -> Option<(&str, &str)> {
         None => (inner.trim(), ""),
     })
 }
+
+/// What pairs repetitions of different cases: (run, repetition) in sets from before rounds, (-, round) since.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PairKey(String, u32);
 
 /// The columns every runs.csv has had: a file without them is not one.
 const REQUIRED: [&str; 4] = ["run_id", "strategy", "status", "wall_s"];

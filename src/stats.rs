@@ -173,7 +173,7 @@ pub fn rounds_for_level() -> usize {
 }
 
 /// Ratios of `a` to `b` paired by key (a round): one per key both have, in key order.
-pub fn paired_ratios(a: &BTreeMap<u32, f64>, b: &BTreeMap<u32, f64>) -> Vec<f64> {
+pub fn paired_ratios<K: Ord>(a: &BTreeMap<K, f64>, b: &BTreeMap<K, f64>) -> Vec<f64> {
     a.iter()
         .filter_map(|(k, x)| {
             let y = b.get(k)?;

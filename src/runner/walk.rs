@@ -215,7 +215,7 @@ impl Walk<'_> {
                 failed: false,
                 ran: false,
                 next_rep: earlier.iter().map(|r| r.repetition).max().unwrap_or(0) + 1,
-                done: ok().map(|r| r.pair_index()).collect(),
+                done: ok().map(|r| r.round).filter(|&r| r > 0).collect(),
                 fastest_pass_s: f64::INFINITY,
                 index,
             };
@@ -435,12 +435,19 @@ impl Walk<'_> {
     }
 
     /// The cases still running whose interval is wider than `--ci` (or short of 95%), with its half-width.
+    /// A serial sendfile case that other cases of the plan are measured against is not asked for a narrow interval
+    /// of its own: what matters of it is in their ratios.
     fn undecided(&self, cases: &[CaseState]) -> Vec<(CaseKey, f64)> {
         let summary = crate::summary::summarise(self.rows);
         let ci = self.plan.ci();
+        let is_a_baseline = |k: &CaseKey| {
+            cases
+                .iter()
+                .any(|o| o.key != *k && !o.failed && o.key.sendfile_baseline() == *k)
+        };
         cases
             .iter()
-            .filter(|c| !c.failed)
+            .filter(|c| !c.failed && !is_a_baseline(&c.key))
             .filter_map(|c| {
                 let s = summary.iter().find(|s| s.key == c.key);
                 let width = s

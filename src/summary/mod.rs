@@ -13,7 +13,7 @@ mod receiver;
 pub use flags::CaseFlag;
 
 use crate::model::{CaseKey, Cc, Flag, Labeler, Named, Strategy, Transport};
-use crate::record::Row;
+use crate::record::{PairKey, Row};
 pub use crate::stats::Stat;
 use crate::stats::{Estimate, Modes, modes, paired_ratios};
 use crate::table::{Align, Table};
@@ -147,10 +147,10 @@ impl CaseSummary {
 }
 
 /// Each case's ok repetitions' MB/s by what pairs them (their round).
-fn by_round(rows: &[&Row]) -> BTreeMap<u32, f64> {
+fn by_round(rows: &[&Row]) -> BTreeMap<PairKey, f64> {
     let mut map = BTreeMap::new();
     for r in rows.iter().filter(|r| r.is_ok()) {
-        map.entry(r.pair_index()).or_insert(r.throughput_mb_s);
+        map.entry(r.pair_key()).or_insert(r.throughput_mb_s);
     }
     map
 }
@@ -162,7 +162,7 @@ pub fn ratios_to_sendfile(rows: &[Row]) -> BTreeMap<CaseKey, Vec<f64>> {
     for row in rows {
         groups.entry(row.key()).or_default().push(row);
     }
-    let rounds: BTreeMap<CaseKey, BTreeMap<u32, f64>> = groups.iter().map(|(k, r)| (*k, by_round(r))).collect();
+    let rounds: BTreeMap<CaseKey, BTreeMap<PairKey, f64>> = groups.iter().map(|(k, r)| (*k, by_round(r))).collect();
     rounds
         .iter()
         .filter_map(|(k, mine)| {
@@ -351,6 +351,13 @@ fn cc_line(cases: &[CaseSummary]) -> String {
             ""
         }
     )
+}
+
+/// The table of a result folder's runs.csv (`xferbench table DIR`).
+pub fn table_of_dir(dir: &std::path::Path) -> anyhow::Result<String> {
+    let rows = crate::record::read_rows(dir)?;
+    anyhow::ensure!(!rows.is_empty(), "'{}' has no rows", dir.join("runs.csv").display());
+    Ok(table(&summarise(&rows)))
 }
 
 /// The terminal table: one line per case, then the notes and what the columns mean.

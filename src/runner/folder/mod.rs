@@ -244,7 +244,10 @@ mod tests {
                 "--nodelay (true here, false there)"
             ]
         );
-        let d = plan_differences(&record(&["--threads", "4", "--order", "grouped"]), &base);
+        let d = plan_differences(
+            &record(&["--threads", "4", "--repeat", "3", "--order", "grouped"]),
+            &base,
+        );
         assert_eq!(d, ["--order (grouped here, rotate there)"]);
     }
 

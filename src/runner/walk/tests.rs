@@ -465,3 +465,26 @@ fn next_passes_grows_and_caps() {
     assert_eq!(settled_passes(100, 0.005, Duration::from_millis(500)), 125);
     assert_eq!(settled_passes(100, 0.02, Duration::from_millis(500)), 100);
 }
+
+#[test]
+fn a_baseline_that_drifts_is_judged_by_the_ratios_it_divides() {
+    let p = plan(&[
+        "--strategies",
+        "sendfile,read-send",
+        "--repeat",
+        "auto",
+        "--passes",
+        "1",
+    ]);
+    // The machine halves its speed every other round; read-send stays 0.8x sendfile within each round.
+    let mut m = Fake::paced(Box::new(|case, round| {
+        let drift = if round % 2 == 0 { 2.0 } else { 1.0 };
+        if case.strategy.to_string() == "read-send" {
+            0.75 * drift
+        } else {
+            0.6 * drift
+        }
+    }));
+    let (tally, _) = run(&p, &mut Vec::new(), &mut m);
+    assert_eq!((tally.stop, tally.rounds), (Stop::Decided, rounds_for_level() as u32));
+}

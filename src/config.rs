@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(
             words,
             [
-                "--min-time (1s here, 500ms there)",
+                "--min-time (1s here, 250ms there)",
                 "--nodelay (true here, false there)"
             ]
         );

@@ -361,48 +361,58 @@ impl Walk<'_> {
     }
 
     /// One counted repetition of `c` in `round`. False: a signal stopped it.
+    ///
+    /// A fast mode the warm-ups never saw makes a repetition shorter than planned. Under `--min-time` it is kept and
+    /// later rounds get a pass count that lasts `--min-time` at its pace; under `SHORT_RUN_S` (too short to time
+    /// well) it is not counted: like a warm-up it is not written, and the repetition is measured again in the same
+    /// round at the raised count, so that its round keeps its pair.
     fn counted(&mut self, c: &mut CaseState, round: u32) -> anyhow::Result<bool> {
-        let Some(passes) = c.passes else {
-            return Ok(true); // its calibration failed: the case has failed
-        };
-        c.ran = true;
-        let Some(mut row) = self.measure(&c.key, c.next_rep, round, passes)? else {
-            return Ok(false);
-        };
-        c.next_rep += 1;
-        if c.capped {
-            row.add_flag(Flag::PassesCapped);
-        }
-        let of = match self.plan.settings.repeat {
-            Repeat::Fixed(n) => n.to_string(),
-            Repeat::Auto => "auto".into(),
-        };
-        self.out.say(format!(
-            "round {round}/{of} {}: {}",
-            c.label(self.plan.cases.len()),
-            result(&row)
-        ));
-        let ok = row.is_ok();
-        let short = ok && row.wall_s < self.plan.settings.min_time.as_secs_f64();
-        let pass_s = row.wall_s / f64::from(passes);
-        self.keep(row)?;
-        if !ok {
-            c.failed = true;
-            return Ok(true);
-        }
-        c.done.insert(round);
-        // A fast mode the warm-ups never saw: later rounds get a count that lasts --min-time at its pace.
-        if short && self.plan.passes() == Passes::Auto {
-            let raised = aim(pass_s, self.plan.settings.min_time).max(passes);
-            if raised > passes {
+        let min_time = self.plan.settings.min_time;
+        let auto = self.plan.passes() == Passes::Auto;
+        loop {
+            let Some(passes) = c.passes else {
+                return Ok(true); // its calibration failed: the case has failed
+            };
+            c.ran = true;
+            let Some(mut row) = self.measure(&c.key, c.next_rep, round, passes)? else {
+                return Ok(false);
+            };
+            if c.capped {
+                row.add_flag(Flag::PassesCapped);
+            }
+            let of = match self.plan.settings.repeat {
+                Repeat::Fixed(n) => n.to_string(),
+                Repeat::Auto => "auto".into(),
+            };
+            let label = c.label(self.plan.cases.len());
+            self.out.say(format!("round {round}/{of} {label}: {}", result(&row)));
+            let ok = row.is_ok();
+            let pass_s = row.wall_s / f64::from(passes);
+            let raised = aim(pass_s, min_time).max(passes);
+            let grow = ok && auto && raised > passes && row.wall_s < min_time.as_secs_f64();
+            if grow && row.wall_s < crate::summary::SHORT_RUN_S {
                 c.passes = Some(raised);
                 self.out.say(format!(
-                    "{}: that repetition ran under --min-time: {raised} passes from the next round on",
-                    c.key
+                    "{label}: too short to time ({:.3} s), not counted: measured again with {raised} passes",
+                    row.wall_s
+                ));
+                continue;
+            }
+            c.next_rep += 1;
+            self.keep(row)?;
+            if !ok {
+                c.failed = true;
+                return Ok(true);
+            }
+            c.done.insert(round);
+            if grow {
+                c.passes = Some(raised);
+                self.out.say(format!(
+                    "{label}: that repetition ran under --min-time: {raised} passes from the next round on"
                 ));
             }
+            return Ok(true);
         }
-        Ok(true)
     }
 
     /// `--repeat auto`: whether to stop before `round`, and why.

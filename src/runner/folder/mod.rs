@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(
             d,
             [
-                "--min-time (1s here, 500ms there)",
+                "--min-time (1s here, 250ms there)",
                 "--nodelay (true here, false there)"
             ]
         );

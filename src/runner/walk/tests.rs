@@ -367,8 +367,8 @@ fn repeat_auto_stops_at_max_time_and_names_the_undecided_cases() {
 #[test]
 fn a_fast_mode_the_warm_ups_missed_raises_the_pass_count_for_later_rounds() {
     let p = plan(&["--strategies", "sendfile", "--repeat", "4", "--min-time", "0.5s"]);
-    // From round 2 on the machine runs four times as fast.
-    let mut m = Fake::paced(Box::new(|_, round| if round >= 2 { 0.01 } else { 0.04 }));
+    // From round 2 on the machine runs twice as fast: long enough to time, short of --min-time.
+    let mut m = Fake::paced(Box::new(|_, round| if round >= 2 { 0.02 } else { 0.04 }));
     let (_, kept) = run(&p, &mut Vec::new(), &mut m);
     let passes: Vec<u32> = kept.rows.iter().map(|r| r.passes).collect();
     assert!(
@@ -487,4 +487,49 @@ fn a_baseline_that_drifts_is_judged_by_the_ratios_it_divides() {
     }));
     let (tally, _) = run(&p, &mut Vec::new(), &mut m);
     assert_eq!((tally.stop, tally.rounds), (Stop::Decided, rounds_for_level() as u32));
+}
+
+#[test]
+fn a_repetition_too_short_to_time_is_measured_again_in_its_round() {
+    let p = plan(&[
+        "--strategies",
+        "sendfile,read-send",
+        "--repeat",
+        "3",
+        "--min-time",
+        "0.5s",
+    ]);
+    // In round 2, sendfile's first try runs ten times as fast as its warm-ups did.
+    let mut tries = 0;
+    let mut m = Fake::paced(Box::new(move |case, round| {
+        let fast = case.strategy.to_string() == "sendfile" && round == 2 && {
+            tries += 1;
+            tries == 1
+        };
+        if fast { 0.004 } else { 0.04 }
+    }));
+    let (_, kept) = run(&p, &mut Vec::new(), &mut m);
+    assert!(
+        kept.rows.iter().all(|r| r.wall_s >= 0.2),
+        "no short row is kept: {:?}",
+        kept.rows
+    );
+    let sf: Vec<(u32, u32)> = kept
+        .rows
+        .iter()
+        .filter(|r| r.strategy.to_string() == "sendfile")
+        .map(|r| (r.round, r.repetition))
+        .collect();
+    assert_eq!(sf, [(1, 1), (2, 2), (3, 3)], "one row per round, numbered on");
+    let again = m
+        .calls
+        .iter()
+        .filter(|c| c.0.strategy.to_string() == "sendfile" && c.2 == 2)
+        .count();
+    assert_eq!(again, 2, "round 2 measured twice");
+    assert!(
+        kept.lines.iter().any(|l| l.contains("not counted: measured again")),
+        "{:?}",
+        kept.lines
+    );
 }

@@ -2,8 +2,8 @@
 # Do the main job's answers hold from one run to the next? The main job (`xferbench run`, the article's four paths)
 # RUNS times back to back in two forms, the runs of the two forms alternating (before, after, after, before, ...) so
 # that drift in the machine hits both alike:
-#   before: BEFORE ["--order grouped --repeat 3"]: every repetition of a case, then the next case (the order and
-#           repetition count of the main job before rounds);
+#   before: BEFORE ["--order grouped --repeat 3 --min-time 0.5s"]: every repetition of a case, then the next case
+#           (the order, repetition count and repetition length of the main job before rounds);
 #   after:  AFTER [""]: the main job's defaults (rounds in turning order, --repeat auto).
 # Then `xferbench compare` of each form's RUNS result folders: per case, every run's `vs sf` with its interval, the
 # pooled median of all runs' per-round ratios, the spread of the runs' medians and how many runs' intervals hold the
@@ -13,7 +13,7 @@
 #              OUT [results/answers-<host>-<kernel>-<date>], XFERBENCH [target/release/xferbench]
 . "$(dirname "$0")/lib/common.sh"
 RUNS=${RUNS:-5}
-BEFORE=${BEFORE:---order grouped --repeat 3}
+BEFORE=${BEFORE:---order grouped --repeat 3 --min-time 0.5s}
 AFTER=${AFTER:-}
 EXTRA=${EXTRA:-}
 OUT=$(abs "${OUT:-results/answers-$stamp}")

@@ -268,14 +268,14 @@ fn reading(cache: Cache, then: Option<f64>, now: Option<Estimate>, rows: &[Row],
     } else if now.holds(1.0) {
         format!(
             "here is {} ({rounds}, {:.0}% interval): not distinguishable from serial on this machine",
-            now.ratio_text(),
+            now.interval_text(),
             now.level * 100.0
         )
     } else {
         format!(
             "is {} here ({}, {rounds}, {:.0}% interval)",
             verdict(now.median),
-            now.ratio_text(),
+            now.interval_text(),
             now.level * 100.0
         )
     };

@@ -116,15 +116,20 @@ impl Estimate {
     /// A ratio for people: `1.61x [1.48–1.79]`, `≈1.05x [0.91–1.22]` when the interval holds 1, and the level
     /// after it when it is short of `LEVEL` (`[1.2–1.9] 75%`); one value alone has no interval (`1.61x (n=1)`).
     pub fn ratio_text(&self) -> String {
+        let mut s = self.interval_text();
+        if self.n >= 2 && !self.full_level() {
+            s.push_str(&format!(" {:.0}%", self.level * 100.0));
+        }
+        s
+    }
+
+    /// `ratio_text` without the level, for a sentence that states it.
+    pub fn interval_text(&self) -> String {
         if self.n < 2 {
             return format!("{:.2}x (n={})", self.median, self.n);
         }
         let near = if self.holds(1.0) { "≈" } else { "" };
-        let mut s = format!("{near}{:.2}x [{:.2}–{:.2}]", self.median, self.lo, self.hi);
-        if !self.full_level() {
-            s.push_str(&format!(" {:.0}%", self.level * 100.0));
-        }
-        s
+        format!("{near}{:.2}x [{:.2}–{:.2}]", self.median, self.lo, self.hi)
     }
 }
 

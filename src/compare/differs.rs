@@ -45,7 +45,7 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 /// The item that names the congestion control, listed before every other.
-const CC: &str = "congestion_control";
+const CC: &str = "congestion control";
 
 /// An item the rows carry: its dotted name and how to read it off a row.
 type RowItem = (&'static str, fn(&Row) -> String);

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use xferbench::cli::{Cli, Command};
-use xferbench::commands;
+use xferbench::dispatch as commands;
 use xferbench::error::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError};
 
 fn main() {

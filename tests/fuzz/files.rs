@@ -140,7 +140,7 @@ fn result_folders_compared() {
             )
             .unwrap();
             let charts = scratch().join("charts");
-            let _ = xferbench::commands::compare(&[golden().join("out"), dir], Some(&charts));
+            let _ = xferbench::dispatch::compare(&[golden().join("out"), dir], Some(&charts));
             Ok(())
         },
     );

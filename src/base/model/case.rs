@@ -1,0 +1,277 @@
+//! A case: one combination of everything that makes an experiment distinct. `--resume`, the summary, every chart,
+//! `compare` and `article` group rows by this one key, built from a row's typed columns, so two cases that differ
+//! in any one field stay apart everywhere.
+//!
+//! The file's size and the number of passes are not part of it: a case is the experiment, not the bytes, so that
+//! `compare` can line up a 1.2 GB set with a 16 GB one (each side's size and passes are shown beside it).
+
+use super::cc::Cc;
+use super::names::{Cache, Layout, Method, Named, RxMode, Strategy};
+use crate::base::units::format_bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// What one experiment is. Ordered as tables and charts tell the story: warm before cold, serial before parallel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CaseKey {
+    pub cache: Cache,
+    /// The congestion control every data socket used (None: rows from before xferbench set and recorded it).
+    pub cc: Option<Cc>,
+    pub strategy: Strategy,
+    /// Connections (1 for serial strategies).
+    pub threads: u32,
+    /// `single` for serial strategies.
+    pub layout: Layout,
+    /// Bytes asked of each transfer call.
+    pub chunk_bytes: u64,
+    /// How a sink this run spawned receives, and into how large a buffer; None when the receiver is not this
+    /// run's to set (a remote sink receives as it was started, a raw receiver however it likes).
+    pub receiver: Option<(RxMode, u64)>,
+    /// The sink checked every byte.
+    pub verify: bool,
+    /// Submission queue depth, for the methods that have one.
+    pub queue_depth: Option<u32>,
+}
+
+impl CaseKey {
+    /// The serial sendfile case this one is measured against (`vs sf`): the same chunk, cache, receiver and
+    /// congestion control.
+    pub fn sendfile_baseline(&self) -> CaseKey {
+        CaseKey {
+            strategy: Strategy::serial(Method::Sendfile),
+            threads: 1,
+            layout: Layout::Single,
+            queue_depth: None,
+            ..*self
+        }
+    }
+
+    /// This case with the receive mode left out: cases that differ only in how the sink received.
+    pub fn without_rx_mode(&self) -> CaseKey {
+        CaseKey {
+            receiver: self.receiver.map(|(_, buffer)| (RxMode::Copy, buffer)),
+            ..*self
+        }
+    }
+
+    /// This case with the thread count left out: one line of the throughput chart.
+    pub fn series(&self) -> CaseKey {
+        CaseKey { threads: 0, ..*self }
+    }
+
+    /// The stable text of the `case_id` column.
+    pub fn id(&self) -> String {
+        let mut id = format!(
+            "{}/t{}/{}/c{}/{}",
+            self.strategy, self.threads, self.layout, self.chunk_bytes, self.cache
+        );
+        match self.receiver {
+            Some((mode, buffer)) => id.push_str(&format!("/rx-{mode}-{buffer}")),
+            None => id.push_str("/rx-theirs"),
+        }
+        if self.verify {
+            id.push_str("/verify");
+        }
+        if let Some(depth) = self.queue_depth {
+            id.push_str(&format!("/qd{depth}"));
+        }
+        if let Some(cc) = self.cc {
+            id.push_str(&format!("/cc-{cc}"));
+        }
+        id
+    }
+}
+
+/// For people: `parallel-sendfile ×10 striped, 10 MiB, warm, rx copy 256 KiB, verified, cubic`.
+impl fmt::Display for CaseKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.strategy)?;
+        if self.strategy.parallel {
+            write!(f, " ×{} {}", self.threads, self.layout)?;
+        }
+        write!(f, ", {}, {}", format_bytes(self.chunk_bytes), self.cache)?;
+        if let Some((mode, buffer)) = self.receiver {
+            write!(f, ", rx {mode} {}", format_bytes(buffer))?;
+        }
+        if self.verify {
+            f.write_str(", verified")?;
+        }
+        if let Some(depth) = self.queue_depth {
+            write!(f, ", depth {depth}")?;
+        }
+        if let Some(cc) = self.cc {
+            write!(f, ", {cc}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The parts of a label beyond the strategy (and its thread count), each shown only where it varies.
+type Part = fn(&CaseKey) -> Option<String>;
+
+/// The layout part: serial cases all say `single`, so it varies only where parallel cases' layouts differ.
+const LAYOUT: usize = 0;
+
+const PARTS: [Part; 8] = [
+    |k| k.strategy.parallel.then(|| k.layout.name().to_string()),
+    |k| Some(format_bytes(k.chunk_bytes)),
+    |k| Some(format!("({})", k.cache)),
+    |k| Some(format!("rx:{}", k.receiver.map_or("theirs", |(m, _)| m.name()))),
+    |k| k.receiver.map(|(_, b)| format!("rx {}", format_bytes(b))),
+    |k| k.verify.then(|| "verified".to_string()),
+    |k| k.queue_depth.map(|d| format!("depth {d}")),
+    |k| Some(k.cc.map_or_else(|| "cc ?".to_string(), |c| c.to_string())),
+];
+
+/// Where the chunk and the cache state are in `PARTS`: tables give them columns of their own.
+const CHUNK: usize = 1;
+const CACHE: usize = 2;
+
+/// Names cases with only what varies among them, so labels stay short enough for an axis and distinct.
+pub struct Labeler {
+    varies: [bool; PARTS.len()],
+}
+
+impl Labeler {
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a CaseKey>) -> Labeler {
+        let keys: Vec<&CaseKey> = keys.into_iter().collect();
+        let mut varies = [false; PARTS.len()];
+        for (i, (part, v)) in PARTS.iter().zip(varies.iter_mut()).enumerate() {
+            let mut seen: BTreeSet<Option<String>> = keys.iter().map(|k| part(k)).collect();
+            if i == LAYOUT {
+                seen.remove(&None);
+            }
+            *v = seen.len() > 1;
+        }
+        Labeler { varies }
+    }
+
+    /// Leaves the chunk and the cache state out of labels, for a table that shows them in columns.
+    pub fn without_chunk_and_cache(mut self) -> Labeler {
+        self.varies[CHUNK] = false;
+        self.varies[CACHE] = false;
+        self
+    }
+
+    /// The strategy, its thread count when parallel, and every part that varies.
+    pub fn label(&self, k: &CaseKey) -> String {
+        let mut s = k.strategy.name().to_string();
+        if k.strategy.parallel && k.threads > 0 {
+            s.push_str(&format!(" ×{}", k.threads));
+        }
+        for (part, varies) in PARTS.iter().zip(self.varies) {
+            if let Some(text) = varies.then(|| part(k)).flatten() {
+                s.push(' ');
+                s.push_str(&text);
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn key() -> CaseKey {
+        CaseKey {
+            cache: Cache::Warm,
+            cc: Some(Cc::new("cubic").unwrap()),
+            strategy: Strategy::parallel(Method::Sendfile),
+            threads: 4,
+            layout: Layout::Striped,
+            chunk_bytes: 1 << 20,
+            receiver: Some((RxMode::Copy, 256 << 10)),
+            verify: false,
+            queue_depth: None,
+        }
+    }
+
+    /// One variant of `key()` per field, each differing from it in that field alone.
+    fn one_field_apart() -> Vec<CaseKey> {
+        let k = key();
+        vec![
+            CaseKey {
+                cache: Cache::Cold,
+                ..k
+            },
+            CaseKey {
+                strategy: Strategy::parallel(Method::Splice),
+                ..k
+            },
+            CaseKey { threads: 8, ..k },
+            CaseKey {
+                layout: Layout::Contiguous,
+                ..k
+            },
+            CaseKey {
+                chunk_bytes: 10 << 20,
+                ..k
+            },
+            CaseKey {
+                receiver: Some((RxMode::Trunc, 256 << 10)),
+                ..k
+            },
+            CaseKey {
+                receiver: Some((RxMode::Copy, 1 << 20)),
+                ..k
+            },
+            CaseKey { receiver: None, ..k },
+            CaseKey { verify: true, ..k },
+            CaseKey {
+                queue_depth: Some(8),
+                ..k
+            },
+            CaseKey {
+                cc: Some(Cc::new("bbr").unwrap()),
+                ..k
+            },
+            CaseKey { cc: None, ..k },
+        ]
+    }
+
+    #[test]
+    fn cases_one_field_apart_get_different_ids_and_labels() {
+        for other in one_field_apart() {
+            let pair = [key(), other];
+            assert_ne!(pair[0].id(), pair[1].id(), "{other}");
+            assert_ne!(pair[0].to_string(), pair[1].to_string());
+            let l = Labeler::new(&pair);
+            assert_ne!(l.label(&pair[0]), l.label(&pair[1]), "{other}");
+        }
+    }
+
+    #[test]
+    fn labels_name_only_what_varies() {
+        let serial = CaseKey {
+            strategy: Strategy::serial(Method::Sendfile),
+            threads: 1,
+            layout: Layout::Single,
+            ..key()
+        };
+        let keys = [serial, key()];
+        let l = Labeler::new(&keys);
+        assert_eq!(l.label(&keys[0]), "sendfile");
+        assert_eq!(l.label(&keys[1]), "parallel-sendfile ×4");
+        let cold = CaseKey {
+            cache: Cache::Cold,
+            ..serial
+        };
+        assert_eq!(Labeler::new(&[serial, cold]).label(&cold), "sendfile (cold)");
+    }
+
+    #[test]
+    fn the_baseline_keeps_chunk_cache_and_receiver() {
+        let b = key().sendfile_baseline();
+        assert_eq!(b.strategy, Strategy::serial(Method::Sendfile));
+        assert_eq!(
+            (b.threads, b.layout, b.chunk_bytes, b.cache),
+            (1, Layout::Single, 1 << 20, Cache::Warm)
+        );
+        assert_eq!(
+            key().id(),
+            "parallel-sendfile/t4/striped/c1048576/warm/rx-copy-262144/cc-cubic"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! The connections of a repetition: one connection per stream, each opened with its header and the sink's ack before
+//! anything is timed, and the raw receiver's close afterwards.
+
+use super::context::{Context, Failure, fail};
+use super::wait::Wait;
+use crate::base::model::{CaseKey, Status, Transport};
+use crate::commands::sink::read_ack;
+use crate::experiment::config::Plan;
+use crate::experiment::strategy::SEND_WAKEUP;
+use crate::experiment::wire::{self, StreamHeader, StreamPlan};
+use crate::results::record::Row;
+use anyhow::Context as _;
+use std::io::{BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the sink has to answer a header.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The connections of a repetition, their TLS sessions (for a TLS strategy), and whether the sink shares this
+/// kernel's clock.
+pub struct Opened {
+    pub socks: Vec<TcpStream>,
+    pub sessions: Vec<Option<rustls::ClientConnection>>,
+    pub same_clock: bool,
+}
+
+/// Connects every stream and, unless raw, sends its header and reads the ack.
+pub fn open_streams(
+    ctx: &Context,
+    case: &CaseKey,
+    row: &mut Row,
+    plans: &[StreamPlan],
+    pass_notices: bool,
+) -> Result<Opened, Failure> {
+    let plan = ctx.plan;
+    let target = ctx.target;
+    let raw = target.transport == Transport::Raw;
+    let local_boot = crate::base::env::boot_id();
+    let mut same_clock = !raw;
+    let mut socks = Vec::with_capacity(plans.len());
+    let mut sessions = Vec::with_capacity(plans.len());
+    let tls = case.strategy.method.tls();
+    for stream_plan in plans {
+        let sock = connect(&target.addrs, &target.label).map_err(fail(Status::ConnectFailed))?;
+        configure(&sock, plan, case, row).map_err(fail(Status::SetupFailed))?;
+        if !raw {
+            let header = StreamHeader {
+                run_id: ctx.run_id.to_string(),
+                case_id: row.case_id.clone(),
+                plan: *stream_plan,
+                seed: ctx.fixture.seed,
+                verify: plan.settings.verify,
+                token: plan.token.clone(),
+                // A spawned sink receives as each case asks; a remote one as its own --rx-mode says.
+                rx_mode: case.receiver.map(|(mode, _)| mode),
+                verify_on: plan.verify_on(),
+                passes: row.passes,
+                pass_notices,
+                tls,
+            };
+            wire::write_header(&mut &sock, &header).map_err(|e| fail(Status::ConnectFailed)(e.into()))?;
+            if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {
+                return Err(Failure {
+                    status: Status::Interrupted,
+                    error: anyhow::anyhow!("stopped by a signal"),
+                });
+            }
+            let ack = read_ack(&mut BufReader::new(&sock))
+                .map_err(|e| fail(Status::Refused)(e.context(format!("sink at {}", target.label))))?;
+            same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
+            match case.receiver {
+                // The receiving side is set up over there: the row records what that sink said it uses.
+                None => {
+                    row.rx_mode = Some(ack.rx_mode);
+                    row.rx_buffer_bytes = Some(ack.rx_buffer_bytes);
+                    row.rcvbuf_bytes = ack.rcvbuf_bytes;
+                    row.sink_cpus = ack.cpus.clone().unwrap_or_default();
+                }
+                Some((mode, _)) if mode != ack.rx_mode => {
+                    return Err(fail(Status::SetupFailed)(anyhow::anyhow!(
+                        "the sink receives in mode {}",
+                        ack.rx_mode
+                    )));
+                }
+                Some(_) => {}
+            }
+            if tls {
+                sessions.push(Some(handshake(&sock, &ack, &target.label)?));
+            }
+        }
+        socks.push(sock);
+    }
+    Ok(Opened {
+        socks,
+        sessions,
+        same_clock,
+    })
+}
+
+/// The sender's TLS handshake, pinned to the certificate the sink's ack announced (outside the timed section).
+fn handshake(sock: &TcpStream, ack: &wire::Ack, label: &str) -> Result<rustls::ClientConnection, Failure> {
+    let Some(fingerprint) = &ack.tls_fingerprint else {
+        return Err(fail(Status::TlsFailed)(anyhow::anyhow!(
+            "the sink at {label} offered no TLS certificate (a sink of another xferbench release?)"
+        )));
+    };
+    let config = crate::experiment::tls::client_config(fingerprint).map_err(fail(Status::TlsFailed))?;
+    sock.set_read_timeout(Some(ACK_TIMEOUT))
+        .map_err(|e| fail(Status::SetupFailed)(e.into()))?;
+    crate::experiment::tls::connect(sock, config)
+        .map_err(|e| fail(Status::TlsFailed)(e.context(format!("sink at {label}"))))
+}
+
+/// Connects to the first address that answers, within CONNECT_TIMEOUT each.
+pub fn connect(addrs: &[SocketAddr], label: &str) -> anyhow::Result<TcpStream> {
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    match last {
+        Some((addr, e)) if addr.to_string() == label => anyhow::bail!("cannot connect to {label}: {e}"),
+        Some((addr, e)) => anyhow::bail!("cannot connect to {label} ({addr}): {e}"),
+        None => anyhow::bail!("{label} resolves to no address"),
+    }
+}
+
+/// The sender's socket options, and its congestion control set and read back into the row (every stream's must be
+/// the case's, or the repetition would measure something else than it says).
+fn configure(sock: &TcpStream, plan: &Plan, case: &CaseKey, row: &mut Row) -> anyhow::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let s = &plan.settings;
+    sock.set_nodelay(s.nodelay)?;
+    if let Some(bytes) = s.sndbuf {
+        setsockopt(sock, sockopt::SndBuf, &(bytes as usize))?;
+    }
+    let used = match case.cc {
+        Some(cc) => {
+            crate::experiment::tcp::set_cc(sock, cc).with_context(|| format!("cannot set congestion control {cc}"))?
+        }
+        None => crate::experiment::tcp::read_cc(sock)?,
+    };
+    if case.cc.is_some_and(|cc| cc != used) {
+        anyhow::bail!("congestion control {} asked, {used} in use", case.cc.unwrap_or(used));
+    }
+    row.congestion_control = Some(used);
+    // A blocked send wakes up this often to check the deadline and the stop flag.
+    sock.set_write_timeout(Some(SEND_WAKEUP))?;
+    Ok(())
+}
+
+/// Waits for a raw receiver to close its side after ours was shut down; returns when it did.
+pub fn wait_for_close(sock: &TcpStream, limit: Duration) -> Option<Instant> {
+    let _ = sock.set_read_timeout(Some(limit));
+    let mut buf = [0u8; 4096];
+    loop {
+        match (&*sock).read(&mut buf) {
+            Ok(0) => return Some(Instant::now()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(Instant::now()),
+            Err(_) => return None,
+        }
+    }
+}

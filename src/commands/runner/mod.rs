@@ -1,0 +1,485 @@
+//! `run`: the plan walked end to end. The result folder is taken first (one run per folder; a resume must go on
+//! with the same plan), then the fixture, the sink, every case's warm-ups and then the rounds; every counted row is
+//! on disk before the next repetition starts, summary.json is rewritten after each round, and the table comes
+//! last. SIGINT and SIGTERM stop the run within a second or two with what was finished kept.
+
+mod connect;
+mod context;
+mod folder;
+mod repetition;
+mod wait;
+mod walk;
+
+use crate::base::cli::RunArgs;
+use crate::base::env::Environment;
+use crate::base::error::{EXIT_FAILURE, EXIT_INTERRUPTED, UsageError};
+use crate::base::model::CaseKey;
+use crate::commands::sink::spawn::{SpawnOptions, SpawnedSink};
+use crate::experiment::config::PlanFile;
+use crate::experiment::config::{self, Plan, Source};
+use crate::experiment::fixture::{self, Fixture};
+use crate::results::record::Row;
+use crate::results::summary::{CaseSummary, summarise, table};
+use anyhow::Context;
+use context::Target;
+use folder::Folder;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Where a run stands, as summary.json says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum RunState {
+    /// Under way, or killed outright (the next `--resume` makes it true again).
+    Running,
+    Finished,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted,
+    /// An error ended the run.
+    Failed,
+}
+
+/// How the rounds ended, as summary.json says it.
+#[derive(Debug, Serialize)]
+struct Rounds {
+    /// The last round that ran.
+    last: u32,
+    /// `done` (every round asked for), `decided` (--repeat auto: every interval within --ci), `max-time`, `cap`,
+    /// `failure`.
+    stop: &'static str,
+    /// --repeat auto: the cases whose interval did not get within --ci, and its relative half-width.
+    undecided: Vec<(String, f64)>,
+}
+
+impl Rounds {
+    fn of(t: &walk::Tally) -> Rounds {
+        Rounds {
+            last: t.rounds,
+            stop: match t.stop {
+                walk::Stop::Done => "done",
+                walk::Stop::Decided => "decided",
+                walk::Stop::MaxTime => "max-time",
+                walk::Stop::Cap => "cap",
+                walk::Stop::Failure => "failure",
+            },
+            undecided: t.undecided.iter().map(|(k, w)| (k.id(), *w)).collect(),
+        }
+    }
+}
+
+/// summary.json.
+#[derive(Debug, Serialize)]
+struct SummaryFile<'a> {
+    run_id: &'a str,
+    state: RunState,
+    /// How the rounds ended (once they have).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rounds: Option<Rounds>,
+    plan: &'a PlanFile,
+    environment: &'a Environment,
+    /// Everything that shapes the numbers on this machine (`xferbench env`), for `compare` to say what differs.
+    system: &'a crate::base::env::Record,
+    file: String,
+    file_bytes: u64,
+    cases: Vec<CaseSummary>,
+}
+
+/// What summary.json is made of, besides the rows.
+struct Summary<'a> {
+    run_id: &'a str,
+    plan: &'a PlanFile,
+    environment: &'a Environment,
+    system: &'a crate::base::env::Record,
+    fixture: &'a Fixture,
+}
+
+impl Summary<'_> {
+    fn file<'s>(&'s self, rows: &[Row], state: RunState, rounds: Option<Rounds>) -> SummaryFile<'s> {
+        SummaryFile {
+            run_id: self.run_id,
+            state,
+            rounds,
+            plan: self.plan,
+            environment: self.environment,
+            system: self.system,
+            file: self.fixture.path.display().to_string(),
+            file_bytes: self.fixture.size,
+            cases: summarise(rows),
+        }
+    }
+}
+
+/// `xferbench run`: returns the exit status.
+pub fn main(args: RunArgs) -> anyhow::Result<i32> {
+    let mut plan = config::expand(args)?;
+    config::check_machine(&mut plan)?;
+    if plan.dry_run {
+        print_plan(&plan)?;
+        return Ok(0);
+    }
+    let stop = stop_on_signals()?;
+    let run_id = run_id();
+    let dir = plan
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
+    // The folder first: a second run on it is refused before anything is made, sent or written.
+    let (mut folder, mut rows) = Folder::open(&dir, &run_id, plan.resume)?;
+    let fixture = open_source(&plan, &stop)?;
+    let record = folder.settle_plan(&mut plan, fixture.size)?;
+    let env = Environment::detect(&fixture.path);
+    let (target, sink) = receiver(&plan)?;
+    let system = crate::base::env::detect(&fixture.path, target.addrs.first().map(|a| a.ip()));
+    if !plan.quiet {
+        announce(&plan, &env, &system, &fixture, &target, &dir);
+    }
+    let mut live = Live {
+        plan: &plan,
+        fixture: &fixture,
+        env: &env,
+        emulated: system.emulated(),
+        run_id: &run_id,
+        target,
+        sink,
+        stop: &stop,
+        began: std::time::Instant::now(),
+    };
+    let summary = Summary {
+        run_id: &run_id,
+        plan: &record,
+        environment: &env,
+        system: &system,
+        fixture: &fixture,
+    };
+    folder.write_summary(&summary.file(&rows, RunState::Running, None))?;
+    let walked = {
+        let mut out = FolderOutput {
+            folder: &mut folder,
+            summary: &summary,
+            quiet: plan.quiet,
+        };
+        live.began = std::time::Instant::now();
+        walk::walk(&plan, &mut rows, &mut live, &mut out, &stop)
+    };
+    drop(live);
+    let tally = match walked {
+        Ok(t) => t,
+        Err(e) => {
+            // A run that recorded nothing takes back what it made in the folder (with runs.csv).
+            let _ = folder.write_summary(&summary.file(&rows, RunState::Failed, None));
+            return Err(e);
+        }
+    };
+    folder.keep();
+    let interrupted = tally.interrupted || stop.load(Ordering::Relaxed);
+    let state = if interrupted {
+        RunState::Interrupted
+    } else {
+        RunState::Finished
+    };
+    folder.write_summary(&summary.file(&rows, state, Some(Rounds::of(&tally))))?;
+    // The table shows the folder's rows of this plan's cases: a resumed run's rounds pair with the earlier ones.
+    let shown: Vec<Row> = rows.iter().filter(|r| plan.cases.contains(&r.key())).cloned().collect();
+    report(
+        &plan,
+        &folder,
+        if shown.is_empty() { &rows } else { &shown },
+        &tally,
+        interrupted,
+    )
+}
+
+/// SIGINT and SIGTERM set a flag that the transfer loops and waits check.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
+    }
+    Ok(stop)
+}
+
+/// The file to send: the generated fixture, made or reused, or the user's file; checked against the plan.
+fn open_source(plan: &Plan, stop: &AtomicBool) -> anyhow::Result<Fixture> {
+    let fixture = match &plan.source {
+        Source::Generated(spec) => fixture::ensure_until(spec, !plan.quiet, stop)?,
+        Source::UserFile(path) => fixture::open_user_file(path)?,
+    };
+    if plan.settings.verify && fixture.seed.is_none() {
+        return Err(UsageError::msg(
+            "--verify needs a generated fixture: the content of a --file is checked by byte count only (unless a \
+             matching sidecar shows xferbench made it)",
+        )
+        .into());
+    }
+    config::check_against_file(plan, fixture.size)?;
+    Ok(fixture)
+}
+
+/// Who receives: the sink of --connect, or one spawned here.
+fn receiver(plan: &Plan) -> anyhow::Result<(Target, Option<SpawnedSink>)> {
+    Ok(match &plan.settings.connect {
+        Some(hostport) => (Target::remote(plan, hostport)?, None),
+        None => {
+            let sink = start_sink(plan)?;
+            (Target::spawned(sink.addr), Some(sink))
+        }
+    })
+}
+
+/// The run's first lines on stderr: what it will do, and where.
+fn announce(
+    plan: &Plan,
+    env: &Environment,
+    system: &crate::base::env::Record,
+    fixture: &Fixture,
+    target: &Target,
+    dir: &std::path::Path,
+) {
+    let s = &plan.settings;
+    eprintln!(
+        "xferbench {}: {} case(s), {} warm-up(s) each, then {} round(s) in {} order (passes {}, --min-time {}) of {} \
+         ({} bytes) to {} ({}), congestion control {}; results in {}",
+        env.xferbench_version,
+        plan.cases.len(),
+        s.warmup,
+        rounds_words(plan),
+        s.order,
+        plan.passes(),
+        humantime::format_duration(s.min_time),
+        fixture.path.display(),
+        fixture.size,
+        target.label,
+        target.transport,
+        ccs(plan),
+        dir.display()
+    );
+    if s.order == crate::base::model::Order::Shuffle {
+        eprintln!(
+            "xferbench: --order shuffle with --order-seed {}",
+            s.order_seed.unwrap_or(0)
+        );
+    }
+    if system.emulated() {
+        eprintln!(
+            "xferbench: this machine's CPU is emulated (QEMU's TCG): every row is flagged emulated, its numbers are \
+             the emulator's"
+        );
+    }
+}
+
+/// `3`, or `auto (until ±5%, at most 60s)`.
+fn rounds_words(plan: &Plan) -> String {
+    match plan.settings.repeat {
+        crate::base::model::Repeat::Fixed(n) => n.to_string(),
+        crate::base::model::Repeat::Auto => format!(
+            "auto (at least {}, until every interval is within ±{:.1}%, at most {})",
+            crate::results::stats::rounds_for_level(),
+            plan.ci() * 100.0,
+            humantime::format_duration(plan.max_time())
+        ),
+    }
+}
+
+/// The congestion controls of the cases, e.g. `bbr` or `cubic, bbr`.
+fn ccs(plan: &Plan) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for cc in plan.cases.iter().filter_map(|c| c.cc) {
+        if !names.contains(&cc.to_string()) {
+            names.push(cc.to_string());
+        }
+    }
+    names.join(", ")
+}
+
+/// What `--repeat auto` found, in a line.
+fn stop_line(plan: &Plan, tally: &walk::Tally) -> Option<String> {
+    let ci = plan.ci() * 100.0;
+    let cases = || {
+        tally
+            .undecided
+            .iter()
+            .map(|(k, w)| format!("{k} (±{:.1}%)", w * 100.0))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match tally.stop {
+        walk::Stop::Decided => Some(format!(
+            "--repeat auto: every case's interval within ±{ci:.1}% after {} rounds",
+            tally.rounds
+        )),
+        walk::Stop::MaxTime => Some(format!(
+            "--repeat auto: --max-time {} was up after {} rounds; not within ±{ci:.1}%: {}",
+            humantime::format_duration(plan.max_time()),
+            tally.rounds,
+            cases()
+        )),
+        walk::Stop::Cap => Some(format!(
+            "--repeat auto: {} rounds (the cap) ran; not within ±{ci:.1}%: {}",
+            tally.rounds,
+            cases()
+        )),
+        walk::Stop::Done | walk::Stop::Failure => None,
+    }
+}
+
+/// The table, the charts, the closing line and the exit status.
+fn report(plan: &Plan, folder: &Folder, shown: &[Row], tally: &walk::Tally, interrupted: bool) -> anyhow::Result<i32> {
+    crate::outln!("{}", table(&summarise(shown)));
+    if let Some(line) = stop_line(plan, tally) {
+        crate::outln!("{line}");
+    }
+    crate::outln!("results: {}", folder.dir.display());
+    if plan.plot && !shown.is_empty() {
+        match crate::commands::plot::plot_dir(&folder.dir) {
+            Ok(files) => crate::outln!("charts: {}", files.len()),
+            Err(e) => eprintln!("xferbench: warning: plotting failed: {e:#}"),
+        }
+    }
+    if interrupted {
+        eprintln!(
+            "xferbench: interrupted; finished rows are in {} (--resume goes on from there)",
+            folder.csv_path.display()
+        );
+        return Ok(EXIT_INTERRUPTED);
+    }
+    if tally.failed_cases > 0 {
+        let not_run = plan.cases.len() - tally.ran_cases - tally.skipped;
+        let left = if not_run > 0 {
+            format!(" ({not_run} more not run)")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "xferbench: {} of {} case(s) failed{left}; see the status and error columns of {}",
+            tally.failed_cases,
+            tally.ran_cases,
+            folder.csv_path.display()
+        );
+        return Ok(EXIT_FAILURE);
+    }
+    Ok(0)
+}
+
+/// `<UTC time to the millisecond>-<host>-<pid>`: unique even for runs started in the same second on one host.
+fn run_id() -> String {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    format!("{stamp}-{host}-{}", std::process::id())
+}
+
+/// The real repetitions: the network, the sink, the file.
+struct Live<'a> {
+    plan: &'a Plan,
+    fixture: &'a Fixture,
+    env: &'a Environment,
+    emulated: bool,
+    run_id: &'a str,
+    target: Target,
+    sink: Option<SpawnedSink>,
+    stop: &'a AtomicBool,
+    /// When the walk began (`--max-time` counts from here).
+    began: std::time::Instant,
+}
+
+impl walk::Measure for Live<'_> {
+    fn clock(&self) -> std::time::Duration {
+        self.began.elapsed()
+    }
+
+    fn repetition(&mut self, case: &CaseKey, number: u32, round: u32, passes: u32) -> anyhow::Result<Row> {
+        if let Some(s) = self.sink.as_mut()
+            && s.has_exited()
+        {
+            eprintln!("xferbench: the sink process had exited; starting a new one");
+            *s = start_sink(self.plan)?;
+            self.target = Target::spawned(s.addr);
+        }
+        let ctx = context::Context {
+            plan: self.plan,
+            fixture: self.fixture,
+            env: self.env,
+            emulated: self.emulated,
+            run_id: self.run_id,
+            target: &self.target,
+            stop: self.stop,
+        };
+        Ok(repetition::run(&ctx, case, number, round, passes))
+    }
+}
+
+/// Rows into the folder, a fresh summary.json after each case, progress on stderr.
+struct FolderOutput<'a> {
+    folder: &'a mut Folder,
+    summary: &'a Summary<'a>,
+    quiet: bool,
+}
+
+impl walk::Output for FolderOutput<'_> {
+    fn row(&mut self, row: &Row) -> anyhow::Result<()> {
+        self.folder.write_row(row)
+    }
+
+    fn checkpoint(&mut self, rows: &[Row]) -> anyhow::Result<()> {
+        self.folder
+            .write_summary(&self.summary.file(rows, RunState::Running, None))
+    }
+
+    fn say(&mut self, line: String) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn start_sink(plan: &Plan) -> anyhow::Result<SpawnedSink> {
+    let s = &plan.settings;
+    SpawnedSink::start(&SpawnOptions {
+        rx_buffer: s.rx_buffer,
+        rx_mode: plan.rx_modes().first().copied().unwrap_or_default(),
+        rcvbuf: s.rcvbuf,
+        cpus: s.sink_cpus.as_ref().map(|c| c.text.clone()),
+        idle_timeout_s: s.timeout.as_secs().max(30),
+    })
+}
+
+/// `--dry-run`: the plan, one case a line after a summary line that scripts parse.
+fn print_plan(plan: &Plan) -> anyhow::Result<()> {
+    let bytes = match &plan.source {
+        Source::Generated(spec) => spec.size,
+        Source::UserFile(path) => fixture::open_user_file(path)?.size,
+    };
+    config::check_against_file(plan, bytes)?;
+    let s = &plan.settings;
+    let rounds = match s.repeat {
+        crate::base::model::Repeat::Fixed(n) => n,
+        crate::base::model::Repeat::Auto => crate::results::stats::rounds_for_level() as u32,
+    };
+    let runs = plan.cases.len() as u64 * u64::from(s.warmup + rounds);
+    let at_least = if s.repeat == crate::base::model::Repeat::Auto {
+        "at least "
+    } else {
+        ""
+    };
+    // Scripts read this first line: keep its words.
+    crate::outln!(
+        "plan: {} cases, {at_least}{runs} runs, {bytes} bytes per run",
+        plan.cases.len()
+    );
+    crate::outln!(
+        "  rounds {} in {} order, passes {} (--min-time {})",
+        rounds_words(plan),
+        s.order,
+        plan.passes(),
+        humantime::format_duration(s.min_time)
+    );
+    for case in &plan.cases {
+        crate::outln!("  {case}");
+    }
+    Ok(())
+}

@@ -97,9 +97,9 @@ fn cell(c: &Option<Cell>) -> String {
     }
 }
 
-/// Builds the side-by-side table for the result folder `dir`; `original` is the study's runs CSV.
-pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> {
-    let trials: Vec<Trial> = match original_csv {
+/// The original study's trials: from `path`, or the copy built in.
+fn read_trials(path: Option<&Path>) -> anyhow::Result<Vec<Trial>> {
+    Ok(match path {
         Some(path) => csv::Reader::from_path(path)
             .with_context(|| format!("cannot read the original runs '{}'", path.display()))?
             .deserialize()
@@ -109,7 +109,12 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
             .deserialize()
             .collect::<Result<_, _>>()
             .context("the built-in copy of the original runs does not parse")?,
-    };
+    })
+}
+
+/// Builds the side-by-side table for the result folder `dir`; `original` is the study's runs CSV.
+pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> {
+    let trials = read_trials(original_csv)?;
     let rows = crate::results::record::read_rows(dir)?;
     let Some(first) = rows.iter().find(|r| r.is_ok()) else {
         anyhow::bail!("'{}' has no row with status ok", dir.join("runs.csv").display());

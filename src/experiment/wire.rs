@@ -412,6 +412,38 @@ pub fn read_line<T: for<'de> Deserialize<'de>>(r: &mut impl BufRead) -> io::Resu
     serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad reply: {e}")))
 }
 
+/// Reads the ack of a header just sent: the sink's answer, or why there was none.
+pub fn read_ack(reader: &mut impl BufRead) -> anyhow::Result<Ack> {
+    let ack: Ack = read_line(reader).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => anyhow::anyhow!(
+            "the peer answered, but not as an xferbench sink ({e}); for a receiver that is not xferbench use --raw"
+        ),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => anyhow::anyhow!(
+            "no answer to the stream header in time (is an xferbench sink listening there? for any other \
+             receiver use --raw)"
+        ),
+        _ => anyhow::Error::new(e).context("no answer to the stream header"),
+    })?;
+    let reason = ack.error.as_deref().unwrap_or("no reason given");
+    if ack.version != PROTOCOL_VERSION {
+        anyhow::bail!(
+            "the sink speaks protocol version {} and this sender version {}; run the same xferbench release on \
+             both hosts{}",
+            ack.version,
+            PROTOCOL_VERSION,
+            if ack.ok {
+                String::new()
+            } else {
+                format!(" (the sink said: {reason})")
+            }
+        );
+    }
+    if !ack.ok {
+        anyhow::bail!("the sink refused the stream: {reason}");
+    }
+    Ok(ack)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,5 +537,46 @@ mod tests {
             read_header(&mut long.as_slice()),
             Err(HeaderError::TooLong(_))
         ));
+    }
+
+    fn ack(ok: bool, version: u16, error: Option<&str>) -> Vec<u8> {
+        let mut line = Vec::new();
+        let ack = Ack {
+            ok,
+            version,
+            boot_id: String::new(),
+            rx_mode: RxMode::Copy,
+            rx_buffer_bytes: 1,
+            rcvbuf_bytes: None,
+            cpus: None,
+            tls_fingerprint: None,
+            error: error.map(String::from),
+        };
+        write_line(&mut line, &ack).unwrap();
+        line
+    }
+
+    #[test]
+    fn acks_name_why_a_stream_was_refused() {
+        let v = PROTOCOL_VERSION;
+        assert!(read_ack(&mut ack(true, v, None).as_slice()).is_ok());
+        let token = read_ack(&mut ack(false, v, Some("wrong or missing token")).as_slice()).unwrap_err();
+        assert_eq!(
+            format!("{token:#}"),
+            "the sink refused the stream: wrong or missing token"
+        );
+        let newer = read_ack(&mut ack(false, v + 1, Some("the sender speaks ...")).as_slice()).unwrap_err();
+        let text = format!("{newer:#}");
+        assert!(text.contains(&format!("protocol version {}", v + 1)), "{text}");
+        assert!(text.contains("the sender speaks"), "{text}");
+        // An ack of the first protocol version is refused with both versions named.
+        let old = br#"{"ok":true,"version":1,"boot_id":"","rx_mode":"copy","rx_buffer_bytes":1,"error":null}"#;
+        let mut line = old.to_vec();
+        line.push(b'\n');
+        let e = format!("{:#}", read_ack(&mut line.as_slice()).unwrap_err());
+        assert!(
+            e.contains("protocol version 1") && e.contains(&format!("version {v}")),
+            "{e}"
+        );
     }
 }

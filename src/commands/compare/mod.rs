@@ -361,24 +361,9 @@ fn agreement(sets: &[ResultSet], common: &[CaseKey]) -> String {
     )
 }
 
-/// The markdown: which sets, what differs between them, then one row per common case.
-fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
+/// One row per common case: its medians in each set, the ratio to the first and whether it differs.
+fn cases_table(sets: &[ResultSet], common: &[CaseKey]) -> Table {
     let (first, others) = (&sets[0], &sets[1..]);
-    let mut md = String::from("# xferbench compare\n\nResult sets (ratios are against the first):\n\n");
-    for (i, set) in sets.iter().enumerate() {
-        let _ = writeln!(md, "{}. `{}`: {}", i + 1, set.name, set.describe);
-    }
-    let emulated: Vec<&str> = sets.iter().filter(|s| s.emulated).map(|s| s.name.as_str()).collect();
-    if !emulated.is_empty() {
-        let _ = writeln!(
-            md,
-            "\n**Emulated:** `{}` was measured under an emulator (QEMU's TCG): its numbers measure the emulator, not \
-             the kernel, and its ratios say nothing about the kernel.",
-            emulated.join("`, `")
-        );
-    }
-    what_differs(&mut md, sets);
-    md.push_str("## Cases\n\n");
     let base_head = format!("{} MB/s (n, file × passes)", first.name);
     let mut columns: Vec<(String, Align)> = [
         ("strategy", Align::Left),
@@ -425,7 +410,28 @@ fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
         }
         t.row(cells);
     }
-    md.push_str(&t.markdown());
+    t
+}
+
+/// The markdown: which sets, what differs between them, then one row per common case.
+fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
+    let first = &sets[0];
+    let mut md = String::from("# xferbench compare\n\nResult sets (ratios are against the first):\n\n");
+    for (i, set) in sets.iter().enumerate() {
+        let _ = writeln!(md, "{}. `{}`: {}", i + 1, set.name, set.describe);
+    }
+    let emulated: Vec<&str> = sets.iter().filter(|s| s.emulated).map(|s| s.name.as_str()).collect();
+    if !emulated.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n**Emulated:** `{}` was measured under an emulator (QEMU's TCG): its numbers measure the emulator, not \
+             the kernel, and its ratios say nothing about the kernel.",
+            emulated.join("`, `")
+        );
+    }
+    what_differs(&mut md, sets);
+    md.push_str("## Cases\n\n");
+    md.push_str(&cases_table(sets, common).markdown());
     let _ = write!(md, "{}", agreement(sets, common));
     let _ = writeln!(
         md,

@@ -12,6 +12,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
 
+/// The chart of one panel: threads (a keyed log axis) against MB/s.
+type Panel2d<'a, DB> =
+    ChartContext<'a, DB, Cartesian2d<super::bands::KeyedAxis, plotters::coord::types::RangedCoordf64>>;
+
 struct Panel {
     cache: Cache,
     /// Per parallel series: (threads, spread of MB/s), threads ascending.
@@ -167,72 +171,97 @@ impl Figure for Throughput {
                 .axis_desc_style((FONT, 17))
                 .draw()?;
 
-            // Reference labels sit on their lines; close lines would print them over each other, so they are
-            // placed top-down, each above its line where there is room, else below it, else just below the last.
-            let plot_height = f64::from(chart.plotting_area().dim_in_pixel().1.max(1));
-            let y_per_px = self.y_max / plot_height;
-            let label_height = REFERENCE_LABEL_PX * y_per_px;
-            let slots = label_slots(
-                &panel.references.iter().map(|(_, s)| s.median).collect::<Vec<_>>(),
-                label_height,
-                REFERENCE_GAP_PX * y_per_px,
-            );
-            let mut labels = Vec::new();
-            for ((i, s), slot) in panel.references.iter().zip(slots) {
-                let c = colour(*i);
-                let ends = [(x_range.start, s.median), (x_range.end, s.median)];
-                chart
-                    .draw_series(DashedLineSeries::new(ends, 10, 6, c.stroke_width(2)))?
-                    .label(format!("{} (serial)", self.names[*i]))
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-                // In the axis's own unit: one unit per chart.
-                labels.push((format!("{} {:.0} MB/s", self.names[*i], s.median), c, slot));
-            }
-            // After all the reference lines, on a pale box, so that no other reference runs through a label; the
-            // parallel series are drawn over the boxes, so that no point of theirs is hidden.
-            let plot_width = f64::from(chart.plotting_area().dim_in_pixel().0.max(1));
-            let x_per_px = (x_range.end - x_range.start) / plot_width;
-            for (text, c, slot) in labels {
-                let font = (FONT, 14).into_font().color(&c).pos(Pos::new(HPos::Left, VPos::Top));
-                let width_px = chart
-                    .plotting_area()
-                    .estimate_text_size(&text, &font)
-                    .map_or(0, |(w, _)| w);
-                let left = x_range.start + 0.05;
-                let right = left + (f64::from(width_px) + 6.0) * x_per_px;
-                chart.draw_series(std::iter::once(Rectangle::new(
-                    [(left, slot.top), (right, slot.top - label_height)],
-                    WHITE.mix(0.85).filled(),
-                )))?;
-                let inset = (left + 2.0 * x_per_px, slot.top - 2.0 * y_per_px);
-                chart.draw_series(std::iter::once(Text::new(text, inset, font)))?;
-            }
-            for (i, points) in &panel.lines {
-                let c = colour(*i);
-                let medians = points.iter().map(|(t, s)| (x_of(*t), s.median));
-                chart
-                    .draw_series(LineSeries::new(medians, c.stroke_width(3)))?
-                    .label(self.names[*i].clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
-                chart.draw_series(
-                    points
-                        .iter()
-                        .map(|(t, s)| Circle::new((x_of(*t), s.median), 5, c.filled())),
-                )?;
-                // Whiskers: the spread of the repetitions, so a noisy case does not pass for a clear one.
-                let cap = 0.04;
-                chart.draw_series(points.iter().flat_map(|(t, s)| {
-                    let x = x_of(*t);
-                    [
-                        PathElement::new(vec![(x, s.min), (x, s.max)], c.stroke_width(2)),
-                        PathElement::new(vec![(x - cap, s.min), (x + cap, s.min)], c.stroke_width(2)),
-                        PathElement::new(vec![(x - cap, s.max), (x + cap, s.max)], c.stroke_width(2)),
-                    ]
-                }))?;
-            }
+            self.draw_references(&mut chart, panel, &x_range)?;
+            self.draw_lines(&mut chart, panel)?;
             if p == 0 {
                 legend(&mut chart)?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl Throughput {
+    /// Each serial strategy's dashed line, with its label on a pale box placed where it does not cover another.
+    fn draw_references<DB: DrawingBackend>(
+        &self,
+        chart: &mut Panel2d<'_, DB>,
+        panel: &Panel,
+        x_range: &std::ops::Range<f64>,
+    ) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        // Reference labels sit on their lines; close lines would print them over each other, so they are
+        // placed top-down, each above its line where there is room, else below it, else just below the last.
+        let plot_height = f64::from(chart.plotting_area().dim_in_pixel().1.max(1));
+        let y_per_px = self.y_max / plot_height;
+        let label_height = REFERENCE_LABEL_PX * y_per_px;
+        let slots = label_slots(
+            &panel.references.iter().map(|(_, s)| s.median).collect::<Vec<_>>(),
+            label_height,
+            REFERENCE_GAP_PX * y_per_px,
+        );
+        let mut labels = Vec::new();
+        for ((i, s), slot) in panel.references.iter().zip(slots) {
+            let c = colour(*i);
+            let ends = [(x_range.start, s.median), (x_range.end, s.median)];
+            chart
+                .draw_series(DashedLineSeries::new(ends, 10, 6, c.stroke_width(2)))?
+                .label(format!("{} (serial)", self.names[*i]))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            // In the axis's own unit: one unit per chart.
+            labels.push((format!("{} {:.0} MB/s", self.names[*i], s.median), c, slot));
+        }
+        // After all the reference lines, on a pale box, so that no other reference runs through a label; the
+        // parallel series are drawn over the boxes, so that no point of theirs is hidden.
+        let plot_width = f64::from(chart.plotting_area().dim_in_pixel().0.max(1));
+        let x_per_px = (x_range.end - x_range.start) / plot_width;
+        for (text, c, slot) in labels {
+            let font = (FONT, 14).into_font().color(&c).pos(Pos::new(HPos::Left, VPos::Top));
+            let width_px = chart
+                .plotting_area()
+                .estimate_text_size(&text, &font)
+                .map_or(0, |(w, _)| w);
+            let left = x_range.start + 0.05;
+            let right = left + (f64::from(width_px) + 6.0) * x_per_px;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(left, slot.top), (right, slot.top - label_height)],
+                WHITE.mix(0.85).filled(),
+            )))?;
+            let inset = (left + 2.0 * x_per_px, slot.top - 2.0 * y_per_px);
+            chart.draw_series(std::iter::once(Text::new(text, inset, font)))?;
+        }
+        Ok(())
+    }
+
+    /// Each parallel strategy's line of medians, its points and its whiskers.
+    fn draw_lines<DB: DrawingBackend>(&self, chart: &mut Panel2d<'_, DB>, panel: &Panel) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        for (i, points) in &panel.lines {
+            let c = colour(*i);
+            let medians = points.iter().map(|(t, s)| (x_of(*t), s.median));
+            chart
+                .draw_series(LineSeries::new(medians, c.stroke_width(3)))?
+                .label(self.names[*i].clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+            chart.draw_series(
+                points
+                    .iter()
+                    .map(|(t, s)| Circle::new((x_of(*t), s.median), 5, c.filled())),
+            )?;
+            // Whiskers: the spread of the repetitions, so a noisy case does not pass for a clear one.
+            let cap = 0.04;
+            chart.draw_series(points.iter().flat_map(|(t, s)| {
+                let x = x_of(*t);
+                [
+                    PathElement::new(vec![(x, s.min), (x, s.max)], c.stroke_width(2)),
+                    PathElement::new(vec![(x - cap, s.min), (x + cap, s.min)], c.stroke_width(2)),
+                    PathElement::new(vec![(x - cap, s.max), (x + cap, s.max)], c.stroke_width(2)),
+                ]
+            }))?;
         }
         Ok(())
     }

@@ -4,10 +4,9 @@
 use super::context::{Context, Failure, fail};
 use super::wait::Wait;
 use crate::base::model::{CaseKey, Status, Transport};
-use crate::commands::sink::read_ack;
 use crate::experiment::config::Plan;
 use crate::experiment::strategy::SEND_WAKEUP;
-use crate::experiment::wire::{self, StreamHeader, StreamPlan};
+use crate::experiment::wire::{self, StreamHeader, StreamPlan, read_ack};
 use crate::results::record::Row;
 use anyhow::Context as _;
 use std::io::{BufReader, Read};

@@ -21,7 +21,7 @@ use crate::base::units::CpuList;
 use crate::experiment::probe::Counters;
 use crate::experiment::wire::{self, Ack, StreamHeader, StreamReport};
 use anyhow::Context;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,46 +66,12 @@ pub fn main(args: SinkArgs) -> anyhow::Result<()> {
 /// Binds, prints `listening on ADDR` on stdout, and serves until the process is stopped.
 pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     let files = listen::raise_open_files();
-    let addrs: Vec<SocketAddr> = cfg
-        .listen
-        .to_socket_addrs()
-        .map_err(|e| UsageError::new("--listen", &cfg.listen, format!("not an address to listen on ({e})")))?
-        .collect();
-    let listener = listen::bind_listener(&addrs, cfg.rcvbuf).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
-            " (another sink already running?)"
-        } else {
-            ""
-        };
-        anyhow::anyhow!("cannot listen on {}: {e}{hint}", cfg.listen)
-    })?;
-    if let Some(cpus) = &cfg.cpus {
-        crate::experiment::strategy::streams::pin_current_thread(&cpus.cpus);
-    }
+    let listener = bind(&cfg)?;
     let limits = admit::Limits {
         header_timeout: cfg.header_timeout.min(cfg.idle_timeout),
         max_pending: listen::pending_places(cfg.max_pending, files.now),
     };
-    let local = listener.local_addr()?;
-    let mut out = std::io::stdout();
-    if !cfg.quiet {
-        log::say(format_args!(
-            "listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run, {} streams open, \
-             {} connections in their header phase for at most {} each, idle {}; open files {}",
-            cfg.rx_mode,
-            cfg.rx_buffer,
-            wire::MAX_HEADER_BYTES,
-            wire::MAX_STREAMS,
-            listen::MAX_OPEN,
-            limits.max_pending,
-            humantime::format_duration(limits.header_timeout),
-            humantime::format_duration(cfg.idle_timeout),
-            files
-        ));
-    }
-    // Announced on stderr before the address goes to stdout, so whoever waits for the address sees the limits.
-    writeln!(out, "listening on {local}")?;
-    out.flush()?;
+    announce(&cfg, listener.local_addr()?, &limits, &files)?;
     let cfg = Arc::new(cfg);
     let boot_id: Arc<str> = crate::base::env::boot_id().into();
     // One certificate for the sink's life: every ack of a TLS stream announces its fingerprint.
@@ -146,6 +112,96 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     };
     admit::Admission::new(listener, limits)?.serve(refusal, admit)?;
     Ok(())
+}
+
+/// Binds the listening socket (with SO_RCVBUF before listen) and pins the sink where asked.
+fn bind(cfg: &SinkConfig) -> anyhow::Result<std::net::TcpListener> {
+    let addrs: Vec<SocketAddr> = cfg
+        .listen
+        .to_socket_addrs()
+        .map_err(|e| UsageError::new("--listen", &cfg.listen, format!("not an address to listen on ({e})")))?
+        .collect();
+    let listener = listen::bind_listener(&addrs, cfg.rcvbuf).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another sink already running?)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot listen on {}: {e}{hint}", cfg.listen)
+    })?;
+    if let Some(cpus) = &cfg.cpus {
+        crate::experiment::strategy::streams::pin_current_thread(&cpus.cpus);
+    }
+    Ok(listener)
+}
+
+/// The limits on stderr, then the address on stdout (`listening on ADDR`): whoever waits for the address has seen
+/// the limits.
+fn announce(
+    cfg: &SinkConfig,
+    local: SocketAddr,
+    limits: &admit::Limits,
+    files: &impl std::fmt::Display,
+) -> anyhow::Result<()> {
+    if !cfg.quiet {
+        log::say(format_args!(
+            "listening on {local}; rx {} x {} bytes; limits: header {} bytes, {} streams per run, {} streams open, \
+             {} connections in their header phase for at most {} each, idle {}; open files {}",
+            cfg.rx_mode,
+            cfg.rx_buffer,
+            wire::MAX_HEADER_BYTES,
+            wire::MAX_STREAMS,
+            listen::MAX_OPEN,
+            limits.max_pending,
+            humantime::format_duration(limits.header_timeout),
+            humantime::format_duration(cfg.idle_timeout),
+            files
+        ));
+    }
+    let mut out = std::io::stdout();
+    writeln!(out, "listening on {local}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Where this stream's bytes are checked, when they are: where the sender asked, or where the sink's CPUs allow.
+fn verify_place(header: &StreamHeader) -> Option<VerifyOn> {
+    header.verify.then(|| {
+        header.verify_on.unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            VerifyOn::choose(header.plan.streams, cpus)
+        })
+    })
+}
+
+/// The report of a stream that has ended: what arrived, whether it matched, when, and what it cost the thread.
+fn report_of(
+    header: &StreamHeader,
+    outcome: &receive::Received,
+    used: &Counters,
+    noise: crate::experiment::probe::Noise,
+    verify_on: Option<VerifyOn>,
+) -> StreamReport {
+    StreamReport {
+        stream: header.plan.index,
+        bytes: outcome.bytes,
+        verified: outcome.verified && outcome.bytes == header.total_bytes(),
+        mismatch_offset: outcome.mismatch_offset,
+        first_byte_ns: outcome.first_byte_ns,
+        last_byte_ns: outcome.last_byte_ns,
+        report_ns: crate::base::env::monotonic_ns(),
+        user_s: used.user_s,
+        sys_s: used.sys_s,
+        voluntary_ctxsw: used.voluntary_ctxsw,
+        involuntary_ctxsw: used.involuntary_ctxsw,
+        recv_calls: outcome.calls,
+        error: outcome.error.clone(),
+        verify_on,
+        checker_cpu_s: outcome.checker.as_ref().map(|c| c.user_s + c.sys_s),
+        runq_wait_ns: noise.runq_wait_s.map(|s| (s * 1e9) as u64),
+        migrations: noise.migrations,
+        cpus: noise.cpus.into_iter().collect(),
+    }
 }
 
 /// The ack the sink sends: go ahead (with what it will use), or a refusal saying why.
@@ -193,12 +249,7 @@ fn stream(
     // A peer that stops reading must not hold the thread forever on the ack or the report.
     sock.set_write_timeout(Some(cfg.idle_timeout.max(cfg.header_timeout)))?;
     let mut writer = sock.try_clone()?;
-    let verify_on = header.verify.then(|| {
-        header.verify_on.unwrap_or_else(|| {
-            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            VerifyOn::choose(header.plan.streams, cpus)
-        })
-    });
+    let verify_on = verify_place(&header);
     let mut receiver = receive::Receiver::new(rx_mode, cfg.rx_buffer, verify_on.unwrap_or(VerifyOn::Receiver))?;
     let ack = Ack {
         tls_fingerprint: header.tls.then(|| identity.fingerprint()),
@@ -238,26 +289,7 @@ fn stream(
     if let Some(c) = &outcome.checker {
         used.add(c);
     }
-    let report = StreamReport {
-        stream: header.plan.index,
-        bytes: outcome.bytes,
-        verified: outcome.verified && outcome.bytes == header.total_bytes(),
-        mismatch_offset: outcome.mismatch_offset,
-        first_byte_ns: outcome.first_byte_ns,
-        last_byte_ns: outcome.last_byte_ns,
-        report_ns: crate::base::env::monotonic_ns(),
-        user_s: used.user_s,
-        sys_s: used.sys_s,
-        voluntary_ctxsw: used.voluntary_ctxsw,
-        involuntary_ctxsw: used.involuntary_ctxsw,
-        recv_calls: outcome.calls,
-        error: outcome.error.clone(),
-        verify_on,
-        checker_cpu_s: outcome.checker.as_ref().map(|c| c.user_s + c.sys_s),
-        runq_wait_ns: noise.runq_wait_s.map(|s| (s * 1e9) as u64),
-        migrations: noise.migrations,
-        cpus: noise.cpus.into_iter().collect(),
-    };
+    let report = report_of(&header, &outcome, &used, noise, verify_on);
     // The sender may be gone (a killed run): the report then has nobody to go to, which is not the sink's failure.
     let _ = wire::write_line(&mut writer, &report);
     if let Some(e) = outcome.error {
@@ -270,82 +302,4 @@ fn stream(
         );
     }
     Ok(())
-}
-
-/// Reads the ack of a header just sent: the sink's answer, or why there was none.
-pub fn read_ack(reader: &mut impl BufRead) -> anyhow::Result<Ack> {
-    let ack: Ack = wire::read_line(reader).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => anyhow::anyhow!(
-            "the peer answered, but not as an xferbench sink ({e}); for a receiver that is not xferbench use --raw"
-        ),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => anyhow::anyhow!(
-            "no answer to the stream header in time (is an xferbench sink listening there? for any other \
-             receiver use --raw)"
-        ),
-        _ => anyhow::Error::new(e).context("no answer to the stream header"),
-    })?;
-    let reason = ack.error.as_deref().unwrap_or("no reason given");
-    if ack.version != wire::PROTOCOL_VERSION {
-        anyhow::bail!(
-            "the sink speaks protocol version {} and this sender version {}; run the same xferbench release on \
-             both hosts{}",
-            ack.version,
-            wire::PROTOCOL_VERSION,
-            if ack.ok {
-                String::new()
-            } else {
-                format!(" (the sink said: {reason})")
-            }
-        );
-    }
-    if !ack.ok {
-        anyhow::bail!("the sink refused the stream: {reason}");
-    }
-    Ok(ack)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ack(ok: bool, version: u16, error: Option<&str>) -> Vec<u8> {
-        let mut line = Vec::new();
-        let ack = Ack {
-            ok,
-            version,
-            boot_id: String::new(),
-            rx_mode: RxMode::Copy,
-            rx_buffer_bytes: 1,
-            rcvbuf_bytes: None,
-            cpus: None,
-            tls_fingerprint: None,
-            error: error.map(String::from),
-        };
-        wire::write_line(&mut line, &ack).unwrap();
-        line
-    }
-
-    #[test]
-    fn acks_name_why_a_stream_was_refused() {
-        let v = wire::PROTOCOL_VERSION;
-        assert!(read_ack(&mut ack(true, v, None).as_slice()).is_ok());
-        let token = read_ack(&mut ack(false, v, Some("wrong or missing token")).as_slice()).unwrap_err();
-        assert_eq!(
-            format!("{token:#}"),
-            "the sink refused the stream: wrong or missing token"
-        );
-        let newer = read_ack(&mut ack(false, v + 1, Some("the sender speaks ...")).as_slice()).unwrap_err();
-        let text = format!("{newer:#}");
-        assert!(text.contains(&format!("protocol version {}", v + 1)), "{text}");
-        assert!(text.contains("the sender speaks"), "{text}");
-        // An ack of the first protocol version is refused with both versions named.
-        let old = br#"{"ok":true,"version":1,"boot_id":"","rx_mode":"copy","rx_buffer_bytes":1,"error":null}"#;
-        let mut line = old.to_vec();
-        line.push(b'\n');
-        let e = format!("{:#}", read_ack(&mut line.as_slice()).unwrap_err());
-        assert!(
-            e.contains("protocol version 1") && e.contains(&format!("version {v}")),
-            "{e}"
-        );
-    }
 }

@@ -232,8 +232,14 @@ fn summarise_case(key: CaseKey, rows: &[&Row], vs_sendfile: Option<Estimate>) ->
     case
 }
 
+/// Every flag of a case: how far its numbers can be trusted, then what ran and under what.
 fn flag(case: &mut CaseSummary, rows: &[&Row]) {
-    let has = |f: Flag| rows.iter().any(|r| r.flags.has(f));
+    flag_numbers(case, rows);
+    flag_conditions(case, rows);
+}
+
+/// Failed repetitions, too short a timed section, two modes or too wide a spread.
+fn flag_numbers(case: &mut CaseSummary, rows: &[&Row]) {
     if case.failed_runs > 0 {
         let statuses: Vec<&str> = rows.iter().filter(|r| !r.is_ok()).map(|r| r.status.name()).collect();
         let advice = format!(
@@ -276,6 +282,12 @@ fn flag(case: &mut CaseSummary, rows: &[&Row]) {
         );
         case.flag(CaseFlag::Spread, advice);
     }
+}
+
+/// The conditions a case ran under that its label does not show: the cache, the kernel's copies, a fallback, a
+/// pacing congestion control, the pass cap, an emulator.
+fn flag_conditions(case: &mut CaseSummary, rows: &[&Row]) {
+    let has = |f: Flag| rows.iter().any(|r| r.flags.has(f));
     if has(Flag::ResidencyMismatch) {
         let advice = format!(
             "the page cache was not {} as labelled (see resident_before_ratio)",

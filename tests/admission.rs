@@ -229,6 +229,7 @@ fn probe(addr: SocketAddr, token: &str) -> Duration {
         passes: 1,
         pass_notices: false,
         tls: false,
+        interval_ms: None,
     };
     wire::write_header(&mut &sock, &header).expect("the probe's header goes");
     let mut reader = std::io::BufReader::new(&sock);
@@ -487,6 +488,7 @@ fn refusals_come_at_once_and_hold_no_thread() {
             passes: 1,
             pass_notices: false,
             tls: false,
+            interval_ms: None,
         };
         wire::write_header(&mut v, &h).unwrap();
         v

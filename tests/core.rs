@@ -160,6 +160,7 @@ fn send_passes(
         passes,
         pass_notices: false,
         tls: false,
+        interval_ms: None,
     };
     wire::write_header(&mut &sock, &header).unwrap();
     let mut reader = BufReader::new(&sock);

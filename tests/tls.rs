@@ -130,6 +130,7 @@ fn a_sink_handed_tls_garbage_serves_the_next_run() {
         passes: 1,
         pass_notices: false,
         tls: true,
+        interval_ms: None,
     };
     wire::write_header(&mut &sock, &header).unwrap();
     let ack: Ack = wire::read_line(&mut BufReader::new(&sock)).unwrap();

@@ -253,6 +253,11 @@ pub struct RunSettings {
     /// Pin the spawned sink to these CPUs.
     #[arg(long, value_name = "LIST", value_parser = units::cpu_list)]
     pub sink_cpus: Option<CpuList>,
+    /// The sink counts each stream's bytes in intervals this long: series.csv and the timeline chart show
+    /// throughput over time (stalls, starved streams, a mode that switches halfway); 0 turns it off.
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = units::duration_or_off)]
+    #[serde(with = "units::duration_or_off_text")]
+    pub interval: Duration,
     /// Submission queue depth of the io-uring strategies (io-uring, io-uring-send-zc).
     #[arg(long, value_name = "N", default_value = "8", value_parser = units::count_in(1, 4096))]
     pub queue_depth: u32,

@@ -113,6 +113,30 @@ pub mod duration_text {
     }
 }
 
+/// A duration that may be 0 (`0` or `0s`: off), else as `duration`.
+pub fn duration_or_off(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    duration(t)
+}
+
+/// Durations that may be 0 (off) in files, as `duration_text` writes them.
+pub mod duration_or_off_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        super::duration_text::serialize(d, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        super::duration_or_off(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// `duration_text` for an optional duration (null when unset).
 pub mod duration_text_opt {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -267,6 +291,14 @@ mod tests {
                 "{long}"
             );
         }
+    }
+
+    #[test]
+    fn a_duration_that_may_be_off() {
+        assert_eq!(duration_or_off("0"), Ok(Duration::ZERO));
+        assert_eq!(duration_or_off("0ms"), Ok(Duration::ZERO));
+        assert_eq!(duration_or_off("50ms"), Ok(Duration::from_millis(50)));
+        assert!(duration_or_off("-1").is_err() && duration_or_off("x").is_err());
     }
 
     #[test]

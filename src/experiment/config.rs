@@ -85,6 +85,12 @@ impl Plan {
         self.settings.passes.unwrap_or(Passes::Auto)
     }
 
+    /// --interval in whole milliseconds, as the stream header carries it (None: off).
+    pub fn interval_ms(&self) -> Option<u32> {
+        let ms = self.settings.interval.as_millis();
+        (ms > 0).then(|| ms.min(u128::from(u32::MAX)) as u32)
+    }
+
     /// --max-time: the longest `--repeat auto`'s rounds may take.
     pub fn max_time(&self) -> Duration {
         self.settings.max_time.unwrap_or(DEFAULT_MAX_TIME)

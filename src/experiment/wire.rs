@@ -25,8 +25,10 @@ pub const PROTOCOL_VERSION: u16 = 2;
 pub const MAX_HEADER_BYTES: usize = 4096;
 /// The most streams one run may announce.
 pub const MAX_STREAMS: u32 = 1024;
-/// The longest ack or report line either side reads.
-pub const MAX_LINE_BYTES: usize = 16 * 1024;
+/// The longest ack or report line either side reads (a report carries up to `MAX_SERIES` numbers).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// The most intervals a report's byte series holds: past it the sink merges neighbours and doubles the interval.
+pub const MAX_SERIES: usize = 2048;
 /// The longest pass notice a sender reads.
 pub const MAX_NOTICE_BYTES: usize = 512;
 /// The largest file a header may describe (1 PiB): with at most `MAX_PASSES` passes, every offset and total either
@@ -124,6 +126,10 @@ pub struct StreamHeader {
     /// fingerprint for the sender to pin).
     #[serde(default)]
     pub tls: bool,
+    /// Count the stream's bytes in intervals of this many milliseconds and send the series in the report (absent
+    /// or 0: no series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u32>,
 }
 
 impl StreamHeader {
@@ -193,6 +199,14 @@ pub struct StreamReport {
     pub migrations: Option<u64>,
     #[serde(default)]
     pub cpus: Vec<u32>,
+    /// The receiving socket's TCP_INFO once the stream ended (absent from sinks of earlier releases).
+    #[serde(default)]
+    pub tcp: Option<crate::experiment::tcp::TcpInfo>,
+    /// Bytes received in each interval of `series_interval_ns` from the first byte on (when the header asked).
+    #[serde(default)]
+    pub series_interval_ns: Option<u64>,
+    #[serde(default)]
+    pub series: Vec<u64>,
 }
 
 impl StreamReport {
@@ -211,6 +225,19 @@ impl StreamReport {
                 "its last byte ({last} ns) comes after the report ({} ns)",
                 self.report_ns
             ));
+        }
+        if self.series.len() > MAX_SERIES {
+            return Err(format!(
+                "its series has {} intervals, more than {MAX_SERIES}",
+                self.series.len()
+            ));
+        }
+        if !self.series.is_empty() && self.series_interval_ns.is_none_or(|i| i == 0) {
+            return Err("its series has no interval".into());
+        }
+        let in_series = self.series.iter().try_fold(0u64, |a, b| a.checked_add(*b));
+        if !self.series.is_empty() && in_series != Some(self.bytes) {
+            return Err(format!("its series does not add up to its {} bytes", self.bytes));
         }
         let cpu = [("user_s", self.user_s), ("sys_s", self.sys_s)];
         let checker = self.checker_cpu_s.map(|c| ("checker_cpu_s", c));
@@ -505,6 +532,7 @@ mod tests {
             passes: 3,
             pass_notices: false,
             tls: false,
+            interval_ms: None,
         };
         let mut buf = Vec::new();
         write_header(&mut buf, &h).unwrap();

@@ -9,18 +9,22 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Appends rows to a runs.csv, writing the header only into an empty file.
-pub struct RowWriter {
+/// Appends rows of `T` to a CSV file (runs.csv, series.csv), writing the header only into an empty file.
+pub struct CsvWriter<T> {
     path: PathBuf,
     file: File,
     /// Bytes of whole rows (and the header) in the file.
     len: u64,
+    rows: std::marker::PhantomData<T>,
 }
 
-impl RowWriter {
+/// runs.csv's writer.
+pub type RowWriter = CsvWriter<Row>;
+
+impl<T: Serialize + Default> CsvWriter<T> {
     /// Opens (or creates) `path` for appending; refuses a file whose header is not this version's. A torn last
     /// row must have been set aside first (`record::set_aside`): rows are appended after the last newline.
-    pub fn open(path: &Path) -> anyhow::Result<RowWriter> {
+    pub fn open(path: &Path) -> anyhow::Result<CsvWriter<T>> {
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -30,31 +34,39 @@ impl RowWriter {
         if len > 0 {
             let text = std::fs::read(path).with_context(|| format!("cannot read '{}'", path.display()))?;
             let found = text.split(|&b| b == b'\n').next().unwrap_or_default();
-            if found != header_line().as_bytes() {
+            if found != header_of::<T>().as_bytes() {
                 anyhow::bail!(
                     "'{}' holds rows of another format (another xferbench version?); give --out a new folder",
                     path.display()
                 );
             }
         } else {
-            let header = format!("{}\n", header_line());
+            let header = format!("{}\n", header_of::<T>());
             let mut w = Whole::new(&mut file, 0);
             w.write(header.as_bytes())
                 .with_context(|| format!("cannot write '{}'", path.display()))?;
             len = header.len() as u64;
         }
-        Ok(RowWriter {
+        Ok(CsvWriter {
             path: path.to_path_buf(),
             file,
             len,
+            rows: std::marker::PhantomData,
         })
     }
 
     /// Appends one row and makes sure it is on disk before returning; on failure (a full disk) the file is left
     /// as it was, every earlier row whole.
-    pub fn write(&mut self, row: &Row) -> anyhow::Result<()> {
+    pub fn write(&mut self, row: &T) -> anyhow::Result<()> {
+        self.write_all(std::slice::from_ref(row))
+    }
+
+    /// Appends several rows in one append: all of them on disk when this returns, or none.
+    pub fn write_all(&mut self, rows: &[T]) -> anyhow::Result<()> {
         let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-        w.serialize(row).context("cannot serialise a row")?;
+        for row in rows {
+            w.serialize(row).context("cannot serialise a row")?;
+        }
         let bytes = w.into_inner().context("cannot serialise a row")?;
         Whole::new(&mut self.file, self.len).write(&bytes).with_context(|| {
             format!(
@@ -89,10 +101,15 @@ impl<'a> Whole<'a> {
     }
 }
 
-/// The CSV header this version writes.
+/// The CSV header of runs.csv this version writes.
 pub fn header_line() -> String {
+    header_of::<Row>()
+}
+
+/// The CSV header of rows of `T`, derived from the struct so that it cannot drift from the values.
+pub fn header_of<T: Serialize + Default>() -> String {
     let mut w = csv::WriterBuilder::new().has_headers(true).from_writer(Vec::new());
-    w.serialize(Row::default()).expect("a default row serialises");
+    w.serialize(T::default()).expect("a default row serialises");
     let bytes = w.into_inner().expect("writing to memory cannot fail");
     String::from_utf8_lossy(&bytes)
         .lines()

@@ -131,6 +131,42 @@ pub struct Row {
     /// CPUs the sink's stream threads were seen on (when their first byte came and when they reported).
     #[serde(default)]
     pub sink_cpus_seen: String,
+    /// The connections' own view (TCP_INFO of the sender's sockets once the last pass went; empty where the
+    /// kernel lacks the field): segments retransmitted, summed over connections.
+    #[serde(default)]
+    pub tcp_total_retrans: Option<u64>,
+    /// Smoothed round-trip time and its variation, median over connections.
+    #[serde(default)]
+    pub tcp_rtt_us: Option<f64>,
+    #[serde(default)]
+    pub tcp_rttvar_us: Option<f64>,
+    /// Congestion window in segments, median over connections.
+    #[serde(default)]
+    pub tcp_cwnd_segs: Option<f64>,
+    /// The pace the congestion control set, and the rate it last measured delivering at, summed over connections.
+    #[serde(default)]
+    pub tcp_pacing_rate_mb_s: Option<f64>,
+    #[serde(default)]
+    pub tcp_delivery_rate_mb_s: Option<f64>,
+    /// Bytes the receiver acknowledged, summed over connections.
+    #[serde(default)]
+    pub tcp_bytes_acked: Option<u64>,
+    /// The share of the timed section a connection had data to send (the kernel's busy time), mean over
+    /// connections; under 1, the sending application, not TCP, left the socket idle.
+    #[serde(default)]
+    pub tcp_busy_ratio: Option<f64>,
+    /// The share of the timed section stalled by the receiver's window, and by the send buffer: the worst
+    /// connection's (one starved stream holds the case back).
+    #[serde(default)]
+    pub tcp_rwnd_limited_ratio: Option<f64>,
+    #[serde(default)]
+    pub tcp_sndbuf_limited_ratio: Option<f64>,
+    /// The sink's side of the connections (its report): its estimate of the round trip and the receive space it
+    /// offered, median over streams.
+    #[serde(default)]
+    pub sink_tcp_rcv_rtt_us: Option<f64>,
+    #[serde(default)]
+    pub sink_tcp_rcv_space_bytes: Option<f64>,
     /// System calls the strategy made in the timed section (transfer calls plus any retries).
     pub syscalls: u64,
     /// Bytes the sender copied through user space (read-send: 2x the bytes sent, mmap-send: 1x, sendfile: 0).
@@ -196,6 +232,26 @@ pub struct Row {
     pub flags: Flags,
     /// The failure in words, when status is not ok.
     pub error: String,
+    /// Bytes per interval of each stream, for series.csv (not a column: written beside the row).
+    #[serde(skip)]
+    pub series: Vec<SeriesRow>,
+}
+
+/// One line of series.csv: the bytes one stream of one repetition received in one interval (`--interval`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesRow {
+    pub run_id: String,
+    pub case_id: String,
+    pub round: u32,
+    pub repetition: u32,
+    /// 0-based stream index.
+    pub stream: u32,
+    /// 1-based pass the interval's first byte belonged to.
+    pub pass: u32,
+    /// Start of the interval, from the stream's first byte, and its length.
+    pub t_s: f64,
+    pub interval_s: f64,
+    pub bytes: u64,
 }
 
 impl Row {

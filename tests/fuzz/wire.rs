@@ -38,6 +38,7 @@ fn valid_header() -> StreamHeader {
         passes: 3,
         pass_notices: true,
         tls: false,
+        interval_ms: None,
     }
 }
 

@@ -11,6 +11,7 @@ mod cpu;
 mod latency;
 mod switches;
 mod throughput;
+mod timeline;
 
 use crate::base::model::Cache;
 use crate::base::units::format_bytes;
@@ -191,6 +192,21 @@ pub(crate) fn caches(rows: &[Row]) -> Vec<Cache> {
         .collect()
 }
 
+/// The whole lines of `dir/series.csv` (none when the folder has no such file: a set made before it, or with
+/// `--interval 0`).
+pub(crate) fn read_series(dir: &Path) -> anyhow::Result<Vec<crate::results::record::SeriesRow>> {
+    let path = dir.join("series.csv");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(Vec::new());
+    };
+    // A line a crash cut short is not read.
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    csv::Reader::from_reader(&bytes[..whole])
+        .deserialize()
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("'{}' does not parse", path.display()))
+}
+
 /// Writes every figure of `dir/runs.csv` into `dir`, returning the files written.
 pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let rows = ok_rows(dir)?;
@@ -199,6 +215,9 @@ pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     files.extend(render(dir, &cpu::Cpu::new(&rows))?);
     files.extend(render(dir, &switches::Switches::new(&rows))?);
     files.extend(render(dir, &latency::Latency::new(&rows))?);
+    if let Some(t) = timeline::Timeline::new(&rows, &read_series(dir)?) {
+        files.extend(render(dir, &t)?);
+    }
     Ok(files)
 }
 

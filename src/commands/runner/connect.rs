@@ -59,6 +59,7 @@ pub fn open_streams(
                 passes: row.passes,
                 pass_notices,
                 tls,
+                interval_ms: plan.interval_ms(),
             };
             wire::write_header(&mut &sock, &header).map_err(|e| fail(Status::ConnectFailed)(e.into()))?;
             if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {

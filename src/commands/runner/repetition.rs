@@ -95,6 +95,7 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
         deadline,
         stop: ctx.stop,
         cpus: plan.settings.sender_cpus.as_ref().map(|c| c.cpus.as_slice()),
+        progress: !plan.quiet,
     };
     let mut spans: Vec<Span> = Vec::new();
     let span_count = if cold_passes { passes } else { 1 };
@@ -130,7 +131,88 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     fill_system(row, &spans, &end, cold_passes);
     fill_times(row, ctx, &spans, &replies, opened.same_clock, cold_passes);
     fill_sink(row, ctx, &replies, socks.len());
+    fill_tcp(row, &spans, &replies);
+    fill_series(row, &plans, &replies);
     judge(row, ctx, send_failed, &replies)
+}
+
+/// The connections' own view: the sender's sockets' TCP_INFO after the last span (its counters cover every pass),
+/// and the sink's from its reports. Shares are of the timed section: busy time on average over connections, the
+/// stalls of the worst connection.
+fn fill_tcp(row: &mut Row, spans: &[Span], replies: &Replies) {
+    use crate::results::stats::median;
+    let Some(last) = spans.last() else { return };
+    let infos: Vec<&crate::experiment::tcp::TcpInfo> = last.tcp.iter().flatten().collect();
+    let med = |f: &dyn Fn(&crate::experiment::tcp::TcpInfo) -> Option<u32>| {
+        median(&infos.iter().filter_map(|i| f(i)).map(f64::from).collect::<Vec<_>>())
+    };
+    // A sum of a field every connection has (None if one lacks it: an older kernel lacks it in all).
+    let sum = |f: &dyn Fn(&crate::experiment::tcp::TcpInfo) -> Option<u64>| {
+        (!infos.is_empty())
+            .then(|| infos.iter().map(|i| f(i)).sum::<Option<u64>>())
+            .flatten()
+    };
+    row.tcp_total_retrans = sum(&|i| i.total_retrans.map(u64::from));
+    row.tcp_rtt_us = med(&|i| i.rtt_us);
+    row.tcp_rttvar_us = med(&|i| i.rttvar_us);
+    row.tcp_cwnd_segs = med(&|i| i.snd_cwnd);
+    row.tcp_pacing_rate_mb_s = sum(&|i| i.pacing_rate).map(|b| b as f64 / 1e6);
+    row.tcp_delivery_rate_mb_s = sum(&|i| i.delivery_rate).map(|b| b as f64 / 1e6);
+    row.tcp_bytes_acked = sum(&|i| i.bytes_acked);
+    let timed_us = row.wall_s * 1e6;
+    if timed_us > 0.0 && !infos.is_empty() {
+        let shares = |f: &dyn Fn(&crate::experiment::tcp::TcpInfo) -> Option<u64>| {
+            infos
+                .iter()
+                .map(|i| f(i).map(|us| us as f64 / timed_us))
+                .collect::<Option<Vec<f64>>>()
+        };
+        row.tcp_busy_ratio = shares(&|i| i.busy_us).map(|v| v.iter().sum::<f64>() / v.len() as f64);
+        let worst = |v: Vec<f64>| v.into_iter().fold(0.0, f64::max);
+        row.tcp_rwnd_limited_ratio = shares(&|i| i.rwnd_limited_us).map(worst);
+        row.tcp_sndbuf_limited_ratio = shares(&|i| i.sndbuf_limited_us).map(worst);
+    }
+    let sink: Vec<crate::experiment::tcp::TcpInfo> = replies.reports.iter().filter_map(|(r, _)| r.tcp).collect();
+    row.sink_tcp_rcv_rtt_us = median(
+        &sink
+            .iter()
+            .filter_map(|i| i.rcv_rtt_us)
+            .map(f64::from)
+            .collect::<Vec<_>>(),
+    );
+    row.sink_tcp_rcv_space_bytes = median(
+        &sink
+            .iter()
+            .filter_map(|i| i.rcv_space)
+            .map(f64::from)
+            .collect::<Vec<_>>(),
+    );
+}
+
+/// Each stream's bytes per interval, as the sink counted them, for series.csv; the pass of an interval is the one
+/// its first byte belonged to.
+fn fill_series(row: &mut Row, plans: &[StreamPlan], replies: &Replies) {
+    for (report, _) in &replies.reports {
+        let (Some(interval_ns), Some(plan)) = (report.series_interval_ns, plans.get(report.stream as usize)) else {
+            continue;
+        };
+        let per_pass = plan.total_bytes().max(1);
+        let mut before = 0u64;
+        for (i, &bytes) in report.series.iter().enumerate() {
+            row.series.push(crate::results::record::SeriesRow {
+                run_id: row.run_id.clone(),
+                case_id: row.case_id.clone(),
+                round: row.round,
+                repetition: row.repetition,
+                stream: report.stream,
+                pass: (before / per_pass + 1).min(u64::from(row.passes)) as u32,
+                t_s: i as f64 * interval_ns as f64 / 1e9,
+                interval_s: interval_ns as f64 / 1e9,
+                bytes,
+            });
+            before = before.saturating_add(bytes);
+        }
+    }
 }
 
 /// What came back after the sender shut its side: each stream's report (and when it arrived), or, raw, when the

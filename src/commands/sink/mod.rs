@@ -181,6 +181,7 @@ fn report_of(
     used: &Counters,
     noise: crate::experiment::probe::Noise,
     verify_on: Option<VerifyOn>,
+    tcp: Option<crate::experiment::tcp::TcpInfo>,
 ) -> StreamReport {
     StreamReport {
         stream: header.plan.index,
@@ -201,6 +202,9 @@ fn report_of(
         runq_wait_ns: noise.runq_wait_s.map(|s| (s * 1e9) as u64),
         migrations: noise.migrations,
         cpus: noise.cpus.into_iter().collect(),
+        tcp,
+        series_interval_ns: outcome.series.as_ref().map(|s| s.interval_ns),
+        series: outcome.series.as_ref().map(|s| s.buckets.clone()).unwrap_or_default(),
     }
 }
 
@@ -279,7 +283,11 @@ fn stream(
         )),
         false => None,
     };
-    let mut outcome = receiver.run(&sock, check, passes, opener.as_mut());
+    let series = header
+        .interval_ms
+        .filter(|&ms| ms > 0)
+        .map(|ms| receive::Series::new(u64::from(ms) * 1_000_000));
+    let mut outcome = receiver.run(&sock, check, passes, series, opener.as_mut());
     if let Some(o) = &opener {
         outcome.calls = o.recv_calls();
     }
@@ -289,7 +297,8 @@ fn stream(
     if let Some(c) = &outcome.checker {
         used.add(c);
     }
-    let report = report_of(&header, &outcome, &used, noise, verify_on);
+    let tcp = crate::experiment::tcp::tcp_info(&sock).ok();
+    let report = report_of(&header, &outcome, &used, noise, verify_on, tcp);
     // The sender may be gone (a killed run): the report then has nobody to go to, which is not the sink's failure.
     let _ = wire::write_line(&mut writer, &report);
     if let Some(e) = outcome.error {

@@ -67,6 +67,42 @@ pub struct Received {
     pub checker: Option<Counters>,
     /// Where each pass ends, and whom to tell.
     pub passes: Option<PassTracker>,
+    /// The bytes counted in intervals, when the header asked for them.
+    pub series: Option<Series>,
+}
+
+/// Bytes received in equal intervals from the first byte on. When it would grow past `wire::MAX_SERIES`
+/// intervals, neighbours merge and the interval doubles, so a long stream still costs a bounded report. A receive
+/// call's bytes count at the moment it returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub interval_ns: u64,
+    start_ns: Option<u64>,
+    pub buckets: Vec<u64>,
+}
+
+impl Series {
+    pub fn new(interval_ns: u64) -> Series {
+        Series {
+            interval_ns: interval_ns.max(1),
+            start_ns: None,
+            buckets: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, now_ns: u64, n: u64) {
+        let start = *self.start_ns.get_or_insert(now_ns);
+        let at = |s: &Series| (now_ns.saturating_sub(start) / s.interval_ns) as usize;
+        while at(self) >= crate::experiment::wire::MAX_SERIES {
+            self.buckets = self.buckets.chunks(2).map(|pair| pair.iter().sum()).collect();
+            self.interval_ns *= 2;
+        }
+        let i = at(self);
+        if self.buckets.len() <= i {
+            self.buckets.resize(i + 1, 0);
+        }
+        self.buckets[i] += n;
+    }
 }
 
 impl Received {
@@ -77,6 +113,9 @@ impl Received {
         self.first_byte_ns.get_or_insert(now);
         self.last_byte_ns = Some(now);
         self.bytes += n as u64;
+        if let Some(s) = &mut self.series {
+            s.add(now, n as u64);
+        }
         if let Some(p) = &mut self.passes
             && let Err(e) = p.on_bytes(self.bytes, now)
         {
@@ -254,10 +293,12 @@ impl Receiver {
         sock: &TcpStream,
         check: Option<Check>,
         passes: Option<PassTracker>,
+        series: Option<Series>,
         tls: Option<&mut Opener>,
     ) -> Received {
         let got = Received {
             passes,
+            series,
             ..Received::default()
         };
         match (check, self.mode, self.verify_on) {

@@ -585,6 +585,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(60),
             stop: &stop,
             abort: &abort,
+            sent: None,
         };
         let mut stats = CallStats::default();
         let plan = StreamPlan {
@@ -670,6 +671,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_millis(300),
             stop: &stop,
             abort: &abort,
+            sent: None,
         };
         let mut stats = CallStats::default();
         let mut io = Io {

@@ -131,6 +131,8 @@ pub struct Control<'a> {
     pub stop: &'a AtomicBool,
     /// Set when a sibling stream of the same case failed.
     pub abort: &'a AtomicBool,
+    /// Bytes sent so far by every stream of the case, for the progress line (None: nobody watches).
+    pub sent: Option<&'a std::sync::atomic::AtomicU64>,
 }
 
 impl Control<'_> {
@@ -285,6 +287,9 @@ pub fn send_pass(t: &mut dyn Transfer, io: &mut Io, plan: &StreamPlan) -> Result
                 io.stats.bytes += n;
                 io.stats.user_copy_bytes += n * copies;
             }
+            if let Some(sent) = io.ctl.sent {
+                sent.fetch_add(piece.end - piece.start, Ordering::Relaxed);
+            }
         }
     }
     t.finish(io)
@@ -360,6 +365,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(60),
             stop: &stop,
             abort: &abort,
+            sent: None,
         };
         let mut stats = CallStats::default();
         let out = f(&mut Io {

@@ -9,6 +9,7 @@
 use super::{CallStats, Control, Io, SendError, SendOptions, Transfer, prepare, send_pass};
 use crate::base::model::Method;
 use crate::experiment::probe::{Counters, Noise, Sched, Snapshot};
+use crate::experiment::tcp::TcpInfo;
 use crate::experiment::wire::{self, PassNotice, StreamPlan};
 use anyhow::Context;
 use std::fs::File;
@@ -16,7 +17,7 @@ use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Barrier;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// When a case must end, and where its threads run.
@@ -27,7 +28,12 @@ pub struct Limits<'a> {
     pub stop: &'a AtomicBool,
     /// CPUs to pin every sender thread to.
     pub cpus: Option<&'a [usize]>,
+    /// Show the current rate on stderr while a span runs longer than `PROGRESS_AFTER`.
+    pub progress: bool,
 }
+
+/// A span that runs longer than this shows its rate as it goes (`Limits::progress`).
+const PROGRESS_AFTER: Duration = Duration::from_secs(3);
 
 /// The connections of a case with their transfers set up.
 pub struct Streams<'a> {
@@ -55,6 +61,8 @@ pub struct Span {
     pub errors: Vec<(u32, SendError)>,
     /// What the scheduler did to the sender's threads over the span (run-queue waits, migrations, CPUs).
     pub noise: Noise,
+    /// Each connection's TCP_INFO once its last pass of the span went (None where it could not be read).
+    pub tcp: Vec<Option<TcpInfo>>,
 }
 
 impl<'a> Streams<'a> {
@@ -95,9 +103,15 @@ impl<'a> Streams<'a> {
     /// Sends `passes` passes of every stream's plan, one thread per connection; with `notices`, each stream then
     /// waits for the sink's word that the last pass arrived; with `last`, each stream ends (`Transfer::end`).
     pub fn run(&mut self, passes: u32, notices: bool, last: bool, limits: Limits) -> anyhow::Result<Span> {
-        let Limits { deadline, stop, cpus } = limits;
+        let Limits {
+            deadline,
+            stop,
+            cpus,
+            progress,
+        } = limits;
         let barrier = Barrier::new(self.plans.len() + 1);
         let abort = AtomicBool::new(false);
+        let (sent_bytes, done) = (AtomicU64::new(0), AtomicBool::new(false));
         let work = self
             .transfers
             .iter_mut()
@@ -106,12 +120,17 @@ impl<'a> Streams<'a> {
         let (results, before) = std::thread::scope(|scope| -> anyhow::Result<_> {
             let mut handles = Vec::with_capacity(self.plans.len());
             for ((transfer, stats), (sock, plan)) in work {
-                let (barrier, abort) = (&barrier, &abort);
+                let (barrier, abort, sent_bytes) = (&barrier, &abort, &sent_bytes);
                 handles.push(scope.spawn(move || {
                     if let Some(cpus) = cpus {
                         pin_current_thread(cpus);
                     }
-                    let ctl = Control { deadline, stop, abort };
+                    let ctl = Control {
+                        deadline,
+                        stop,
+                        abort,
+                        sent: Some(sent_bytes),
+                    };
                     let sched = Sched::thread();
                     barrier.wait();
                     let started = Instant::now();
@@ -134,15 +153,21 @@ impl<'a> Streams<'a> {
                     if result.is_err() {
                         abort.store(true, Ordering::Relaxed);
                     }
-                    (result, started, sent, Noise::between(&sched, &Sched::thread()))
+                    let tcp = crate::experiment::tcp::tcp_info(sock).ok();
+                    (result, started, sent, Noise::between(&sched, &Sched::thread()), tcp)
                 }));
             }
             let before = Snapshot::take();
             barrier.wait();
+            let monitor = progress.then(|| scope.spawn(|| show_progress(&sent_bytes, &done)));
             let results: Vec<_> = handles
                 .into_iter()
                 .map(|h| h.join().expect("sender threads do not panic"))
                 .collect();
+            done.store(true, Ordering::Relaxed);
+            if let Some(m) = monitor {
+                let _ = m.join();
+            }
             Ok((results, before?))
         })?;
         let sender = Counters::process().since(&before.process());
@@ -157,9 +182,11 @@ impl<'a> Streams<'a> {
             notices: Vec::with_capacity(results.len()),
             errors: Vec::new(),
             noise: Noise::default(),
+            tcp: Vec::with_capacity(results.len()),
         };
-        for (i, (r, _, _, noise)) in results.into_iter().enumerate() {
+        for (i, (r, _, _, noise, tcp)) in results.into_iter().enumerate() {
             span.noise.add(&noise);
+            span.tcp.push(tcp);
             match r {
                 Ok(n) => span.notices.push(n),
                 Err(e) => {
@@ -183,6 +210,29 @@ impl<'a> Streams<'a> {
         let mut all = CallStats::default();
         self.stats.iter().for_each(|s| all.merge(s));
         all
+    }
+}
+
+/// While a span runs longer than `PROGRESS_AFTER`: one line a second on stderr with the rate of the last second and
+/// what has gone so far, as iperf3's interval reports do.
+fn show_progress(sent: &AtomicU64, done: &AtomicBool) {
+    let start = Instant::now();
+    let (mut last_t, mut last_b) = (start, 0u64);
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = Instant::now();
+        if now.duration_since(start) < PROGRESS_AFTER || now.duration_since(last_t) < Duration::from_secs(1) {
+            continue;
+        }
+        let b = sent.load(Ordering::Relaxed);
+        let rate = (b - last_b) as f64 / 1e6 / now.duration_since(last_t).as_secs_f64();
+        eprintln!(
+            "    ... {} now, {} in {:.1} s",
+            crate::base::units::format_rate_mb_s(rate),
+            crate::base::units::format_bytes(b),
+            now.duration_since(start).as_secs_f64()
+        );
+        (last_t, last_b) = (now, b);
     }
 }
 

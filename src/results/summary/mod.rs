@@ -7,6 +7,7 @@
 //! only, so a summary can be rebuilt from any runs.csv.
 
 mod flags;
+mod limit;
 mod noise;
 mod receiver;
 
@@ -90,6 +91,16 @@ metrics! {
     zerocopy_copied_ratio = |r| r.zerocopy_copied_ratio;
     /// Steal, over the timed section, as a share of all CPUs' time.
     steal_ratio = |r| Some(r.steal_s? / (r.wall_s * f64::from(r.logical_cpus.max(1)))).filter(|x| x.is_finite());
+    /// The connections' own view (TCP_INFO): round trip, congestion window, retransmissions, pacing and delivery.
+    tcp_rtt_us = |r| r.tcp_rtt_us;
+    tcp_cwnd_segs = |r| r.tcp_cwnd_segs;
+    tcp_total_retrans = |r| r.tcp_total_retrans.map(|n| n as f64);
+    tcp_pacing_rate_mb_s = |r| r.tcp_pacing_rate_mb_s;
+    tcp_delivery_rate_mb_s = |r| r.tcp_delivery_rate_mb_s;
+    /// Shares of the timed section: busy (data to send), stalled by the receiver's window, by the send buffer.
+    tcp_busy_ratio = |r| r.tcp_busy_ratio;
+    tcp_rwnd_limited_ratio = |r| r.tcp_rwnd_limited_ratio;
+    tcp_sndbuf_limited_ratio = |r| r.tcp_sndbuf_limited_ratio;
     /// Run-queue waits of the sender's and the sink's threads over the timed section.
     runq_wait_ratio = |r| {
         let wait = r.sender_runq_wait_s? + r.sink_runq_wait_s.unwrap_or(0.0);
@@ -123,6 +134,8 @@ pub struct CaseSummary {
     pub vs_sendfile: Option<Estimate>,
     /// The two clusters of a case whose repetitions fall into two (flag `bimodal`).
     pub modes: Option<Modes>,
+    /// What limited the flow, as the kernel's TCP_INFO timers saw it (None: not recorded).
+    pub limit: Option<limit::Limit>,
     pub flags: Vec<CaseFlag>,
     pub advice: Vec<String>,
 }
@@ -193,6 +206,9 @@ pub fn summarise(rows: &[Row]) -> Vec<CaseSummary> {
         .collect();
     receiver::compare(&mut cases);
     for c in &mut cases {
+        limit::judge(c);
+    }
+    for c in &mut cases {
         noise::explain(c, &groups[&c.key]);
     }
     cases
@@ -225,6 +241,7 @@ fn summarise_case(key: CaseKey, rows: &[&Row], vs_sendfile: Option<Estimate>) ->
         throughput_mb_s: Estimate::of_median(&mb_s),
         vs_sendfile,
         modes: modes(&mb_s),
+        limit: None,
         flags: Vec::new(),
         advice: Vec::new(),
     };
@@ -433,10 +450,20 @@ pub fn table(cases: &[CaseSummary]) -> String {
             }
         }
     }
-    if !notes.is_empty() {
+    let limits: Vec<String> = cases
+        .iter()
+        .filter_map(|c| Some(format!("{}: {}", named.label(&c.key), c.limit?.words())))
+        .collect();
+    if !notes.is_empty() || !limits.is_empty() {
         out.push_str("\nNotes:\n");
         for (text, labels) in notes {
             out.push_str(&format!("  {}: {text}\n", labels.join(", ")));
+        }
+        if !limits.is_empty() {
+            out.push_str(&format!(
+                "  what limited each flow, as TCP saw it (TCP_INFO; stalls of the worst connection): {}\n",
+                limits.join("; ")
+            ));
         }
     }
     out.push_str(

@@ -6,9 +6,9 @@ mod litter;
 
 use crate::base::model::Order;
 use crate::experiment::config::{self, MAY_CHANGE, Plan, PlanFile};
-use crate::results::export::{RowWriter, write_json_atomic};
+use crate::results::export::{CsvWriter, RowWriter, write_json_atomic};
 use crate::results::lock::{Busy, FolderLock, Holder};
-use crate::results::record::{self, Row};
+use crate::results::record::{self, Row, SeriesRow};
 use anyhow::Context;
 use litter::Litter;
 use serde::Serialize;
@@ -51,6 +51,8 @@ pub struct Folder {
     summary_path: PathBuf,
     plan_path: PathBuf,
     writer: RowWriter,
+    /// series.csv's writer, opened with the first row that brings a series.
+    series: Option<CsvWriter<SeriesRow>>,
     // Dropped in this order: what a failed run made goes (the lock file too) while the lock is still held.
     litter: Litter,
     _lock: FolderLock,
@@ -101,6 +103,7 @@ impl Folder {
                 plan_path: dir.join("plan.json"),
                 csv_path,
                 writer,
+                series: None,
                 litter,
                 _lock: lock,
             },
@@ -154,7 +157,28 @@ impl Folder {
     pub fn write_row(&mut self, row: &Row) -> anyhow::Result<()> {
         self.writer.write(row)?;
         self.litter.keep();
+        if !row.series.is_empty() {
+            self.series_writer()?.write_all(&row.series)?;
+        }
         Ok(())
+    }
+
+    /// series.csv, opened on first use; a line a crash cut short is cut off first (every whole line before it is
+    /// kept, and the repetition it belonged to has its row in runs.csv or none).
+    fn series_writer(&mut self) -> anyhow::Result<&mut CsvWriter<SeriesRow>> {
+        if self.series.is_none() {
+            let path = self.dir.join("series.csv");
+            if let Ok(bytes) = std::fs::read(&path)
+                && !bytes.is_empty()
+                && !bytes.ends_with(b"\n")
+            {
+                let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+                f.set_len(whole as u64)?;
+            }
+            self.series = Some(CsvWriter::open(&path)?);
+        }
+        Ok(self.series.as_mut().expect("opened above"))
     }
 
     /// Replaces summary.json.

@@ -253,6 +253,11 @@ pub struct RunSettings {
     /// Pin the spawned sink to these CPUs.
     #[arg(long, value_name = "LIST", value_parser = units::cpu_list)]
     pub sink_cpus: Option<CpuList>,
+    /// Run in a network namespace of the run's own whose loopback has this MTU (root; made with the run and gone
+    /// with it, nothing outside changes): 61492 makes every loopback segment over IPv4 carry whole pages, which
+    /// `--rx-mode zerocopy` needs.
+    #[arg(long, value_name = "BYTES", value_parser = units::count_in(1280, 65536), conflicts_with = "connect")]
+    pub netns_mtu: Option<u32>,
     /// The sink counts each stream's bytes in intervals this long: series.csv and the timeline chart show
     /// throughput over time (stalls, starved streams, a mode that switches halfway); 0 turns it off.
     #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = units::duration_or_off)]

@@ -6,6 +6,7 @@ pub mod buffer;
 pub mod cache;
 pub mod config;
 pub mod fixture;
+pub mod netns;
 pub mod pattern;
 pub mod probe;
 pub mod strategy;

@@ -202,6 +202,12 @@ pub struct StreamReport {
     /// The receiving socket's TCP_INFO once the stream ended (absent from sinks of earlier releases).
     #[serde(default)]
     pub tcp: Option<crate::experiment::tcp::TcpInfo>,
+    /// `--rx-mode zerocopy`: the bytes the kernel mapped into the sink rather than copied, and why the stream fell
+    /// back to copying, if it did.
+    #[serde(default)]
+    pub mapped_bytes: Option<u64>,
+    #[serde(default)]
+    pub rx_fallback: Option<String>,
     /// Bytes received in each interval of `series_interval_ns` from the first byte on (when the header asked).
     #[serde(default)]
     pub series_interval_ns: Option<u64>,
@@ -238,6 +244,9 @@ impl StreamReport {
         let in_series = self.series.iter().try_fold(0u64, |a, b| a.checked_add(*b));
         if !self.series.is_empty() && in_series != Some(self.bytes) {
             return Err(format!("its series does not add up to its {} bytes", self.bytes));
+        }
+        if self.mapped_bytes.is_some_and(|m| m > self.bytes) {
+            return Err(format!("it mapped more bytes than it received ({})", self.bytes));
         }
         let cpu = [("user_s", self.user_s), ("sys_s", self.sys_s)];
         let checker = self.checker_cpu_s.map(|c| ("checker_cpu_s", c));

@@ -183,7 +183,14 @@ pub struct Row {
     pub call_max_us: f64,
     /// The sink's receive buffer (bytes per recv call; empty in raw mode).
     pub rx_buffer_bytes: Option<u64>,
-    /// How the sink received: `copy` (recv into a buffer), `trunc` (MSG_TRUNC) or `splice` (empty in raw mode).
+    /// With `--rx-mode zerocopy`: the share of the bytes the kernel mapped into the sink (TCP_ZEROCOPY_RECEIVE)
+    /// rather than copied, and why a stream fell back to copying everything, if one did.
+    #[serde(default)]
+    pub rx_zerocopy_mapped_ratio: Option<f64>,
+    #[serde(default)]
+    pub rx_fallback_reason: String,
+    /// How the sink received: `copy` (recv into a buffer), `trunc` (MSG_TRUNC), `splice` or `zerocopy` (empty in
+    /// raw mode).
     pub rx_mode: Option<RxMode>,
     /// `loopback` for a sink this run spawned, `remote` for one reached with --connect, `raw` without protocol.
     pub transport: Transport,
@@ -195,6 +202,10 @@ pub struct Row {
     pub rcvbuf_bytes: Option<u64>,
     /// TCP_NODELAY set on the sender's sockets.
     pub nodelay: bool,
+    /// The MTU of the interface the streams used (lo on one box; with --netns-mtu, the loopback of the run's own
+    /// network namespace); empty in result sets from before it was recorded.
+    #[serde(default)]
+    pub mtu_bytes: Option<u32>,
     /// The TCP congestion control of the sender's sockets, as read back from each (TCP_CONGESTION) after it was
     /// set; empty in result sets from before xferbench set it.
     #[serde(default)]

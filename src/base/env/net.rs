@@ -46,7 +46,9 @@ pub fn interface(peer: Option<IpAddr>) -> Interface {
         )
     };
     Interface {
-        mtu_bytes: read::value(format!("/sys/class/net/{name}/mtu")),
+        // From the socket's own namespace (sysfs shows the one it was mounted in: a run in a namespace of its own,
+        // --netns-mtu, would read the host's).
+        mtu_bytes: mtu_of(&name).map_or_else(|| read::value(format!("/sys/class/net/{name}/mtu")), |m| m.to_string()),
         gso_max_size_bytes: size(IFLA_GSO_MAX_SIZE),
         gro_max_size_bytes: size(IFLA_GRO_MAX_SIZE),
         tso_max_size_bytes: size(IFLA_TSO_MAX_SIZE),
@@ -55,6 +57,24 @@ pub fn interface(peer: Option<IpAddr>) -> Interface {
         gro: offload(&name, ETHTOOL_GGRO),
         name,
     }
+}
+
+/// The MTU of interface `name` in this process's network namespace (SIOCGIFMTU).
+pub fn mtu_of(name: &str) -> Option<u32> {
+    let fd: OwnedFd = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).ok()?;
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value of it.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.len() >= req.ifr_name.len() {
+        return None;
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq naming the interface, and outlives the call, which writes only within it.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFMTU as libc::Ioctl, &mut req as *mut libc::ifreq) };
+    // SAFETY: on success SIOCGIFMTU filled the mtu member of the union.
+    (r == 0).then(|| unsafe { req.ifr_ifru.ifru_mtu } as u32)
 }
 
 /// `lo` for no peer or a loopback one; else the interface holding the source address the kernel picks for the

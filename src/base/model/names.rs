@@ -236,13 +236,17 @@ named! {
         Trunc = "trunc",
         /// splice() socket -> pipe -> /dev/null: the bytes never reach user space.
         Splice = "splice",
+        /// TCP_ZEROCOPY_RECEIVE: the kernel maps received pages into the sink's memory, no copy; what it cannot map
+        /// (segments that do not fill whole pages) is received as `copy` does.
+        Zerocopy = "zerocopy",
     }
 }
 
 impl RxMode {
-    /// Whether the bytes reach user space, where they can be checked.
+    /// Whether the bytes reach user space, where they can be checked (zerocopy: checked in place, in the
+    /// mapping).
     pub fn can_verify(self) -> bool {
-        matches!(self, RxMode::Copy)
+        matches!(self, RxMode::Copy | RxMode::Zerocopy)
     }
 }
 

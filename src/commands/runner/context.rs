@@ -61,6 +61,8 @@ pub struct Context<'a> {
     pub env: &'a Environment,
     /// The environment says this runs under an emulator: every row is flagged.
     pub emulated: bool,
+    /// The MTU of the interface the streams use (the run's own namespace's loopback with --netns-mtu).
+    pub mtu: Option<u32>,
     pub run_id: &'a str,
     pub target: &'a Target,
     pub stop: &'a AtomicBool,

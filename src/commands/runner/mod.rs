@@ -114,6 +114,10 @@ impl Summary<'_> {
 /// `xferbench run`: returns the exit status.
 pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     let mut plan = config::expand(args)?;
+    // Before anything else, and before any thread: the sender, the sink it spawns and every socket live in it.
+    if let (Some(mtu), false) = (plan.settings.netns_mtu, plan.dry_run) {
+        crate::experiment::netns::enter(mtu)?;
+    }
     config::check_machine(&mut plan)?;
     if plan.dry_run {
         print_plan(&plan)?;
@@ -140,6 +144,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         fixture: &fixture,
         env: &env,
         emulated: system.emulated(),
+        mtu: system.net.interface.mtu_bytes.parse().ok(),
         run_id: &run_id,
         target,
         sink,
@@ -379,6 +384,8 @@ struct Live<'a> {
     fixture: &'a Fixture,
     env: &'a Environment,
     emulated: bool,
+    /// The MTU of the interface the streams use.
+    mtu: Option<u32>,
     run_id: &'a str,
     target: Target,
     sink: Option<SpawnedSink>,
@@ -405,6 +412,7 @@ impl walk::Measure for Live<'_> {
             fixture: self.fixture,
             env: self.env,
             emulated: self.emulated,
+            mtu: self.mtu,
             run_id: self.run_id,
             target: &self.target,
             stop: self.stop,

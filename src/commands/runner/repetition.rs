@@ -403,6 +403,12 @@ fn fill_sink(row: &mut Row, ctx: &Context, replies: &Replies, streams: usize) {
     let total = |f: fn(&StreamReport) -> Option<u64>| rs().map(f).try_fold(0u64, |a, x| Some(a.saturating_add(x?)));
     row.sink_runq_wait_s = total(|r| r.runq_wait_ns).map(|ns| ns as f64 / 1e9);
     row.sink_migrations = total(|r| r.migrations);
+    if let Some(mapped) = total(|r| r.mapped_bytes)
+        && let Some(bytes) = row.bytes_received.filter(|&b| b > 0)
+    {
+        row.rx_zerocopy_mapped_ratio = Some(mapped as f64 / bytes as f64);
+    }
+    row.rx_fallback_reason = rs().find_map(|r| r.rx_fallback.clone()).unwrap_or_default();
     let mut cpus: Vec<u32> = rs().flat_map(|r| r.cpus.iter().copied()).collect();
     cpus.sort_unstable();
     cpus.dedup();
@@ -487,6 +493,7 @@ fn base_row(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32)
         transport: ctx.target.transport,
         sink_addr: ctx.target.label.clone(),
         sndbuf_bytes: plan.sndbuf,
+        mtu_bytes: ctx.mtu,
         rcvbuf_bytes: (!raw).then_some(plan.rcvbuf).flatten(),
         nodelay: plan.nodelay,
         sender_cpus: plan.sender_cpus.as_ref().map(|c| c.text.clone()).unwrap_or_default(),

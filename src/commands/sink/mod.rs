@@ -12,6 +12,7 @@ mod admit;
 mod listen;
 mod log;
 mod receive;
+mod zerocopy;
 pub mod spawn;
 
 use crate::base::cli::SinkArgs;
@@ -203,6 +204,8 @@ fn report_of(
         migrations: noise.migrations,
         cpus: noise.cpus.into_iter().collect(),
         tcp,
+        mapped_bytes: outcome.mapped,
+        rx_fallback: outcome.fallback.clone(),
         series_interval_ns: outcome.series.as_ref().map(|s| s.interval_ns),
         series: outcome.series.as_ref().map(|s| s.buckets.clone()).unwrap_or_default(),
     }

@@ -69,6 +69,10 @@ pub struct Received {
     pub passes: Option<PassTracker>,
     /// The bytes counted in intervals, when the header asked for them.
     pub series: Option<Series>,
+    /// With `--rx-mode zerocopy`: the bytes the kernel mapped rather than copied, and why the stream fell back
+    /// to copying everything, if it did.
+    pub mapped: Option<u64>,
+    pub fallback: Option<String>,
 }
 
 /// Bytes received in equal intervals from the first byte on. When it would grow past `wire::MAX_SERIES`
@@ -205,6 +209,21 @@ fn tls_step(r: std::io::Result<usize>) -> Step {
     }
 }
 
+/// Waits until the socket is readable (data, or the end of the stream), for at most its receive timeout; false when
+/// that passed first.
+fn wait_readable(sock: &TcpStream) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let ms = sock
+        .read_timeout()
+        .ok()
+        .flatten()
+        .map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
+    let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::NONE);
+    matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
+}
+
 /// A receive loop with its buffers (or, for splice, its pipe and /dev/null), made before the stream starts.
 pub struct Receiver {
     mode: RxMode,
@@ -305,8 +324,84 @@ impl Receiver {
             (Some(check), RxMode::Copy, VerifyOn::Thread) if self.bufs.len() > 1 => {
                 self.run_checked_beside(sock, check, got, tls)
             }
+            (check, RxMode::Zerocopy, _) => self.run_zerocopy(sock, check, got),
             (check, _, _) => self.run_inline(sock, check, got, tls),
         }
+    }
+
+    /// TCP_ZEROCOPY_RECEIVE: pages mapped where the kernel can, the rest received into the buffer; each checked
+    /// where it lies. Where the kernel refuses, the stream goes on as `copy` and the report says why.
+    fn run_zerocopy(&mut self, sock: &TcpStream, mut check: Option<Check>, mut got: Received) -> Received {
+        let mut map = match super::zerocopy::Mapping::new(sock, self.len) {
+            Ok(m) => m,
+            Err(e) => return self.fall_back(sock, check, got, format!("mmap of the socket: {e}")),
+        };
+        got.mapped = Some(0);
+        let len = self.len.min(self.bufs[0].as_mut_slice().len());
+        let buf = &mut self.bufs[0].as_mut_slice()[..len];
+        let mut first = true;
+        let mut idle = false;
+        loop {
+            let (mapped, skip) = match map.receive(sock) {
+                Ok(r) => r,
+                // The kernel's word for the end of the stream: the peer's FIN came and nothing is queued.
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+                Err(e) if first && super::zerocopy::unsupported(&e) => {
+                    drop(map);
+                    return self.fall_back(sock, check, got, format!("TCP_ZEROCOPY_RECEIVE: {e}"));
+                }
+                Err(e) => {
+                    got.error = Some(format!("TCP_ZEROCOPY_RECEIVE: {e}"));
+                    break;
+                }
+            };
+            first = false;
+            if mapped > 0 {
+                got.count(mapped);
+                got.mapped = got.mapped.map(|m| m + mapped as u64);
+                if let Some(c) = check.as_mut() {
+                    c.feed(map.bytes(mapped));
+                }
+                map.release(mapped);
+            }
+            // Nothing mapped and nothing to skip: the queue is empty. Wait for it once, then receive as usual,
+            // which also tells the end of the stream.
+            let want = match (mapped, skip) {
+                (_, s) if s > 0 => s,
+                (0, 0) if idle => buf.len(),
+                (0, 0) => {
+                    idle = !wait_readable(sock);
+                    continue;
+                }
+                _ => {
+                    idle = false;
+                    continue;
+                }
+            };
+            idle = false;
+            let cut = want.min(buf.len());
+            let n = match step(recv(sock.as_raw_fd(), &mut buf[..cut], MsgFlags::empty())) {
+                Step::Got(n) => n,
+                Step::Again => continue,
+                Step::End(error) => {
+                    got.error = error;
+                    break;
+                }
+            };
+            got.count(n);
+            if let Some(c) = check.as_mut() {
+                c.feed(&buf[..n]);
+            }
+        }
+        got.finish(check);
+        got
+    }
+
+    /// Receives the rest of the stream as `copy` does, saying why.
+    fn fall_back(&mut self, sock: &TcpStream, check: Option<Check>, mut got: Received, why: String) -> Received {
+        got.fallback = Some(why);
+        self.mode = RxMode::Copy;
+        self.run_inline(sock, check, got, None)
     }
 
     fn run_inline(
@@ -419,5 +514,31 @@ impl Receiver {
         free.extend(checked.try_iter());
         self.bufs = free;
         got
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+
+    /// Where the kernel offers no receive zero-copy (here: a socket that is not TCP, on which mmap fails), the
+    /// stream is received as `copy` does, every byte, and the report says why.
+    #[test]
+    fn zerocopy_falls_back_to_copy_and_says_why() {
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        // SAFETY: the descriptor is ours alone from here on; a TcpStream over it only reads and closes it.
+        let sock = unsafe { TcpStream::from_raw_fd(ours.into_raw_fd()) };
+        let data = vec![9u8; 300_000];
+        theirs.write_all(&data).unwrap();
+        drop(theirs);
+        let mut receiver = Receiver::new(RxMode::Zerocopy, 64 << 10, VerifyOn::Receiver).unwrap();
+        let got = receiver.run(&sock, None, None, None, None);
+        assert_eq!(got.bytes, data.len() as u64);
+        assert_eq!(got.error, None);
+        let why = got.fallback.expect("the fallback is recorded");
+        assert!(why.starts_with("mmap of the socket: "), "{why}");
+        assert_eq!(got.mapped, None);
     }
 }

@@ -89,6 +89,8 @@ metrics! {
     call_p99_us = |r| Some(r.call_p99_us);
     call_max_us = |r| Some(r.call_max_us);
     zerocopy_copied_ratio = |r| r.zerocopy_copied_ratio;
+    /// `--rx-mode zerocopy`: the share of the bytes the kernel mapped into the sink.
+    rx_zerocopy_mapped_ratio = |r| r.rx_zerocopy_mapped_ratio;
     /// Steal, over the timed section, as a share of all CPUs' time.
     steal_ratio = |r| Some(r.steal_s? / (r.wall_s * f64::from(r.logical_cpus.max(1)))).filter(|x| x.is_finite());
     /// The connections' own view (TCP_INFO): round trip, congestion window, retransmissions, pacing and delivery.
@@ -320,6 +322,23 @@ fn flag_conditions(case: &mut CaseSummary, rows: &[&Row]) {
             copied.median * 100.0
         );
         case.flag(CaseFlag::ZerocopyCopied, advice);
+    }
+    if let Some(why) = rows.iter().find(|r| !r.rx_fallback_reason.is_empty()).map(|r| &r.rx_fallback_reason) {
+        let advice = format!("the sink could not receive zero-copy and copied everything: {why}");
+        case.flag(CaseFlag::Fallback, advice);
+    } else if let Some(mapped) = case.metrics.rx_zerocopy_mapped_ratio
+        && mapped.median < 0.5
+    {
+        let advice = format!(
+            "the kernel mapped {:.0}% of the bytes into the sink (zerocopy) and copied the rest: it maps only whole \
+             pages of payload (on loopback, --netns-mtu {} makes segments whole pages) that are neither compound nor \
+             owned by a file or a process, i.e. pages a NIC received into; over loopback or veth the sender's own \
+             pages (page cache, socket buffers, pinned user memory) never qualify on kernels with the 2024 check \
+             (6.8, and stable kernels since)",
+            mapped.median * 100.0,
+            crate::experiment::netns::ZEROCOPY_MTU_IPV4
+        );
+        case.flag(CaseFlag::Fallback, advice);
     }
     if case.paths.iter().any(|p| *p != case.key.strategy) {
         let paths: Vec<String> = case.paths.iter().map(|p| p.to_string()).collect();

@@ -1,0 +1,124 @@
+//! `--rx-mode zerocopy`: TCP_ZEROCOPY_RECEIVE. The sink maps a stretch of its address space on the socket
+//! (mmap of a TCP socket reserves it, read-only) and asks the kernel to put the received pages there instead of
+//! copying them out; the kernel maps only whole pages of payload, and says how many bytes before the next mappable
+//! page must be read as usual (`recv_skip_hint`). Mapped bytes are checked in place (`--verify`), then the pages are
+//! let go (MADV_DONTNEED) before the stretch is used again.
+//!
+//! Segments whose payload fills whole pages are the condition: on a loopback with a 65,536-byte MTU none does, so
+//! everything is copied; with `--netns-mtu 61492` (IPv4) every full segment carries 15 pages.
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+
+/// `TCP_ZEROCOPY_RECEIVE` (<linux/tcp.h>).
+const TCP_ZEROCOPY_RECEIVE: libc::c_int = 35;
+
+/// `struct tcp_zerocopy_receive` as of 5.11 (older kernels read and fill only its head).
+#[repr(C)]
+#[derive(Debug, Default)]
+struct ZcReceive {
+    address: u64,
+    length: u32,
+    recv_skip_hint: u32,
+    inq: u32,
+    err: i32,
+    copybuf_address: u64,
+    copybuf_len: i32,
+    flags: u32,
+    msg_control: u64,
+    msg_controllen: u64,
+    msg_flags: u32,
+    reserved: u32,
+}
+
+/// The stretch of address space mapped on the socket; unmapped when dropped.
+pub struct Mapping {
+    addr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by one stream's thread at a time and only read through `bytes`.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes (rounded up to whole pages) on `sock`.
+    pub fn new(sock: &TcpStream, len: usize) -> io::Result<Mapping> {
+        let page = 4096;
+        let len = len.div_ceil(page).max(1) * page;
+        // SAFETY: a fresh read-only shared mapping of the socket; the kernel only reserves the range here, and it is
+        // unmapped once, in Drop.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                sock.as_raw_fd(),
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping { addr, len })
+    }
+
+    /// Asks the kernel to map received pages into the stretch: (bytes mapped, bytes to read as usual first).
+    pub fn receive(&self, sock: &TcpStream) -> io::Result<(usize, usize)> {
+        let mut zc = ZcReceive {
+            address: self.addr as u64,
+            length: self.len as u32,
+            ..ZcReceive::default()
+        };
+        let mut len = std::mem::size_of::<ZcReceive>() as libc::socklen_t;
+        // SAFETY: `zc` is a valid struct of the length given and outlives the call, which reads and writes only
+        // within it; the kernel maps pages only into the range this Mapping reserved.
+        let r = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                TCP_ZEROCOPY_RECEIVE,
+                (&mut zc as *mut ZcReceive).cast(),
+                &mut len,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if zc.err != 0 {
+            return Err(io::Error::from_raw_os_error(-zc.err.min(-1).max(-4095)));
+        }
+        Ok((zc.length as usize, zc.recv_skip_hint as usize))
+    }
+
+    /// The first `n` bytes the last `receive` mapped.
+    pub fn bytes(&self, n: usize) -> &[u8] {
+        // SAFETY: `receive` mapped at least `n` readable bytes at the start of the range, which lives as long as
+        // self; they are let go only by `release`, which takes &mut self.
+        unsafe { std::slice::from_raw_parts(self.addr as *const u8, n.min(self.len)) }
+    }
+
+    /// Lets go of the pages mapped by the last `receive`, so that the kernel can reuse them.
+    pub fn release(&mut self, n: usize) {
+        let n = n.min(self.len).div_ceil(4096) * 4096;
+        // SAFETY: the range is this mapping's own.
+        unsafe { libc::madvise(self.addr, n, libc::MADV_DONTNEED) };
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the range this Mapping mapped, unmapped once.
+        unsafe { libc::munmap(self.addr, self.len) };
+    }
+}
+
+/// Whether an error of the first `receive` means the kernel offers no receive zero-copy here (then the stream
+/// falls back to copy, and says why).
+pub fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT | libc::ENODEV | libc::EPERM)
+    )
+}

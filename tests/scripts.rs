@@ -41,7 +41,7 @@ fn sweep_runs_plots_and_resumes() {
         first.contains("8 case(s)") && first.contains("roughly"),
         "the plan is printed first:\n{first}"
     );
-    let rows = read_rows_of(&dir.path().join("sweep/runs.csv")).unwrap();
+    let rows = common::read_rows(&dir.path().join("sweep/runs.csv")).unwrap();
     // sendfile and read-send once each, parallel-sendfile at 1 and 2 threads; warm and cold.
     assert_eq!(rows.len(), 8);
     assert!(rows.iter().all(|r| r.is_ok()));
@@ -55,7 +55,7 @@ fn sweep_runs_plots_and_resumes() {
     }
     sweep(dir.path());
     assert_eq!(
-        read_rows_of(&dir.path().join("sweep/runs.csv")).unwrap().len(),
+        common::read_rows(&dir.path().join("sweep/runs.csv")).unwrap().len(),
         8,
         "a second sweep resumes"
     );
@@ -108,7 +108,7 @@ fn many_core_plan_runs_and_packs_one_tarball() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("many-core: results in"), "{text}");
     for step in ["article", "sweep"] {
-        let rows = read_rows_of(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv"))).unwrap();
+        let rows = common::read_rows(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv"))).unwrap();
         assert!(!rows.is_empty() && rows.iter().all(|r| r.is_ok()), "{step}: {rows:?}");
     }
     let listing = Command::new("tar")
@@ -124,7 +124,7 @@ fn many_core_plan_runs_and_packs_one_tarball() {
 
     // A fresh machine: only the tarball survives. Unpacked, with the same TAG, the plan resumes: nothing is run twice.
     let count = |step: &str| {
-        read_rows_of(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv")))
+        common::read_rows(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv")))
             .unwrap()
             .len()
     };
@@ -221,7 +221,7 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
         // Against the default, and with --verify against without, each paired round by round.
         assert!(md.contains(&format!("### {size}\n")), "{size}: {md}");
         assert!(paired(&md, &format!("{size}-verify")), "{size}: {md}");
-        let verified = read_rows_of(&dir.path().join(format!("rx/{size}-verify/runs.csv"))).unwrap();
+        let verified = common::read_rows(&dir.path().join(format!("rx/{size}-verify/runs.csv"))).unwrap();
         assert_eq!(verified.len(), 2);
         assert!(verified.iter().all(|r| r.is_ok() && r.verified), "{verified:?}");
     }
@@ -230,11 +230,6 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
         dir.path().join("fx/xferbench-4194304-seed1.bin").is_file(),
         "EXTRA reached run"
     );
-}
-
-/// Every whole row of a runs.csv.
-fn read_rows_of(path: &std::path::Path) -> anyhow::Result<Vec<xferbench::record::Row>> {
-    Ok(xferbench::record::read(path)?.rows)
 }
 
 /// A row of `xferbench stats`' table for `name` that holds a ratio with its interval ("0.97x [0.91–1.02]").
@@ -337,7 +332,7 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     // One run of two rounds: the run's own table pairs TLS with sendfile round by round.
     let tls = md.lines().find(|l| l.starts_with("tls-read-send ")).expect(&md);
     assert!(tls.contains("x [") && tls.contains(" 2 "), "{tls}");
-    let rows = read_rows_of(&dir.path().join("tls/runs.csv")).unwrap();
+    let rows = common::read_rows(&dir.path().join("tls/runs.csv")).unwrap();
     assert_eq!(rows.len(), 8, "4 strategies x 2 rounds");
     assert_eq!(
         rows.iter()

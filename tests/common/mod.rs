@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: run the binary in a temporary folder and read what it wrote; a sink
-//! process that is stopped when dropped; two network namespaces joined by a veth pair, deleted when dropped.
+//! process that is stopped when dropped; the processes a run started; a small tmpfs, unmounted when dropped; two
+//! network namespaces joined by a veth pair, deleted when dropped.
 
 #![allow(dead_code)]
 
@@ -46,8 +47,24 @@ pub fn csv_rows(path: &Path) -> Vec<Row> {
     file.rows
 }
 
+/// Every whole row of a runs.csv, or why it cannot be read; a torn last row is left out (see `csv_rows`).
+pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
+    Ok(xferbench::record::read(path)?.rows)
+}
+
+/// The summary.json of the result folder `out`.
+pub fn summary(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("summary.json is valid JSON")
+}
+
 pub fn out_dir(dir: &Path) -> PathBuf {
     dir.join("out")
+}
+
+/// A temporary folder, removed when dropped.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
 }
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_xferbench");
@@ -228,6 +245,86 @@ pub fn fixture_bytes(dir: &Path) -> Vec<u8> {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Waits (up to `limit`, looking again every `every`) until `f` gives Some.
+pub fn wait_for<T>(what: &str, limit: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(every);
+    }
+}
+
+/// The children of `pid` (from /proc/<pid>/task/*/children): the sink a run spawned.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    out
+}
+
+pub fn kill(pid: u32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).expect("signal sent");
+}
+
+/// A small tmpfs, unmounted (lazily, so even a busy one goes) when the test ends however it ends.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    /// None, with the reason printed, where this cannot be done (not root, no right to mount).
+    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        std::fs::create_dir_all(dir).ok()?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
+            Ok(o) => {
+                eprintln!("skipped: cannot mount a tmpfs: {}", text(&o.stderr).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    /// Fills what is left of it with one file; returns its path.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let block = [0u8; 4096];
+        while f.write(&block).is_ok_and(|n| n > 0) {}
+        assert_eq!(
+            nix::sys::statvfs::statvfs(&self.0).unwrap().blocks_available(),
+            0,
+            "the tmpfs is full"
+        );
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
 }
 
 /// Two network namespaces joined by a veth pair: `near` (10.99.0.1, fd99::1) sends, `far` (10.99.0.2,

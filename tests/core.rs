@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{out_dir, out_rows, small_run, xferbench};
+use common::{out_dir, rows, small_run, xferbench};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::{Command, Stdio};
@@ -34,7 +34,7 @@ fn every_strategy_verified_warm_and_cold() {
         .arg("--verify")
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     // 3 serial + 2 parallel x 2 thread counts x 2 layouts, each warm and cold.
     assert_eq!(rows.len(), 2 * (3 + 2 * 2 * 2));
     for r in &rows {
@@ -222,7 +222,7 @@ fn resume_adds_only_missing_repetitions_and_refuses_another_plan() {
         .args(["--strategies", "sendfile,read-send"])
         .assert()
         .success();
-    assert_eq!(out_rows(dir.path()).len(), 2);
+    assert_eq!(rows(dir.path()).len(), 2);
     // The same plan with more repetitions: one more row per case, numbered on.
     xferbench()
         .current_dir(dir.path())
@@ -240,8 +240,8 @@ fn resume_adds_only_missing_repetitions_and_refuses_another_plan() {
         ])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
-    let got: Vec<(String, u32, u32)> = rows
+    let resumed = rows(dir.path());
+    let got: Vec<(String, u32, u32)> = resumed
         .iter()
         .map(|r| (r.strategy.to_string(), r.repetition, r.round))
         .collect();
@@ -268,7 +268,7 @@ fn resume_adds_only_missing_repetitions_and_refuses_another_plan() {
     );
     assert!(stderr.contains("the cases (1 here, 2 there"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert_eq!(out_rows(dir.path()).len(), 4);
+    assert_eq!(rows(dir.path()).len(), 4);
     // Without --resume a folder holding rows is refused too.
     let again = small_run(dir.path(), "2MiB")
         .args(["--strategies", "sendfile"])
@@ -313,7 +313,7 @@ fn the_table_and_a_user_file() {
     ] {
         assert!(stdout.contains(needle), "table lacks {needle}:\n{stdout}");
     }
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert_eq!(rows.len(), 4 * 2, "warm-ups are not written");
     for r in &rows {
         // --passes auto: many passes of a 3 MiB file make each repetition last --min-time.
@@ -357,7 +357,7 @@ fn calibration_makes_repetitions_last_min_time_with_one_pass_count() {
         .args(["--fixture-dir", "fixtures"])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert_eq!(rows.len(), 6);
     for strategy in ["sendfile", "parallel-sendfile"] {
         let case: Vec<&xferbench::record::Row> = rows.iter().filter(|r| r.strategy.to_string() == strategy).collect();
@@ -386,7 +386,7 @@ fn one_pass_of_a_tiny_file_is_a_short_run() {
         .args(["--strategies", "sendfile"])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert!(rows[0].flags.has(xferbench::model::Flag::ShortRun), "{:?}", rows[0]);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
@@ -418,7 +418,7 @@ fn each_cold_pass_starts_cold() {
         .args(["--verify", "--quiet", "--out", "out", "--fixture-dir", "fixtures"])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert_eq!(rows.len(), 6);
     for r in &rows {
         assert!(r.is_ok() && r.verified && r.passes == 3, "{r:?}");
@@ -453,7 +453,7 @@ fn each_congestion_control_is_a_case_and_the_rows_name_the_one_used() {
         .args(["--cc", &format!("reno,{other}")])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert_eq!(rows.len(), 4);
     let used: Vec<String> = rows.iter().map(|r| r.congestion_control.unwrap().to_string()).collect();
     assert_eq!(used.iter().filter(|u| *u == "reno").count(), 2, "{used:?}");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{out_dir, out_rows, small_run, xferbench};
+use common::{ONCE, ONE_PASS, out_dir, rows, small_run, xferbench};
 use serde_json::Value;
 
 fn env_json(args: &[&str]) -> Value {
@@ -135,23 +135,15 @@ fn a_file_with_a_matching_sidecar_verifies_and_any_other_file_is_refused() {
         .success();
     xferbench()
         .current_dir(dir.path())
-        .args([
-            "run",
-            "--strategies",
-            "sendfile",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--passes",
-            "1",
-            "-q",
-        ])
+        .args(["run", "--strategies", "sendfile"])
+        .args(ONCE)
+        .args(ONE_PASS)
+        .arg("-q")
         .args(["--verify", "--out", "out", "--file"])
         .arg(&made)
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert!(rows[0].is_ok() && rows[0].verified, "{:?}", rows[0]);
     let plain = dir.path().join("plain.bin");
     std::fs::write(&plain, vec![5u8; 1 << 20]).unwrap();

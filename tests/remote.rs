@@ -194,17 +194,8 @@ fn raw_run(dir: &std::path::Path, addr: &str, extra: &[&str]) -> std::process::C
         .arg(dir.join("fixtures"))
         .arg("--out")
         .arg(dir.join("out"))
-        .args([
-            "--connect",
-            addr,
-            "--raw",
-            "--strategies",
-            "sendfile",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-        ])
+        .args(["--connect", addr, "--raw", "--strategies", "sendfile"])
+        .args(common::ONCE)
         .args(extra);
     cmd
 }

@@ -20,13 +20,20 @@ pub fn xferbench() -> assert_cmd::Command {
     cmd
 }
 
+/// One counted repetition and no warm-up.
+pub const ONCE: [&str; 4] = ["--repeat", "1", "--warmup", "0"];
+
+/// One pass a repetition (instead of as many as --min-time asks for).
+pub const ONE_PASS: [&str; 2] = ["--passes", "1"];
+
 /// A `run` on a small fixture made in `dir`, writing into `dir/out`: one pass, one repetition, no warm-up.
 pub fn small_run(dir: &Path, size: &str) -> assert_cmd::Command {
     let mut cmd = xferbench();
     cmd.current_dir(dir)
-        .args([
-            "run", "--size", size, "--repeat", "1", "--warmup", "0", "--passes", "1", "--quiet",
-        ])
+        .args(["run", "--size", size])
+        .args(ONCE)
+        .args(ONE_PASS)
+        .arg("--quiet")
         .args([
             "--fixture-dir".as_ref(),
             dir.join("fixtures").as_os_str(),
@@ -34,10 +41,6 @@ pub fn small_run(dir: &Path, size: &str) -> assert_cmd::Command {
             dir.join("out").as_os_str(),
         ]);
     cmd
-}
-
-pub fn out_rows(dir: &Path) -> Vec<Row> {
-    csv_rows(&dir.join("out").join("runs.csv"))
 }
 
 /// Every whole row of a runs.csv (a torn last row would fail the test).
@@ -71,6 +74,18 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_xferbench");
 
 /// Longest any command of these tests may run before it is killed and the test failed.
 pub const LIMIT: Duration = Duration::from_secs(120);
+
+/// The binary, run by `prefix` when there is one (`ip netns exec NS`).
+fn bin_under(prefix: &[&str]) -> Command {
+    match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    }
+}
 
 /// Runs a command to its end, or kills it after `limit` and fails.
 pub fn run_limited(mut cmd: Command, limit: Duration) -> Output {
@@ -120,14 +135,7 @@ pub struct Sink {
 impl Sink {
     /// Starts the sink with `args` and waits for its `listening on ADDR` line.
     pub fn start(prefix: &[&str], args: &[&str]) -> Sink {
-        let mut cmd = match prefix.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(BIN);
-                c
-            }
-            None => Command::new(BIN),
-        };
+        let mut cmd = bin_under(prefix);
         cmd.arg("sink")
             .args(args)
             .stdin(Stdio::null())
@@ -196,29 +204,11 @@ impl Drop for Sink {
 
 /// `xferbench run` with a small fixture in `dir`, one counted repetition and no warm-up, then `args`.
 pub fn run_cmd(prefix: &[&str], dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = match prefix.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(BIN);
-            c
-        }
-        None => Command::new(BIN),
-    };
-    cmd.arg("run")
-        .args([
-            "--size",
-            "4MiB",
-            "--chunk",
-            "256KiB",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--passes",
-            "1",
-            "--timeout",
-            "60s",
-        ])
+    let mut cmd = bin_under(prefix);
+    cmd.args(["run", "--size", "4MiB", "--chunk", "256KiB"])
+        .args(ONCE)
+        .args(ONE_PASS)
+        .args(["--timeout", "60s"])
         .arg("--fixture-dir")
         .arg(dir.join("fixtures"))
         .arg("--out")

@@ -217,6 +217,41 @@ pub fn run_cmd(prefix: &[&str], dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// `run_cmd(prefix, dir, args)` run to its end (LIMIT at most).
+pub fn run_to_end(prefix: &[&str], dir: &Path, args: &[&str]) -> Output {
+    run_limited(run_cmd(prefix, dir, args), LIMIT)
+}
+
+/// Fails unless the run `out` succeeded, showing its stderr and what `sink` logged.
+pub fn assert_ran(out: &Output, sink: &Sink) {
+    assert!(
+        out.status.success(),
+        "run failed: {}\nsink: {}",
+        text(&out.stderr),
+        sink.log()
+    );
+}
+
+/// A verified run of `strategies` to `sink` (`run_cmd` on this host) from a new temporary folder, which it returns
+/// once the run has succeeded.
+pub fn verified_run_to(sink: &Sink, strategies: &str) -> tempfile::TempDir {
+    let tmp = tmp();
+    let out = run_to_end(
+        &[],
+        tmp.path(),
+        &["--connect", &sink.addr, "--strategies", strategies, "--verify"],
+    );
+    assert_ran(&out, sink);
+    tmp
+}
+
+/// Fails unless `out` exited with `code` and its stderr holds `needle`.
+pub fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+}
+
 /// The rows `run` wrote into `dir/out`.
 pub fn rows(dir: &Path) -> Vec<xferbench::record::Row> {
     csv_rows(&dir.join("out/runs.csv"))

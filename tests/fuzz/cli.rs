@@ -171,10 +171,5 @@ fn the_longest_durations_run() {
         },
         LIMIT,
     );
-    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
-    assert!(
-        text(&refused.stderr).contains("at most 365 days"),
-        "{}",
-        text(&refused.stderr)
-    );
+    common::assert_fails(&refused, 2, "at most 365 days");
 }

@@ -196,7 +196,7 @@ fn fuzzed_sink() -> &'static (Sink, String) {
 
 #[test]
 fn bytes_to_a_sink() {
-    let (sink, addr) = fuzzed_sink();
+    let (sink, _) = fuzzed_sink();
     check(
         "stream header (a sink over TCP)",
         cases(64),
@@ -227,16 +227,7 @@ fn bytes_to_a_sink() {
         },
     );
     // Still serving, and nothing in its log but rejections.
-    let tmp = tempfile::tempdir().unwrap();
-    let out = common::run_limited(
-        common::run_cmd(
-            &[],
-            tmp.path(),
-            &["--connect", addr, "--strategies", "sendfile", "--verify"],
-        ),
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    common::verified_run_to(sink, "sendfile");
     assert!(!sink.log().contains("panicked"), "{}", sink.log());
 }
 

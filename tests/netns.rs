@@ -10,6 +10,12 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
+/// A sink in the far namespace on FAR_IP (any port), with `extra` options.
+fn far_sink(net: &NetPair, extra: &[&str]) -> Sink {
+    let listen = format!("{FAR_IP}:0");
+    Sink::start(&NetPair::exec(&net.far), &[&["--listen", &listen], extra].concat())
+}
+
 /// `run` from the near namespace, with a fixture and results in `dir`, then `args`.
 fn run_near(net: &NetPair, dir: &Path, args: &[&str]) -> Output {
     run_to_end(&NetPair::exec(&net.near), dir, args)
@@ -39,19 +45,7 @@ fn verified_run(net: &NetPair, sink: &Sink, strategies: &str, threads: &str, ext
 #[test]
 fn verified_transfers_to_a_sink_in_another_namespace() {
     let net = NetPair::new();
-    let sink = Sink::start(
-        &NetPair::exec(&net.far),
-        &[
-            "--listen",
-            &format!("{FAR_IP}:0"),
-            "--rx-buffer",
-            "64KiB",
-            "--rcvbuf",
-            "1MiB",
-            "--cpus",
-            "0",
-        ],
-    );
+    let sink = far_sink(&net, &["--rx-buffer", "64KiB", "--rcvbuf", "1MiB", "--cpus", "0"]);
     let extra = ["--sndbuf", "512KiB", "--nodelay", "--sender-cpus", "0"];
     let tmp = verified_run(&net, &sink, "sendfile,parallel-sendfile", "4", &extra);
     let rows = rows(tmp.path());
@@ -175,17 +169,7 @@ fn checksum(bytes: &[u8]) -> u64 {
 #[test]
 fn strangers_are_rejected_and_the_next_run_succeeds() {
     let net = NetPair::new();
-    let sink = Sink::start(
-        &NetPair::exec(&net.far),
-        &[
-            "--listen",
-            &format!("{FAR_IP}:0"),
-            "--token",
-            "s3cret",
-            "--idle-timeout",
-            "2s",
-        ],
-    );
+    let sink = far_sink(&net, &["--token", "s3cret", "--idle-timeout", "2s"]);
     let addr = sink.addr.clone();
 
     // Random bytes: refused with a reason, and closed.

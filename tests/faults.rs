@@ -18,28 +18,49 @@ use xferbench::model::Status;
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(20);
 
-/// `run` with a small generated fixture in `dir` (4 MiB in `fx`), one counted repetition of sendfile, no
-/// warm-up, results in `dir/out`; `args` are added, and replace the default of any flag they name.
-fn run_in(dir: &Path, args: &[&str]) -> Command {
-    let defaults = [
-        ("--fixture-dir", "fx"),
-        ("--size", "4MiB"),
-        ("--repeat", "1"),
-        ("--warmup", "0"),
-        ("--passes", "1"),
-        ("--strategies", "sendfile"),
-        ("--chunk", "1MiB"),
-        ("--out", "out"),
-    ];
-    let mut cmd = xferbench();
-    cmd.current_dir(dir).args(["run", "-q"]);
-    for (flag, value) in defaults {
+/// What a `run` here is unless it says otherwise: one counted repetition of one pass, no warm-up, 1 MiB chunks,
+/// results in `out`.
+const ONE_REPETITION: [(&str, &str); 5] = [
+    ("--repeat", "1"),
+    ("--warmup", "0"),
+    ("--passes", "1"),
+    ("--chunk", "1MiB"),
+    ("--out", "out"),
+];
+
+/// Each of `defaults` that `args` does not name, then `args`.
+fn with_defaults<'a>(defaults: &[(&'a str, &'a str)], args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = Vec::new();
+    for &(flag, value) in defaults {
         if !args.contains(&flag) {
-            cmd.args([flag, value]);
+            all.extend([flag, value]);
         }
     }
-    cmd.args(args);
+    all.extend_from_slice(args);
+    all
+}
+
+/// `run -q` with a small generated fixture in `dir` (4 MiB in `fx`), ONE_REPETITION of sendfile, results in
+/// `dir/out`; `args` are added, and replace the default of any flag they name.
+fn run_in(dir: &Path, args: &[&str]) -> Command {
+    let fixture = [
+        ("--fixture-dir", "fx"),
+        ("--size", "4MiB"),
+        ("--strategies", "sendfile"),
+    ];
+    let mut cmd = xferbench();
+    cmd.current_dir(dir)
+        .args(["run", "-q"])
+        .args(with_defaults(&[&fixture[..], &ONE_REPETITION].concat(), args));
     cmd
+}
+
+/// `run` started in `dir` against a slow spawned sink (one byte per recv, `--rx-buffer 1`), ONE_REPETITION; `args`
+/// are added, and replace the default of any flag they name.
+fn slow_run(dir: &Path, args: &[&str]) -> Background {
+    let slow = [("--rx-buffer", "1")];
+    let flags = with_defaults(&[&ONE_REPETITION[..], &slow].concat(), args);
+    Background::start(dir, &[&["run"][..], &flags].concat())
 }
 
 /// Runs `cmd`, checks its exit status and that stderr is one clear line naming `needle`; returns that line.
@@ -349,33 +370,19 @@ fn conflicting_options_get_clap_errors_that_name_both() {
 // ---------------------------------------------------------------------------------------------------------------
 // Faults during a run.
 
-/// A run against a slow spawned sink (one byte per recv): `cases` each take many seconds unless cut short.
-fn slow_run(dir: &Path, strategies: &str, extra: &[&str]) -> Background {
-    let mut args = vec![
-        "run",
+/// Two cases of a 16 MiB fixture against the slow sink, each many seconds long unless cut short, then `extra`.
+fn two_slow_cases(dir: &Path, extra: &[&str]) -> Background {
+    let args = [
         "--fixture-dir",
         "fx",
         "--size",
         "16MiB",
-        "--repeat",
-        "1",
-        "--warmup",
-        "0",
-        "--passes",
-        "1",
-        "--chunk",
-        "1MiB",
-        "--rx-buffer",
-        "1",
         "--timeout",
         "100s",
-        "--out",
-        "out",
         "--strategies",
-        strategies,
+        "sendfile,read-send",
     ];
-    args.extend_from_slice(extra);
-    Background::start(dir, &args)
+    slow_run(dir, &[&args[..], extra].concat())
 }
 
 /// The sink killed mid-transfer, twice: each case fails at once (not at its timeout) with the failure named,
@@ -383,7 +390,7 @@ fn slow_run(dir: &Path, strategies: &str, extra: &[&str]) -> Background {
 #[test]
 fn a_sink_killed_mid_case_fails_that_case_and_the_run_goes_on() {
     let t = tmp();
-    let mut run = slow_run(t.path(), "sendfile,read-send", &[]);
+    let mut run = two_slow_cases(t.path(), &[]);
     let first = run.sink_with_connection(None);
     std::thread::sleep(Duration::from_millis(300));
     kill(first, nix::sys::signal::Signal::SIGKILL);
@@ -417,7 +424,7 @@ fn a_sink_killed_mid_case_fails_that_case_and_the_run_goes_on() {
 #[test]
 fn fail_fast_stops_at_the_first_failed_case() {
     let t = tmp();
-    let mut run = slow_run(t.path(), "sendfile,read-send", &["--fail-fast"]);
+    let mut run = two_slow_cases(t.path(), &["--fail-fast"]);
     let sink = run.sink_with_connection(None);
     std::thread::sleep(Duration::from_millis(300));
     kill(sink, nix::sys::signal::Signal::SIGKILL);
@@ -436,30 +443,23 @@ fn fail_fast_stops_at_the_first_failed_case() {
 fn stopped_by(sig: nix::sys::signal::Signal, passes: &str, cache: &str) {
     let t = tmp();
     // Many one-MiB repetitions against the slow sink: a run of minutes, so the signal lands mid-run.
-    let mut run = Background::start(
+    let mut run = slow_run(
         t.path(),
         &[
-            "run",
             "--fixture-dir",
             "fx",
             "--size",
             "1MiB",
             "--repeat",
             "100",
-            "--warmup",
-            "0",
             "--cache",
             cache,
             "--passes",
             passes,
             "--chunk",
             "256KiB",
-            "--rx-buffer",
-            "1",
             "--strategies",
             "sendfile",
-            "--out",
-            "out",
         ],
     );
     let csv = t.path().join("out/runs.csv");
@@ -716,28 +716,7 @@ fn shrink_while_sent(strategies: &str) {
     let t = tmp();
     let file = t.path().join("data.bin");
     std::fs::write(&file, vec![7u8; 16 << 20]).unwrap();
-    let mut run = Background::start(
-        t.path(),
-        &[
-            "run",
-            "--file",
-            "data.bin",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--passes",
-            "1",
-            "--chunk",
-            "1MiB",
-            "--rx-buffer",
-            "1",
-            "--strategies",
-            strategies,
-            "--out",
-            "out",
-        ],
-    );
+    let mut run = slow_run(t.path(), &["--file", "data.bin", "--strategies", strategies]);
     run.sink_with_connection(None);
     std::thread::sleep(Duration::from_millis(300));
     std::fs::OpenOptions::new()
@@ -763,28 +742,7 @@ fn a_file_that_grows_between_cases_fails_the_next_case() {
     let t = tmp();
     let file = t.path().join("data.bin");
     std::fs::write(&file, vec![7u8; 2 << 20]).unwrap();
-    let mut run = Background::start(
-        t.path(),
-        &[
-            "run",
-            "--file",
-            "data.bin",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--passes",
-            "1",
-            "--chunk",
-            "1MiB",
-            "--rx-buffer",
-            "1",
-            "--strategies",
-            "sendfile,read-send",
-            "--out",
-            "out",
-        ],
-    );
+    let mut run = slow_run(t.path(), &["--file", "data.bin", "--strategies", "sendfile,read-send"]);
     run.sink_with_connection(None);
     std::fs::OpenOptions::new()
         .append(true)

@@ -30,17 +30,10 @@ fn sweep(repeat: u32, out: &str) -> Vec<String> {
 }
 
 fn sweep_of(strategies: &str, chunks: &str, min_time: &str, repeat: u32, out: &str) -> Vec<String> {
-    let args = [
-        "run",
-        "-q",
-        "--fixture-dir",
-        "fx",
-        "--size",
-        "1MiB",
+    let repeat = repeat.to_string();
+    run_args(&[
         "--cache",
         "warm",
-        "--warmup",
-        "0",
         "--strategies",
         strategies,
         "--chunk",
@@ -48,11 +41,19 @@ fn sweep_of(strategies: &str, chunks: &str, min_time: &str, repeat: u32, out: &s
         "--min-time",
         min_time,
         "--repeat",
-        &repeat.to_string(),
+        &repeat,
         "--out",
         out,
-    ];
-    args.map(String::from).to_vec()
+    ])
+}
+
+/// `run -q` of a 1 MiB file made in `fx`, no warm-up beyond finding the pass count, then `args`.
+fn run_args(args: &[&str]) -> Vec<String> {
+    ["run", "-q", "--fixture-dir", "fx", "--size", "1MiB", "--warmup", "0"]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn with(args: &[String], more: &[&str]) -> Vec<String> {
@@ -426,20 +427,16 @@ fn two_runs_started_at_once_on_one_folder_one_runs_and_keeps_its_rows() {
 #[test]
 fn runs_started_at_once_without_out_get_their_own_folders() {
     let t = tmp();
-    let args: Vec<String> = [
-        "run",
-        "-q",
-        "--fixture-dir",
-        "fx",
-        "--size",
-        "1MiB",
+    let args = run_args(&[
         "--strategies",
         "sendfile",
-    ]
-    .iter()
-    .chain(&["--chunk", "1MiB", "--warmup", "0", "--repeat", "1", "--passes", "1"])
-    .map(|s| s.to_string())
-    .collect();
+        "--chunk",
+        "1MiB",
+        "--repeat",
+        "1",
+        "--passes",
+        "1",
+    ]);
     for round in 0..3 {
         let mut a = Started::start(t.path(), &args, &format!("{round}a"));
         let mut b = Started::start(t.path(), &args, &format!("{round}b"));
@@ -466,12 +463,15 @@ fn runs_started_at_once_without_out_get_their_own_folders() {
 
 /// A finished folder `whole` of two cases x 3 repetitions (one pass each: quick), and an intact copy `intact`.
 fn finished_folder(dir: &Path) -> Vec<String> {
-    let args: Vec<String> = ["run", "-q", "--fixture-dir", "fx", "--size", "1MiB", "--cache", "warm"]
-        .iter()
-        .chain(&["--strategies", "sendfile,read-send", "--chunk", "1MiB", "--warmup", "0"])
-        .chain(&["--passes", "1", "--repeat", "3", "--out", "whole"])
-        .map(|s| s.to_string())
-        .collect();
+    let args = run_args(&[
+        "--cache",
+        "warm",
+        "--strategies",
+        "sendfile,read-send",
+        "--chunk",
+        "1MiB",
+    ]);
+    let args = with(&args, &["--passes", "1", "--repeat", "3", "--out", "whole"]);
     let (status, stderr) = run(dir, &args, "make");
     assert!(status.success(), "{stderr}");
     finished_with(&dir.join("whole"), 2, 3);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Sink, rows, run_to_end, text, verified_run_to};
+use common::{Sink, rows, run_to_end, stream_header, text, verified_run_to};
 use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use xferbench::model::Status;
@@ -107,23 +107,8 @@ fn a_sink_handed_tls_garbage_serves_the_next_run() {
     // A stream that asks for TLS, takes the ack, then sends something that is not TLS.
     let sock = std::net::TcpStream::connect(&sink.addr).unwrap();
     let header = StreamHeader {
-        run_id: "r".into(),
-        case_id: "c".into(),
-        plan: wire::StreamPlan {
-            file_bytes: 4096,
-            chunk_bytes: 4096,
-            layout: xferbench::model::Layout::Single,
-            streams: 1,
-            index: 0,
-        },
-        seed: None,
-        verify: false,
-        token: None,
-        rx_mode: None,
-        verify_on: None,
-        passes: 1,
-        pass_notices: false,
         tls: true,
+        ..stream_header(4096, 4096)
     };
     wire::write_header(&mut &sock, &header).unwrap();
     let ack: Ack = wire::read_line(&mut BufReader::new(&sock)).unwrap();

@@ -352,6 +352,30 @@ impl Drop for Tmpfs {
     }
 }
 
+/// The header of a stream that carries all of a `file_bytes` file in `chunk_bytes` chunks, alone: run `r`, case `c`,
+/// one pass, no seed, verification, token, receive mode or TLS. Tests set the fields they need over it.
+pub fn stream_header(file_bytes: u64, chunk_bytes: u64) -> xferbench::wire::StreamHeader {
+    xferbench::wire::StreamHeader {
+        run_id: "r".into(),
+        case_id: "c".into(),
+        plan: xferbench::wire::StreamPlan {
+            file_bytes,
+            chunk_bytes,
+            layout: xferbench::model::Layout::Single,
+            streams: 1,
+            index: 0,
+        },
+        seed: None,
+        verify: false,
+        token: None,
+        rx_mode: None,
+        verify_on: None,
+        passes: 1,
+        pass_notices: false,
+        tls: false,
+    }
+}
+
 /// Two network namespaces joined by a veth pair: `near` (10.99.0.1, fd99::1) sends, `far` (10.99.0.2,
 /// fd99::2) receives. Both are deleted when this is dropped, which removes the veth pair with them.
 pub struct NetPair {

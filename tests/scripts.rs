@@ -7,6 +7,14 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+/// Runs `cmd` to its end and fails unless it succeeded; returns what it wrote, stdout then stderr.
+fn succeeds(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd:?}: {text}");
+    text
+}
+
 fn script(name: &str, dir: &Path) -> Command {
     let mut cmd = Command::new("bash");
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name))
@@ -22,19 +30,16 @@ fn script(name: &str, dir: &Path) -> Command {
 fn sweep_runs_plots_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let sweep = |dir: &Path| {
-        let out = script("sweep.sh", dir)
-            .envs([
-                ("SIZE", "4MiB"),
-                ("THREADS", "1 2"),
-                ("CHUNKS", "1MiB"),
-                ("CACHES", "warm cold"),
-            ])
-            .envs([("REPEAT", "1"), ("WARMUP", "0"), ("OUT", "sweep")])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{text}");
-        text
+        succeeds(
+            script("sweep.sh", dir)
+                .envs([
+                    ("SIZE", "4MiB"),
+                    ("THREADS", "1 2"),
+                    ("CHUNKS", "1MiB"),
+                    ("CACHES", "warm cold"),
+                ])
+                .envs([("REPEAT", "1"), ("WARMUP", "0"), ("OUT", "sweep")]),
+        )
     };
     let first = sweep(dir.path());
     assert!(
@@ -103,9 +108,7 @@ fn many_core_plan_runs_and_packs_one_tarball() {
         .envs([("RESULTS", "res"), ("TARBALL", "back.tar.gz")]);
         cmd
     };
-    let out = plan().output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let text = succeeds(&mut plan());
     assert!(text.contains("many-core: results in"), "{text}");
     for step in ["article", "sweep"] {
         let rows = common::read_rows(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv"))).unwrap();
@@ -151,14 +154,12 @@ fn many_core_plan_runs_and_packs_one_tarball() {
 #[test]
 fn peers_bench_writes_ratios_cpu_and_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let out = script("bench-peers.sh", dir.path())
-        .envs([("SIZE", "8MiB"), ("ROUNDS", "2"), ("CHUNK", "1MiB")])
-        .envs([("FIXTURE_ROUNDS", "1"), ("FIXTURE_SIZE", "4MiB")])
-        .envs([("NO_IPERF", "1"), ("OUT", "peers"), ("FIXTURES_DIR", "fx")])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let text = succeeds(
+        script("bench-peers.sh", dir.path())
+            .envs([("SIZE", "8MiB"), ("ROUNDS", "2"), ("CHUNK", "1MiB")])
+            .envs([("FIXTURE_ROUNDS", "1"), ("FIXTURE_SIZE", "4MiB")])
+            .envs([("NO_IPERF", "1"), ("OUT", "peers"), ("FIXTURES_DIR", "fx")]),
+    );
     assert!(dir.path().join("fx/xferbench-8388608-seed1.bin").is_file(), "{text}");
     let md = std::fs::read_to_string(dir.path().join("peers/peers.md")).unwrap();
     for heading in [
@@ -201,18 +202,16 @@ fn peers_bench_writes_ratios_cpu_and_rows() {
 #[test]
 fn rx_buffer_script_measures_each_size_with_and_without_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let out = script("rx-buffer.sh", dir.path())
-        .envs([("SIZE", "4MiB"), ("ROUNDS", "2"), ("REPEAT", "1")])
-        .envs([("SIZES", "64KiB 256KiB"), ("OUT", "rx")])
-        // The script asks for --quiet itself, and clap takes a flag once.
-        .env(
-            "EXTRA",
-            format!("--fixture-dir {} --min-time 0.05s", dir.path().join("fx").display()),
-        )
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    succeeds(
+        script("rx-buffer.sh", dir.path())
+            .envs([("SIZE", "4MiB"), ("ROUNDS", "2"), ("REPEAT", "1")])
+            .envs([("SIZES", "64KiB 256KiB"), ("OUT", "rx")])
+            // The script asks for --quiet itself, and clap takes a flag once.
+            .env(
+                "EXTRA",
+                format!("--fixture-dir {} --min-time 0.05s", dir.path().join("fx").display()),
+            ),
+    );
     let md = std::fs::read_to_string(dir.path().join("rx/rx-buffer.md")).unwrap();
     assert!(md.contains("## MB/s of each size against 256KiB\n"), "{md}");
     assert!(md.contains("## MB/s of each size against 256KiB-verify"), "{md}");
@@ -232,10 +231,17 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
     );
 }
 
+/// The rows of `xferbench stats`' table for `name` that hold a ratio ("0.97x [...").
+fn ratio_rows<'a>(md: &'a str, name: &str) -> Vec<&'a str> {
+    let start = format!("| {name} |");
+    md.lines()
+        .filter(|l| l.starts_with(&start) && l.contains("x ["))
+        .collect()
+}
+
 /// A row of `xferbench stats`' table for `name` that holds a ratio with its interval ("0.97x [0.91–1.02]").
 fn paired(md: &str, name: &str) -> bool {
-    md.lines()
-        .any(|l| l.starts_with(&format!("| {name} |")) && l.contains("x [") && l.contains("–"))
+    ratio_rows(md, name).iter().any(|l| l.contains("–"))
 }
 
 /// The three benches of this build at a tiny size: passes against a bigger file, this build against another (here
@@ -244,16 +250,14 @@ fn paired(md: &str, name: &str) -> bool {
 fn passes_versions_and_tls_benches_write_their_tables() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, envs: &[(&str, &str)]| {
-        let out = script(name, dir.path())
-            .env("FIXTURES_DIR", "fx")
-            // The fixture folder is FIXTURES_DIR's, read from where the script started: never one of the repository.
-            .env("EXTRA", "")
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{name}: {text}");
-        text
+        succeeds(
+            script(name, dir.path())
+                .env("FIXTURES_DIR", "fx")
+                // The fixture folder is FIXTURES_DIR's, read from where the script started: never one of the
+                // repository.
+                .env("EXTRA", "")
+                .envs(envs.iter().copied()),
+        )
     };
     run(
         "bench-passes.sh",
@@ -273,9 +277,7 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     );
     assert!(md.contains("vs baseline [95% interval]"), "{md}");
     assert_eq!(
-        md.lines()
-            .filter(|l| l.starts_with("| passes-3 |") && l.contains("x ["))
-            .count(),
+        ratio_rows(&md, "passes-3").len(),
         2,
         "one paired ratio a strategy:\n{md}"
     );
@@ -304,13 +306,7 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     let md = std::fs::read_to_string(dir.path().join("versions/versions.md")).unwrap();
     assert!(md.contains("vs baseline [95% interval]"), "{md}");
     // This build against the bare loop and against the other build; the main job's spread of each.
-    assert_eq!(
-        md.lines()
-            .filter(|l| l.starts_with("| this |") && l.contains("x ["))
-            .count(),
-        2,
-        "{md}"
-    );
+    assert_eq!(ratio_rows(&md, "this").len(), 2, "{md}");
     assert!(paired(&md, "base"), "{md}");
     let spread = md.lines().find(|l| l.starts_with("| sendfile |")).expect(&md);
     assert_eq!(spread.matches('%').count(), 2, "{spread}");

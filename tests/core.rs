@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Sink, out_dir, rows, small_run, stream_header, xferbench};
+use common::{Sink, out_dir, rows, small_run, stream_header, summary, xferbench};
 use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
@@ -85,8 +85,7 @@ fn every_strategy_verified_warm_and_cold() {
             assert_eq!((r.threads, r.layout.to_string().as_str()), (1, "single"));
         }
     }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir(dir.path()).join("summary.json")).unwrap()).unwrap();
+    let summary = summary(&out_dir(dir.path()));
     assert_eq!(summary["state"], "finished");
     assert_eq!(summary["cases"].as_array().unwrap().len(), rows.len());
     assert!(summary["environment"]["kernel"].as_str().is_some_and(|k| !k.is_empty()));

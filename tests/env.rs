@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{ONCE, ONE_PASS, out_dir, rows, small_run, xferbench};
+use common::{ONCE, ONE_PASS, out_dir, rows, small_run, summary, xferbench};
 use serde_json::Value;
 
 fn env_json(args: &[&str]) -> Value {
@@ -92,8 +92,7 @@ fn every_run_keeps_the_record_and_compare_says_what_differs() {
         .args(["--strategies", "sendfile"])
         .assert()
         .success();
-    let summary: Value =
-        serde_json::from_slice(&std::fs::read(out_dir(dir.path()).join("summary.json")).unwrap()).unwrap();
+    let summary = summary(&out_dir(dir.path()));
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert_eq!(summary["system"]["kernel"]["release"].as_str(), Some(release.trim()));
     // A second set: the same rows, its record saying another kernel and another tcp_wmem.

@@ -9,15 +9,14 @@
 
 mod common;
 
-use common::{LIMIT, Sink, rows, run_cmd, run_limited, text};
+use common::{LIMIT, Sink, rows, run_to_end, stream_header, text};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use xferbench::model::Layout;
-use xferbench::wire::{self, StreamHeader, StreamPlan};
+use xferbench::wire::{self, StreamHeader};
 
 /// Raises this process's open-file limit to at least `want` where it may (root may raise the hard limit too),
 /// else the soft limit to the hard one: the loads hold thousands of sockets. Returns the limit now.
@@ -214,22 +213,8 @@ fn probe(addr: SocketAddr, token: &str) -> Duration {
     let header = StreamHeader {
         run_id: "probe".into(),
         case_id: "probe".into(),
-        plan: StreamPlan {
-            file_bytes: 0,
-            chunk_bytes: 1,
-            layout: Layout::Single,
-            streams: 1,
-            index: 0,
-        },
-        seed: None,
-        verify: false,
         token: Some(token.into()),
-        rx_mode: None,
-        verify_on: None,
-        passes: 1,
-        pass_notices: false,
-        tls: false,
-        interval_ms: None,
+        ..stream_header(0, 1)
     };
     wire::write_header(&mut &sock, &header).expect("the probe's header goes");
     let mut reader = std::io::BufReader::new(&sock);
@@ -268,7 +253,7 @@ fn verified_run(addr: &str, token: Option<&str>, strategy: &[&str]) -> Duration 
     }
     args.extend_from_slice(strategy);
     let start = Instant::now();
-    let out = run_limited(run_cmd(&[], tmp.path(), &args), LIMIT);
+    let out = run_to_end(&[], tmp.path(), &args);
     let took = start.elapsed();
     assert!(
         out.status.success(),
@@ -471,24 +456,8 @@ fn refusals_come_at_once_and_hold_no_thread() {
     let header = |token: &str, file_bytes: u64| {
         let mut v = Vec::new();
         let h = StreamHeader {
-            run_id: "r".into(),
-            case_id: "c".into(),
-            plan: StreamPlan {
-                file_bytes,
-                chunk_bytes: 1,
-                layout: Layout::Single,
-                streams: 1,
-                index: 0,
-            },
-            seed: None,
-            verify: false,
             token: Some(token.into()),
-            rx_mode: None,
-            verify_on: None,
-            passes: 1,
-            pass_notices: false,
-            tls: false,
-            interval_ms: None,
+            ..stream_header(file_bytes, 1)
         };
         wire::write_header(&mut v, &h).unwrap();
         v

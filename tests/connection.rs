@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{LIMIT, Sink, out_rows, rows, run_cmd, run_limited, small_run, text, xferbench};
+use common::{LIMIT, Sink, rows, run_cmd, run_limited, small_run, text, xferbench};
 
 /// A quiet `run` on a small fixture made in `dir`, into `dir/out`, no warm-up; the rest as `args` say.
 fn run_small(dir: &std::path::Path, size: &str, args: &[&str]) -> assert_cmd::Command {
@@ -60,7 +60,7 @@ fn tcp_info_and_the_series_are_recorded_and_plausible_on_loopback() {
     .assert()
     .success();
     let table = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    let rows: Vec<Row> = out_rows(dir.path());
+    let rows: Vec<Row> = rows(dir.path());
     assert_eq!(rows.len(), 3);
     for r in &rows {
         // Loopback retransmits only when the machine drops what it cannot take in time: never more than the
@@ -130,7 +130,7 @@ fn a_small_receive_buffer_shows_up_as_rwnd_limited() {
     .success();
     let table = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     let rwnd = median(
-        out_rows(dir.path())
+        rows(dir.path())
             .iter()
             .map(|r| r.tcp_rwnd_limited_ratio.unwrap())
             .collect(),
@@ -147,7 +147,7 @@ fn a_small_receive_buffer_shows_up_as_rwnd_limited() {
     .assert()
     .success();
     let open = median(
-        out_rows(free.path())
+        rows(free.path())
             .iter()
             .map(|r| r.tcp_rwnd_limited_ratio.unwrap())
             .collect(),

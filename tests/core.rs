@@ -3,13 +3,13 @@
 
 mod common;
 
-use common::{out_dir, out_rows, small_run, xferbench};
-use std::io::{BufRead, BufReader, Write};
+use common::{Sink, out_dir, rows, small_run, stream_header, summary, xferbench};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use xferbench::model::Status;
-use xferbench::model::{Layout, VerifyOn};
-use xferbench::wire::{self, Ack, StreamHeader, StreamPlan, StreamReport};
+use xferbench::model::VerifyOn;
+use xferbench::wire::{self, Ack, StreamHeader, StreamReport};
 
 const SIZE: u64 = 6 << 20;
 
@@ -34,7 +34,7 @@ fn every_strategy_verified_warm_and_cold() {
         .arg("--verify")
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     // 3 serial + 2 parallel x 2 thread counts x 2 layouts, each warm and cold.
     assert_eq!(rows.len(), 2 * (3 + 2 * 2 * 2));
     for r in &rows {
@@ -85,8 +85,7 @@ fn every_strategy_verified_warm_and_cold() {
             assert_eq!((r.threads, r.layout.to_string().as_str()), (1, "single"));
         }
     }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir(dir.path()).join("summary.json")).unwrap()).unwrap();
+    let summary = summary(&out_dir(dir.path()));
     assert_eq!(summary["state"], "finished");
     assert_eq!(summary["cases"].as_array().unwrap().len(), rows.len());
     assert!(summary["environment"]["kernel"].as_str().is_some_and(|k| !k.is_empty()));
@@ -107,27 +106,6 @@ fn csv_has_the_promised_columns() {
     }
 }
 
-/// Starts `xferbench sink` on a free loopback port with `extra` options; returns the child and its address.
-fn start_sink_with(extra: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xferbench"))
-        .args(["sink", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("the sink prints its address")
-        .to_string();
-    (child, addr)
-}
-
 fn send_stream(addr: &str, data: &[u8], planned: u64, seed: u64, verify_on: Option<VerifyOn>) -> StreamReport {
     send_passes(addr, data, planned, 1, seed, verify_on)
 }
@@ -145,22 +123,11 @@ fn send_passes(
     let header = StreamHeader {
         run_id: "test".into(),
         case_id: "test".into(),
-        plan: StreamPlan {
-            file_bytes: planned,
-            chunk_bytes: 4096,
-            layout: Layout::Single,
-            streams: 1,
-            index: 0,
-        },
         seed: Some(seed),
         verify: true,
-        token: None,
-        rx_mode: None,
         verify_on,
         passes,
-        pass_notices: false,
-        tls: false,
-        interval_ms: None,
+        ..stream_header(planned, 4096)
     };
     wire::write_header(&mut &sock, &header).unwrap();
     let mut reader = BufReader::new(&sock);
@@ -175,15 +142,16 @@ fn send_passes(
 /// stream pass through the checker's ring of buffers many times over.
 #[test]
 fn a_wrong_byte_is_not_verified() {
-    let (mut child, addr) = start_sink_with(&["--rx-buffer", "4KiB"]);
+    let sink = Sink::start(&[], &["--listen", "127.0.0.1:0", "--rx-buffer", "4KiB"]);
+    let addr = &sink.addr;
     let mut data = vec![0u8; 1 << 20];
     xferbench::pattern::fill(9, 0, &mut data);
     for on in [VerifyOn::Receiver, VerifyOn::Thread] {
-        let good = send_stream(&addr, &data, 1 << 20, 9, Some(on));
+        let good = send_stream(addr, &data, 1 << 20, 9, Some(on));
         data[777_777] ^= 1;
-        let bad = send_stream(&addr, &data, 1 << 20, 9, Some(on));
+        let bad = send_stream(addr, &data, 1 << 20, 9, Some(on));
         data[777_777] ^= 1;
-        let short = send_stream(&addr, &data[..1000], 1 << 20, 9, Some(on));
+        let short = send_stream(addr, &data[..1000], 1 << 20, 9, Some(on));
         assert!(good.verified && good.bytes == 1 << 20, "{on}: {good:?}");
         assert_eq!(good.verify_on, Some(on));
         assert!(good.recv_calls >= 256, "{on}: {good:?}");
@@ -193,7 +161,7 @@ fn a_wrong_byte_is_not_verified() {
         assert!(!short.verified, "{on}: a short stream is not verified: {short:?}");
     }
     // Left to the sink: one stream on a machine with 3 CPUs or more gets a thread of its own.
-    let auto = send_stream(&addr, &data, 1 << 20, 9, None);
+    let auto = send_stream(addr, &data, 1 << 20, 9, None);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let expected = if cpus >= 3 {
         VerifyOn::Thread
@@ -204,16 +172,14 @@ fn a_wrong_byte_is_not_verified() {
     assert!(auto.verified, "{auto:?}");
     // Every pass is checked: a wrong byte in the third pass of three is found at its file offset.
     let mut three = [data.as_slice(), data.as_slice(), data.as_slice()].concat();
-    assert!(send_passes(&addr, &three, 1 << 20, 3, 9, None).verified);
+    assert!(send_passes(addr, &three, 1 << 20, 3, 9, None).verified);
     three[(2 << 20) + 4242] ^= 0x40;
-    let bad = send_passes(&addr, &three, 1 << 20, 3, 9, None);
+    let bad = send_passes(addr, &three, 1 << 20, 3, 9, None);
     assert!(!bad.verified && bad.bytes == 3 << 20, "{bad:?}");
     assert_eq!(bad.mismatch_offset, Some(4242));
     // And a stream shorter than its passes is not verified.
-    let short = send_passes(&addr, &three[..2 << 20], 1 << 20, 3, 9, None);
+    let short = send_passes(addr, &three[..2 << 20], 1 << 20, 3, 9, None);
     assert!(!short.verified, "{short:?}");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
@@ -223,7 +189,7 @@ fn resume_adds_only_missing_repetitions_and_refuses_another_plan() {
         .args(["--strategies", "sendfile,read-send"])
         .assert()
         .success();
-    assert_eq!(out_rows(dir.path()).len(), 2);
+    assert_eq!(rows(dir.path()).len(), 2);
     // The same plan with more repetitions: one more row per case, numbered on.
     xferbench()
         .current_dir(dir.path())
@@ -241,8 +207,8 @@ fn resume_adds_only_missing_repetitions_and_refuses_another_plan() {
         ])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
-    let got: Vec<(String, u32, u32)> = rows
+    let resumed = rows(dir.path());
+    let got: Vec<(String, u32, u32)> = resumed
         .iter()
         .map(|r| (r.strategy.to_string(), r.repetition, r.round))
         .collect();
@@ -269,7 +235,7 @@ fn resume_adds_only_missing_repetitions_and_refuses_another_plan() {
     );
     assert!(stderr.contains("the cases (1 here, 2 there"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert_eq!(out_rows(dir.path()).len(), 4);
+    assert_eq!(rows(dir.path()).len(), 4);
     // Without --resume a folder holding rows is refused too.
     let again = small_run(dir.path(), "2MiB")
         .args(["--strategies", "sendfile"])
@@ -314,7 +280,7 @@ fn the_table_and_a_user_file() {
     ] {
         assert!(stdout.contains(needle), "table lacks {needle}:\n{stdout}");
     }
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert_eq!(rows.len(), 4 * 2, "warm-ups are not written");
     for r in &rows {
         // --passes auto: many passes of a 3 MiB file make each repetition last --min-time.
@@ -327,23 +293,21 @@ fn the_table_and_a_user_file() {
     }
 }
 
+/// `run` in `dir` of `strategies` (parallel ones on `threads` threads) over a `size` fixture; the test adds the rest.
+fn run_of(dir: &Path, size: &str, strategies: &str, threads: &str) -> assert_cmd::Command {
+    let mut cmd = xferbench();
+    cmd.current_dir(dir)
+        .args(["run", "--size", size, "--strategies", strategies, "--threads", threads]);
+    cmd
+}
+
 /// `--passes auto` finds a pass count in the warm-up that makes a repetition of a small file last `--min-time`, and
 /// holds it for every counted repetition. (The median is what is asserted: on a busy machine one repetition may
 /// run faster than the warm-up that measured it.)
 #[test]
 fn calibration_makes_repetitions_last_min_time_with_one_pass_count() {
     let dir = tempfile::tempdir().unwrap();
-    xferbench()
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--size",
-            "2MiB",
-            "--strategies",
-            "sendfile,parallel-sendfile",
-            "--threads",
-            "2",
-        ])
+    run_of(dir.path(), "2MiB", "sendfile,parallel-sendfile", "2")
         .args([
             "--chunk",
             "256KiB",
@@ -358,7 +322,7 @@ fn calibration_makes_repetitions_last_min_time_with_one_pass_count() {
         .args(["--fixture-dir", "fixtures"])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert_eq!(rows.len(), 6);
     for strategy in ["sendfile", "parallel-sendfile"] {
         let case: Vec<&xferbench::record::Row> = rows.iter().filter(|r| r.strategy.to_string() == strategy).collect();
@@ -387,7 +351,7 @@ fn one_pass_of_a_tiny_file_is_a_short_run() {
         .args(["--strategies", "sendfile"])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert!(rows[0].flags.has(xferbench::model::Flag::ShortRun), "{:?}", rows[0]);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
@@ -402,24 +366,14 @@ fn one_pass_of_a_tiny_file_is_a_short_run() {
 #[test]
 fn each_cold_pass_starts_cold() {
     let dir = tempfile::tempdir().unwrap();
-    xferbench()
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--size",
-            "6MiB",
-            "--strategies",
-            "sendfile,mmap-send,parallel-sendfile",
-            "--threads",
-            "3",
-        ])
+    run_of(dir.path(), "6MiB", "sendfile,mmap-send,parallel-sendfile", "3")
         .args([
             "--chunk", "1MiB", "--cache", "cold", "--passes", "3", "--repeat", "2", "--warmup", "0",
         ])
         .args(["--verify", "--quiet", "--out", "out", "--fixture-dir", "fixtures"])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert_eq!(rows.len(), 6);
     for r in &rows {
         assert!(r.is_ok() && r.verified && r.passes == 3, "{r:?}");
@@ -454,7 +408,7 @@ fn each_congestion_control_is_a_case_and_the_rows_name_the_one_used() {
         .args(["--cc", &format!("reno,{other}")])
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert_eq!(rows.len(), 4);
     let used: Vec<String> = rows.iter().map(|r| r.congestion_control.unwrap().to_string()).collect();
     assert_eq!(used.iter().filter(|u| *u == "reno").count(), 2, "{used:?}");

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{BIN, csv_rows};
+use common::{BIN, Tmpfs, children, csv_rows, kill, summary, tmp, wait_for};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -20,9 +20,8 @@ use xferbench::record::{self, Row};
 /// Longest any one command here may take: far beyond what each needs, so only a hang reaches it.
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("temp dir")
-}
+/// How often a wait looks again: often, so that a kill lands close to the row it waits for.
+const POLL: Duration = Duration::from_millis(2);
 
 /// A sweep of four cases (sendfile and read-send, 256 KiB and 1 MiB chunks) of a 1 MiB file made in `fx`, warm, no
 /// warm-up beyond finding the pass count, `repeat` counted repetitions of ~60 ms each, into `out`.
@@ -31,17 +30,10 @@ fn sweep(repeat: u32, out: &str) -> Vec<String> {
 }
 
 fn sweep_of(strategies: &str, chunks: &str, min_time: &str, repeat: u32, out: &str) -> Vec<String> {
-    let args = [
-        "run",
-        "-q",
-        "--fixture-dir",
-        "fx",
-        "--size",
-        "1MiB",
+    let repeat = repeat.to_string();
+    run_args(&[
         "--cache",
         "warm",
-        "--warmup",
-        "0",
         "--strategies",
         strategies,
         "--chunk",
@@ -49,11 +41,19 @@ fn sweep_of(strategies: &str, chunks: &str, min_time: &str, repeat: u32, out: &s
         "--min-time",
         min_time,
         "--repeat",
-        &repeat.to_string(),
+        &repeat,
         "--out",
         out,
-    ];
-    args.map(String::from).to_vec()
+    ])
+}
+
+/// `run -q` of a 1 MiB file made in `fx`, no warm-up beyond finding the pass count, then `args`.
+fn run_args(args: &[&str]) -> Vec<String> {
+    ["run", "-q", "--fixture-dir", "fx", "--size", "1MiB", "--warmup", "0"]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn with(args: &[String], more: &[&str]) -> Vec<String> {
@@ -96,7 +96,9 @@ impl Started {
 
     /// Waits for the exit (up to LIMIT); returns the status and what it wrote to stderr.
     fn finish(&mut self) -> (ExitStatus, String) {
-        let status = wait_for("the command to exit", LIMIT, || self.child.try_wait().ok().flatten());
+        let status = wait_for("the command to exit", LIMIT, POLL, || {
+            self.child.try_wait().ok().flatten()
+        });
         (status, self.stderr())
     }
 
@@ -117,35 +119,9 @@ fn run(dir: &Path, args: &[String], name: &str) -> (ExitStatus, String) {
     Started::start(dir, args, name).finish()
 }
 
-/// Waits (up to `limit`) until `f` gives Some.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// Whole rows in a runs.csv now (0 while it does not exist or cannot be read).
 fn rows_now(csv: &Path) -> usize {
     record::read(csv).map_or(0, |f| f.rows.len())
-}
-
-/// The children of `pid` (the spawned sink).
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-    }
-    out
 }
 
 /// True while `pid` is a live (not zombie) `xferbench sink`.
@@ -172,14 +148,10 @@ fn sinks_gone(sinks: &[u32], after: &str) {
     }
 }
 
-fn kill(pid: u32, sig: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).expect("signal sent");
-}
-
 /// Waits until runs.csv holds `rows` whole rows, waits `pause` more, then SIGKILLs the run (which must still be
 /// running) and checks that its sink died with it. Returns the rows in runs.csv after the kill.
 fn kill_after(run: &mut Started, csv: &Path, rows: usize, pause: Duration) -> usize {
-    wait_for(&format!("row {rows} in {}", csv.display()), LIMIT, || {
+    wait_for(&format!("row {rows} in {}", csv.display()), LIMIT, POLL, || {
         assert!(run.running(), "the run ended before row {rows}: {}", run.stderr());
         (rows_now(csv) >= rows).then_some(())
     });
@@ -192,11 +164,6 @@ fn kill_after(run: &mut Started, csv: &Path, rows: usize, pause: Duration) -> us
     assert_eq!(status.signal(), Some(9), "{stderr}");
     sinks_gone(&sinks, &format!("SIGKILL after row {rows} + {pause:?}"));
     rows_now(csv)
-}
-
-fn summary(out: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
-    serde_json::from_str(&text).expect("summary.json is valid JSON")
 }
 
 /// (case, repetition) pairs that occur more than once.
@@ -374,7 +341,7 @@ fn a_second_run_on_a_held_folder_is_refused_at_once_and_a_dead_holder_blocks_nob
     let csv = out.join("runs.csv");
     let args = sweep(8, "out");
     let mut first = Started::start(t.path(), &args, "first");
-    wait_for("the first row", LIMIT, || (rows_now(&csv) > 0).then_some(()));
+    wait_for("the first row", LIMIT, POLL, || (rows_now(&csv) > 0).then_some(()));
     for (k, second) in [args.clone(), with(&args, &["--resume"])].iter().enumerate() {
         let asked = Instant::now();
         let (status, stderr) = run(t.path(), second, &format!("second{k}"));
@@ -460,20 +427,16 @@ fn two_runs_started_at_once_on_one_folder_one_runs_and_keeps_its_rows() {
 #[test]
 fn runs_started_at_once_without_out_get_their_own_folders() {
     let t = tmp();
-    let args: Vec<String> = [
-        "run",
-        "-q",
-        "--fixture-dir",
-        "fx",
-        "--size",
-        "1MiB",
+    let args = run_args(&[
         "--strategies",
         "sendfile",
-    ]
-    .iter()
-    .chain(&["--chunk", "1MiB", "--warmup", "0", "--repeat", "1", "--passes", "1"])
-    .map(|s| s.to_string())
-    .collect();
+        "--chunk",
+        "1MiB",
+        "--repeat",
+        "1",
+        "--passes",
+        "1",
+    ]);
     for round in 0..3 {
         let mut a = Started::start(t.path(), &args, &format!("{round}a"));
         let mut b = Started::start(t.path(), &args, &format!("{round}b"));
@@ -500,12 +463,15 @@ fn runs_started_at_once_without_out_get_their_own_folders() {
 
 /// A finished folder `whole` of two cases x 3 repetitions (one pass each: quick), and an intact copy `intact`.
 fn finished_folder(dir: &Path) -> Vec<String> {
-    let args: Vec<String> = ["run", "-q", "--fixture-dir", "fx", "--size", "1MiB", "--cache", "warm"]
-        .iter()
-        .chain(&["--strategies", "sendfile,read-send", "--chunk", "1MiB", "--warmup", "0"])
-        .chain(&["--passes", "1", "--repeat", "3", "--out", "whole"])
-        .map(|s| s.to_string())
-        .collect();
+    let args = run_args(&[
+        "--cache",
+        "warm",
+        "--strategies",
+        "sendfile,read-send",
+        "--chunk",
+        "1MiB",
+    ]);
+    let args = with(&args, &["--passes", "1", "--repeat", "3", "--out", "whole"]);
     let (status, stderr) = run(dir, &args, "make");
     assert!(status.success(), "{stderr}");
     finished_with(&dir.join("whole"), 2, 3);
@@ -647,59 +613,6 @@ fn a_bad_row_in_the_middle_is_an_error_naming_its_line_for_every_reader() {
 // ---------------------------------------------------------------------------------------------------------------
 // Deliverable 4: a full disk under --out.
 
-/// A small tmpfs, unmounted (lazily, so even a busy one goes) when the test ends however it ends.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// None, with the reason printed, where this cannot be done (not root, no right to mount).
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: mounting a tmpfs needs root");
-            return None;
-        }
-        std::fs::create_dir_all(dir).ok()?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
-            Ok(o) => {
-                eprintln!(
-                    "skipped: cannot mount a tmpfs: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-
-    /// Fills what is left of it with one file; returns its path.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let path = self.0.join("filler");
-        let mut f = File::create(&path).expect("filler");
-        let block = [0u8; 4096];
-        while f.write(&block).is_ok_and(|n| n > 0) {}
-        assert_eq!(
-            nix::sys::statvfs::statvfs(&self.0).unwrap().blocks_available(),
-            0,
-            "the tmpfs is full"
-        );
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 /// The disk under --out fills up during case 2 of 4: the run stops at once with one line, exit 1; every row
 /// written stays whole (no torn tail, nothing of the failed row left), no row of a later case is written, and the
 /// sink is gone. Once there is room again, --resume finishes the plan with exactly --repeat rows per case.
@@ -719,7 +632,7 @@ fn full_disk(room_for_rows: bool) {
     let csv = out.join("runs.csv");
     let mut started = Started::start(t.path(), &args, "full");
     let at = repeat as usize + 2;
-    wait_for("rows of case 2", LIMIT, || (rows_now(&csv) >= at).then_some(()));
+    wait_for("rows of case 2", LIMIT, POLL, || (rows_now(&csv) >= at).then_some(()));
     let sinks = children(started.pid());
     if room_for_rows {
         let f = std::fs::OpenOptions::new().append(true).open(&csv).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{out_dir, out_rows, small_run, xferbench};
+use common::{ONCE, ONE_PASS, out_dir, rows, small_run, summary, xferbench};
 use serde_json::Value;
 
 fn env_json(args: &[&str]) -> Value {
@@ -92,8 +92,7 @@ fn every_run_keeps_the_record_and_compare_says_what_differs() {
         .args(["--strategies", "sendfile"])
         .assert()
         .success();
-    let summary: Value =
-        serde_json::from_slice(&std::fs::read(out_dir(dir.path()).join("summary.json")).unwrap()).unwrap();
+    let summary = summary(&out_dir(dir.path()));
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert_eq!(summary["system"]["kernel"]["release"].as_str(), Some(release.trim()));
     // A second set: the same rows, its record saying another kernel and another tcp_wmem.
@@ -135,23 +134,15 @@ fn a_file_with_a_matching_sidecar_verifies_and_any_other_file_is_refused() {
         .success();
     xferbench()
         .current_dir(dir.path())
-        .args([
-            "run",
-            "--strategies",
-            "sendfile",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--passes",
-            "1",
-            "-q",
-        ])
+        .args(["run", "--strategies", "sendfile"])
+        .args(ONCE)
+        .args(ONE_PASS)
+        .arg("-q")
         .args(["--verify", "--out", "out", "--file"])
         .arg(&made)
         .assert()
         .success();
-    let rows = out_rows(dir.path());
+    let rows = rows(dir.path());
     assert!(rows[0].is_ok() && rows[0].verified, "{:?}", rows[0]);
     let plain = dir.path().join("plain.bin");
     std::fs::write(&plain, vec![5u8; 1 << 20]).unwrap();

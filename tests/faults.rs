@@ -6,48 +6,61 @@
 //! and every command runs under a timeout. The slow sink is `--rx-buffer 1`: one byte per recv call, so a few
 //! MiB take seconds and a kill or a signal lands mid-transfer.
 
+mod common;
+
 use assert_cmd::Command;
-use std::path::{Path, PathBuf};
+use common::{BIN, LIMIT, Tmpfs, children, kill, out_dir, read_rows, rows, summary, tmp, wait_for, xferbench};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use xferbench::model::Status;
-use xferbench::record::Row;
 
-/// Longest any command here may take: far beyond what each needs, so only a hang reaches it.
-const LIMIT: Duration = Duration::from_secs(120);
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(20);
 
-fn xferbench() -> Command {
-    let mut cmd = Command::cargo_bin("xferbench").expect("binary built");
-    cmd.timeout(LIMIT);
-    cmd
-}
+/// What a `run` here is unless it says otherwise: one counted repetition of one pass, no warm-up, 1 MiB chunks,
+/// results in `out`.
+const ONE_REPETITION: [(&str, &str); 5] = [
+    ("--repeat", "1"),
+    ("--warmup", "0"),
+    ("--passes", "1"),
+    ("--chunk", "1MiB"),
+    ("--out", "out"),
+];
 
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("xferbench")
-}
-
-/// `run` with a small generated fixture in `dir` (4 MiB in `fx`), one counted repetition of sendfile, no
-/// warm-up, results in `dir/out`; `args` are added, and replace the default of any flag they name.
-fn run_in(dir: &Path, args: &[&str]) -> Command {
-    let defaults = [
-        ("--fixture-dir", "fx"),
-        ("--size", "4MiB"),
-        ("--repeat", "1"),
-        ("--warmup", "0"),
-        ("--passes", "1"),
-        ("--strategies", "sendfile"),
-        ("--chunk", "1MiB"),
-        ("--out", "out"),
-    ];
-    let mut cmd = xferbench();
-    cmd.current_dir(dir).args(["run", "-q"]);
-    for (flag, value) in defaults {
+/// Each of `defaults` that `args` does not name, then `args`.
+fn with_defaults<'a>(defaults: &[(&'a str, &'a str)], args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = Vec::new();
+    for &(flag, value) in defaults {
         if !args.contains(&flag) {
-            cmd.args([flag, value]);
+            all.extend([flag, value]);
         }
     }
-    cmd.args(args);
+    all.extend_from_slice(args);
+    all
+}
+
+/// `run -q` with a small generated fixture in `dir` (4 MiB in `fx`), ONE_REPETITION of sendfile, results in
+/// `dir/out`; `args` are added, and replace the default of any flag they name.
+fn run_in(dir: &Path, args: &[&str]) -> Command {
+    let fixture = [
+        ("--fixture-dir", "fx"),
+        ("--size", "4MiB"),
+        ("--strategies", "sendfile"),
+    ];
+    let mut cmd = xferbench();
+    cmd.current_dir(dir)
+        .args(["run", "-q"])
+        .args(with_defaults(&[&fixture[..], &ONE_REPETITION].concat(), args));
     cmd
+}
+
+/// `run` started in `dir` against a slow spawned sink (one byte per recv, `--rx-buffer 1`), ONE_REPETITION; `args`
+/// are added, and replace the default of any flag they name.
+fn slow_run(dir: &Path, args: &[&str]) -> Background {
+    let slow = [("--rx-buffer", "1")];
+    let flags = with_defaults(&[&ONE_REPETITION[..], &slow].concat(), args);
+    Background::start(dir, &[&["run"][..], &flags].concat())
 }
 
 /// Runs `cmd`, checks its exit status and that stderr is one clear line naming `needle`; returns that line.
@@ -61,10 +74,6 @@ fn refused(mut cmd: impl std::borrow::BorrowMut<Command>, status: i32, needle: &
     assert!(lines[0].starts_with("xferbench: error: "), "{stderr}");
     assert!(lines[0].contains(needle), "'{needle}' not in: {stderr}");
     lines[0].to_string()
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("temp dir")
 }
 
 /// Every entry under `dir`, relative, sorted (to show what a refused command left).
@@ -82,21 +91,6 @@ fn listing(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
-}
-
-fn rows(dir: &Path) -> Vec<Row> {
-    read_csv(&dir.join("out/runs.csv")).expect("runs.csv parses")
-}
-
-/// Every whole row of a runs.csv.
-fn read_csv(path: &Path) -> anyhow::Result<Vec<Row>> {
-    Ok(xferbench::record::read(path)?.rows)
-}
-
-fn summary_state(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join("out/summary.json")).expect("summary.json");
-    let v: serde_json::Value = serde_json::from_str(&text).expect("summary.json is valid JSON");
-    v["state"].as_str().unwrap_or_default().to_string()
 }
 
 /// Processes (other than zombies) whose command line mentions `needle`, or whose parent is `parent`.
@@ -120,20 +114,6 @@ fn processes_of(needle: &str, parent: u32) -> Vec<String> {
     found
 }
 
-/// The children of `pid` (from /proc/<pid>/task/*/children).
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-    }
-    out
-}
-
 /// Threads of `pid`: the sink has one per connection beside its accept loop.
 fn threads(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -141,24 +121,12 @@ fn threads(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-/// Waits (up to LIMIT) until `f` gives Some.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < LIMIT, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A `run` started in the background; killed and reaped when dropped, so a failing test leaves no process.
 struct Background(Child);
 
 impl Background {
     fn start(dir: &Path, args: &[&str]) -> Background {
-        let child = std::process::Command::new(bin())
+        let child = std::process::Command::new(BIN)
             .current_dir(dir)
             .args(args)
             .stdin(Stdio::null())
@@ -175,7 +143,7 @@ impl Background {
 
     /// The spawned sink: the run's child once it is serving a connection.
     fn sink_with_connection(&self, not: Option<u32>) -> u32 {
-        wait_for("a sink serving a connection", || {
+        wait_for("a sink serving a connection", LIMIT, POLL, || {
             children(self.pid())
                 .into_iter()
                 .find(|&c| Some(c) != not && threads(c) > 1)
@@ -184,7 +152,7 @@ impl Background {
 
     /// Waits for the exit (up to LIMIT); returns the status code and stderr.
     fn finish(&mut self) -> (Option<i32>, String) {
-        let status = wait_for("the run to exit", || self.0.try_wait().ok().flatten());
+        let status = wait_for("the run to exit", LIMIT, POLL, || self.0.try_wait().ok().flatten());
         let mut stderr = String::new();
         if let Some(mut e) = self.0.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
@@ -198,10 +166,6 @@ impl Drop for Background {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn kill(pid: u32, sig: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).expect("signal sent");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -406,33 +370,19 @@ fn conflicting_options_get_clap_errors_that_name_both() {
 // ---------------------------------------------------------------------------------------------------------------
 // Faults during a run.
 
-/// A run against a slow spawned sink (one byte per recv): `cases` each take many seconds unless cut short.
-fn slow_run(dir: &Path, strategies: &str, extra: &[&str]) -> Background {
-    let mut args = vec![
-        "run",
+/// Two cases of a 16 MiB fixture against the slow sink, each many seconds long unless cut short, then `extra`.
+fn two_slow_cases(dir: &Path, extra: &[&str]) -> Background {
+    let args = [
         "--fixture-dir",
         "fx",
         "--size",
         "16MiB",
-        "--repeat",
-        "1",
-        "--warmup",
-        "0",
-        "--passes",
-        "1",
-        "--chunk",
-        "1MiB",
-        "--rx-buffer",
-        "1",
         "--timeout",
         "100s",
-        "--out",
-        "out",
         "--strategies",
-        strategies,
+        "sendfile,read-send",
     ];
-    args.extend_from_slice(extra);
-    Background::start(dir, &args)
+    slow_run(dir, &[&args[..], extra].concat())
 }
 
 /// The sink killed mid-transfer, twice: each case fails at once (not at its timeout) with the failure named,
@@ -440,7 +390,7 @@ fn slow_run(dir: &Path, strategies: &str, extra: &[&str]) -> Background {
 #[test]
 fn a_sink_killed_mid_case_fails_that_case_and_the_run_goes_on() {
     let t = tmp();
-    let mut run = slow_run(t.path(), "sendfile,read-send", &[]);
+    let mut run = two_slow_cases(t.path(), &[]);
     let first = run.sink_with_connection(None);
     std::thread::sleep(Duration::from_millis(300));
     kill(first, nix::sys::signal::Signal::SIGKILL);
@@ -468,13 +418,13 @@ fn a_sink_killed_mid_case_fails_that_case_and_the_run_goes_on() {
         assert!(r.bytes_sent > 0 && r.bytes_sent < 16 << 20, "{r:?}");
         assert!(r.error.contains("bytes sent"), "{}", r.error);
     }
-    assert_eq!(summary_state(t.path()), "finished");
+    assert_eq!(summary(&out_dir(t.path()))["state"], "finished");
 }
 
 #[test]
 fn fail_fast_stops_at_the_first_failed_case() {
     let t = tmp();
-    let mut run = slow_run(t.path(), "sendfile,read-send", &["--fail-fast"]);
+    let mut run = two_slow_cases(t.path(), &["--fail-fast"]);
     let sink = run.sink_with_connection(None);
     std::thread::sleep(Duration::from_millis(300));
     kill(sink, nix::sys::signal::Signal::SIGKILL);
@@ -493,36 +443,29 @@ fn fail_fast_stops_at_the_first_failed_case() {
 fn stopped_by(sig: nix::sys::signal::Signal, passes: &str, cache: &str) {
     let t = tmp();
     // Many one-MiB repetitions against the slow sink: a run of minutes, so the signal lands mid-run.
-    let mut run = Background::start(
+    let mut run = slow_run(
         t.path(),
         &[
-            "run",
             "--fixture-dir",
             "fx",
             "--size",
             "1MiB",
             "--repeat",
             "100",
-            "--warmup",
-            "0",
             "--cache",
             cache,
             "--passes",
             passes,
             "--chunk",
             "256KiB",
-            "--rx-buffer",
-            "1",
             "--strategies",
             "sendfile",
-            "--out",
-            "out",
         ],
     );
     let csv = t.path().join("out/runs.csv");
     // Wait for one finished row, then for the next repetition's connection.
-    wait_for("a first row", || {
-        read_csv(&csv).ok().filter(|r| !r.is_empty()).map(|_| ())
+    wait_for("a first row", LIMIT, POLL, || {
+        read_rows(&csv).ok().filter(|r| !r.is_empty()).map(|_| ())
     });
     let sink = run.sink_with_connection(None);
     let pid = run.pid();
@@ -534,7 +477,7 @@ fn stopped_by(sig: nix::sys::signal::Signal, passes: &str, cache: &str) {
     // A hang bound, not a speed claim: the stop flag is read every 0.5 s while sending and 0.2 s while waiting.
     eprintln!("stopped {took:?} after {sig}");
     assert!(took < Duration::from_secs(5), "took {took:?} to stop");
-    let rows = read_csv(&csv).expect("runs.csv parses");
+    let rows = read_rows(&csv).expect("runs.csv parses");
     assert!(!rows.is_empty() && rows.len() < 100, "{} rows", rows.len());
     assert!(rows.iter().all(|r| r.is_ok()), "a cut-short row was written: {rows:?}");
     let passes: u32 = passes.parse().unwrap();
@@ -543,10 +486,10 @@ fn stopped_by(sig: nix::sys::signal::Signal, passes: &str, cache: &str) {
             .all(|r| r.passes == passes && r.bytes_received == Some(u64::from(passes) << 20)),
         "every kept row has every pass: {rows:?}"
     );
-    assert_eq!(summary_state(t.path()), "interrupted");
+    assert_eq!(summary(&out_dir(t.path()))["state"], "interrupted");
     // The sink child went with the run, and nothing else of it remains.
     let dir = t.path().display().to_string();
-    wait_for("the sink to be gone", || {
+    wait_for("the sink to be gone", LIMIT, POLL, || {
         (!Path::new(&format!("/proc/{sink}")).exists() || processes_of(&dir, pid).is_empty()).then_some(())
     });
     assert!(processes_of(&dir, pid).is_empty(), "{:?}", processes_of(&dir, pid));
@@ -579,7 +522,7 @@ fn sigint_while_making_the_fixture_leaves_nothing() {
     let t = tmp();
     // Large enough to take a while to write (it is never finished), well inside the free space of a test box.
     let mut run = Background::start(t.path(), &["fixture", "--size", "2GiB", "--path", "fx/big.bin"]);
-    wait_for("the temporary fixture file", || {
+    wait_for("the temporary fixture file", LIMIT, POLL, || {
         listing(t.path())
             .iter()
             .any(|f| f.contains("big.bin.tmp-"))
@@ -607,36 +550,13 @@ fn an_orphaned_temporary_fixture_is_removed_when_the_fixture_is_made() {
     assert_eq!(listing(&t.path().join("fx")), vec!["f.bin", "f.bin.meta.json"]);
 }
 
-/// A small tmpfs, unmounted (lazily, so even a busy one goes) when the test ends however it ends.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).ok()?;
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Tmpfs(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 /// A disk that cannot hold the fixture: refused before a byte is written, with nothing left on it.
 #[test]
 fn a_full_disk_refuses_the_fixture_and_leaves_nothing() {
     let t = tmp();
     let Some(disk) = Tmpfs::mount(&t.path().join("small"), "8m") else {
-        // Not root or no mount namespace rights: a_size_beyond_the_free_disk_is_refused_before_writing covers
-        // the same check on the real disk.
-        eprintln!("skipped: cannot mount a tmpfs here");
+        // Not root or no mount namespace rights (the reason is printed): a_size_beyond_the_free_disk_is_refused_
+        // before_writing covers the same check on the real disk.
         return;
     };
     let line = refused(
@@ -655,7 +575,7 @@ fn a_full_disk_refuses_the_fixture_and_leaves_nothing() {
 fn an_io_error_while_making_the_fixture_leaves_no_half_file() {
     use std::os::unix::process::CommandExt;
     let t = tmp();
-    let mut cmd = std::process::Command::new(bin());
+    let mut cmd = std::process::Command::new(BIN);
     cmd.current_dir(t.path())
         .args(["fixture", "--size", "16MiB", "--path", "fx/f.bin"]);
     // SAFETY: only async-signal-safe calls between fork and exec. SIGXFSZ ignored so that a write past the limit
@@ -696,7 +616,7 @@ fn a_fixture_that_does_not_match_its_sidecar_is_remade() {
         assert!(out.status.success(), "{what}: {stderr}");
         assert!(!stderr.contains("reusing"), "{what}: reused a stale fixture");
         assert_eq!(std::fs::metadata(&file).unwrap().len(), 4 << 20, "{what}");
-        let last = read_csv(&t.path().join(what).join("runs.csv")).unwrap().pop().unwrap();
+        let last = read_rows(&t.path().join(what).join("runs.csv")).unwrap().pop().unwrap();
         assert!(last.is_ok() && last.verified, "{what}: {last:?}");
     };
     // Cut short behind the sidecar's back.
@@ -796,28 +716,7 @@ fn shrink_while_sent(strategies: &str) {
     let t = tmp();
     let file = t.path().join("data.bin");
     std::fs::write(&file, vec![7u8; 16 << 20]).unwrap();
-    let mut run = Background::start(
-        t.path(),
-        &[
-            "run",
-            "--file",
-            "data.bin",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--passes",
-            "1",
-            "--chunk",
-            "1MiB",
-            "--rx-buffer",
-            "1",
-            "--strategies",
-            strategies,
-            "--out",
-            "out",
-        ],
-    );
+    let mut run = slow_run(t.path(), &["--file", "data.bin", "--strategies", strategies]);
     run.sink_with_connection(None);
     std::thread::sleep(Duration::from_millis(300));
     std::fs::OpenOptions::new()
@@ -843,28 +742,7 @@ fn a_file_that_grows_between_cases_fails_the_next_case() {
     let t = tmp();
     let file = t.path().join("data.bin");
     std::fs::write(&file, vec![7u8; 2 << 20]).unwrap();
-    let mut run = Background::start(
-        t.path(),
-        &[
-            "run",
-            "--file",
-            "data.bin",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--passes",
-            "1",
-            "--chunk",
-            "1MiB",
-            "--rx-buffer",
-            "1",
-            "--strategies",
-            "sendfile,read-send",
-            "--out",
-            "out",
-        ],
-    );
+    let mut run = slow_run(t.path(), &["--file", "data.bin", "--strategies", "sendfile,read-send"]);
     run.sink_with_connection(None);
     std::fs::OpenOptions::new()
         .append(true)

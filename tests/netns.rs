@@ -3,55 +3,51 @@
 
 mod common;
 
-use common::{FAR_IP, FAR_IP6, LIMIT, NetPair, Sink, fixture_bytes, rows, run_cmd, run_limited, text};
+use common::{FAR_IP, FAR_IP6, NetPair, Sink, assert_fails, assert_ran, fixture_bytes, rows, run_to_end, text};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
+
+/// A sink in the far namespace on FAR_IP (any port), with `extra` options.
+fn far_sink(net: &NetPair, extra: &[&str]) -> Sink {
+    let listen = format!("{FAR_IP}:0");
+    Sink::start(&NetPair::exec(&net.far), &[&["--listen", &listen], extra].concat())
+}
+
+/// `run` from the near namespace, with a fixture and results in `dir`, then `args`.
+fn run_near(net: &NetPair, dir: &Path, args: &[&str]) -> Output {
+    run_to_end(&NetPair::exec(&net.near), dir, args)
+}
+
+/// A verified run of `strategies` on `threads` threads from the near namespace to `sink`, then `extra`, from a new
+/// temporary folder, which it returns once the run has succeeded.
+fn verified_run(net: &NetPair, sink: &Sink, strategies: &str, threads: &str, extra: &[&str]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        &[
+            "--connect",
+            &sink.addr,
+            "--strategies",
+            strategies,
+            "--threads",
+            threads,
+            "--verify",
+        ],
+        extra,
+    ]
+    .concat();
+    assert_ran(&run_near(net, tmp.path(), &args), sink);
+    tmp
+}
 
 #[test]
 fn verified_transfers_to_a_sink_in_another_namespace() {
     let net = NetPair::new();
-    let sink = Sink::start(
-        &NetPair::exec(&net.far),
-        &[
-            "--listen",
-            &format!("{FAR_IP}:0"),
-            "--rx-buffer",
-            "64KiB",
-            "--rcvbuf",
-            "1MiB",
-            "--cpus",
-            "0",
-        ],
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(
-            &NetPair::exec(&net.near),
-            tmp.path(),
-            &[
-                "--connect",
-                &sink.addr,
-                "--strategies",
-                "sendfile,parallel-sendfile",
-                "--threads",
-                "4",
-                "--verify",
-                "--sndbuf",
-                "512KiB",
-                "--nodelay",
-                "--sender-cpus",
-                "0",
-            ],
-        ),
-        LIMIT,
-    );
-    assert!(
-        out.status.success(),
-        "run failed: {}\nsink: {}",
-        text(&out.stderr),
-        sink.log()
-    );
+    let sink = far_sink(&net, &["--rx-buffer", "64KiB", "--rcvbuf", "1MiB", "--cpus", "0"]);
+    let extra = ["--sndbuf", "512KiB", "--nodelay", "--sender-cpus", "0"];
+    let tmp = verified_run(&net, &sink, "sendfile,parallel-sendfile", "4", &extra);
     let rows = rows(tmp.path());
     let strategies: Vec<String> = rows.iter().map(|r| r.strategy.to_string()).collect();
     assert_eq!(strategies, ["sendfile", "parallel-sendfile"]);
@@ -93,29 +89,7 @@ fn ipv6_addresses_reach_the_sink() {
     let net = NetPair::new();
     let sink = Sink::start(&NetPair::exec(&net.far), &["--listen", &format!("[{FAR_IP6}]:0")]);
     assert!(sink.addr.starts_with(&format!("[{FAR_IP6}]:")), "{}", sink.addr);
-    let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(
-            &NetPair::exec(&net.near),
-            tmp.path(),
-            &[
-                "--connect",
-                &sink.addr,
-                "--strategies",
-                "parallel-sendfile",
-                "--threads",
-                "3",
-                "--verify",
-            ],
-        ),
-        LIMIT,
-    );
-    assert!(
-        out.status.success(),
-        "run failed: {}\nsink: {}",
-        text(&out.stderr),
-        sink.log()
-    );
+    let tmp = verified_run(&net, &sink, "parallel-sendfile", "3", &[]);
     let rows = rows(tmp.path());
     assert_eq!(rows.len(), 1);
     assert!(rows[0].is_ok() && rows[0].verified, "{:?}", rows[0]);
@@ -147,13 +121,10 @@ fn raw_mode_delivers_the_bare_file_to_any_receiver() {
     let net = NetPair::new();
     let (addr, receiver) = plain_receiver(&net.far, 2);
     let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(
-            &NetPair::exec(&net.near),
-            tmp.path(),
-            &["--connect", &addr, "--raw", "--strategies", "sendfile,read-send"],
-        ),
-        LIMIT,
+    let out = run_near(
+        &net,
+        tmp.path(),
+        &["--connect", &addr, "--raw", "--strategies", "sendfile,read-send"],
     );
     assert!(out.status.success(), "run failed: {}", text(&out.stderr));
     let received = receiver.join().expect("the receiver ran");
@@ -198,17 +169,7 @@ fn checksum(bytes: &[u8]) -> u64 {
 #[test]
 fn strangers_are_rejected_and_the_next_run_succeeds() {
     let net = NetPair::new();
-    let sink = Sink::start(
-        &NetPair::exec(&net.far),
-        &[
-            "--listen",
-            &format!("{FAR_IP}:0"),
-            "--token",
-            "s3cret",
-            "--idle-timeout",
-            "2s",
-        ],
-    );
+    let sink = far_sink(&net, &["--token", "s3cret", "--idle-timeout", "2s"]);
     let addr = sink.addr.clone();
 
     // Random bytes: refused with a reason, and closed.
@@ -256,20 +217,12 @@ fn strangers_are_rejected_and_the_next_run_succeeds() {
 
     // A run with the wrong token: one clear line, a non-zero exit.
     let tmp = tempfile::tempdir().unwrap();
-    let wrong = run_limited(
-        run_cmd(
-            &NetPair::exec(&net.near),
-            tmp.path(),
-            &["--connect", &addr, "--token", "guess", "--strategies", "sendfile"],
-        ),
-        LIMIT,
+    let wrong = run_near(
+        &net,
+        tmp.path(),
+        &["--connect", &addr, "--token", "guess", "--strategies", "sendfile"],
     );
-    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong.stderr));
-    assert!(
-        text(&wrong.stderr).contains("wrong or missing token"),
-        "{}",
-        text(&wrong.stderr)
-    );
+    assert_fails(&wrong, 1, "wrong or missing token");
 
     let log = sink.wait_for_log("rejected:", 3, Duration::from_secs(10));
     let rejections: Vec<&str> = log.lines().filter(|l| l.contains("rejected:")).collect();
@@ -279,31 +232,7 @@ fn strangers_are_rejected_and_the_next_run_succeeds() {
     assert!(rejections[2].contains("wrong or missing token"), "{log}");
 
     // The real run after all that.
-    let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(
-            &NetPair::exec(&net.near),
-            tmp.path(),
-            &[
-                "--connect",
-                &addr,
-                "--token",
-                "s3cret",
-                "--strategies",
-                "sendfile,parallel-sendfile",
-                "--threads",
-                "2",
-                "--verify",
-            ],
-        ),
-        LIMIT,
-    );
-    assert!(
-        out.status.success(),
-        "run failed: {}\nsink: {}",
-        text(&out.stderr),
-        sink.log()
-    );
+    let tmp = verified_run(&net, &sink, "sendfile,parallel-sendfile", "2", &["--token", "s3cret"]);
     let rows = rows(tmp.path());
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.is_ok() && r.verified), "{rows:?}");

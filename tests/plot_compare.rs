@@ -1,7 +1,9 @@
 //! `xferbench plot` and `xferbench compare` run as a user runs them, on the committed result sets under
 //! `fixtures/compare/` (two kernels; see `regenerate_fixtures` for how they were made and what they hold).
 
-use assert_cmd::Command;
+mod common;
+
+use common::{read_rows, tmp, xferbench};
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 use xferbench::record::Row;
@@ -14,13 +16,9 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A temporary copy of a committed result set, so charts are not written into the source tree.
 fn copy_of(name: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmp = tmp();
     std::fs::copy(fixture(name).join("runs.csv"), tmp.path().join("runs.csv")).expect("copy runs.csv");
     tmp
-}
-
-fn xferbench() -> Command {
-    Command::cargo_bin("xferbench").expect("binary built")
 }
 
 /// The PNG at `path`, decoded; fails the test if it is not a sensible, non-blank chart.
@@ -91,10 +89,8 @@ fn plot_writes_every_chart() {
 
 /// Rows of a committed set, filtered, written into a fresh folder.
 fn subset(name: &str, keep: impl Fn(&Row) -> bool) -> tempfile::TempDir {
-    let rows = xferbench::record::read(&fixture(name).join("runs.csv"))
-        .expect("fixture parses")
-        .rows;
-    let tmp = tempfile::tempdir().expect("temp dir");
+    let rows = read_rows(&fixture(name).join("runs.csv")).expect("fixture parses");
+    let tmp = tmp();
     write_rows(&tmp.path().join("runs.csv"), rows.into_iter().filter(|r| keep(r)));
     tmp
 }
@@ -131,7 +127,7 @@ fn plot_without_ok_rows_is_a_clear_error() {
 
 #[test]
 fn compare_gives_ratios_and_verdicts() {
-    let out = tempfile::tempdir().expect("temp dir");
+    let out = tmp();
     let assert = xferbench()
         .arg("compare")
         .arg(fixture("kernel-a"))
@@ -456,7 +452,7 @@ fn cases_one_field_apart_stay_apart_in_summary_charts_and_compare() {
             });
             write_rows(&d.path().join("runs.csv"), rows);
         }
-        let summary = xferbench::record::read(&dirs[0].path().join("runs.csv")).unwrap().rows;
+        let summary = read_rows(&dirs[0].path().join("runs.csv")).unwrap();
         let keys: std::collections::BTreeSet<CaseKey> = summary.iter().map(|r| r.key()).collect();
         assert_eq!(keys.len(), 2, "{field}: the rows' keys");
         xferbench().arg("plot").arg(dirs[0].path()).assert().success();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{LIMIT, Sink, rows, run_cmd, run_limited, text};
+use common::{LIMIT, Sink, assert_ran, rows, run_limited, run_to_end, text, verified_run_to};
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -13,16 +13,7 @@ use xferbench::wire::{self, Ack};
 fn host_names_and_ipv6_loopback_resolve() {
     let sink = Sink::start(&[], &["--listen", "[::1]:0"]);
     assert!(sink.addr.starts_with("[::1]:"), "{}", sink.addr);
-    let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(
-            &[],
-            tmp.path(),
-            &["--connect", &sink.addr, "--strategies", "sendfile", "--verify"],
-        ),
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}\nsink: {}", text(&out.stderr), sink.log());
+    let tmp = verified_run_to(&sink, "sendfile");
     assert!(rows(tmp.path())[0].verified);
 
     // A name, resolved by the sink to listen and by the sender to connect (to each address in turn).
@@ -30,11 +21,8 @@ fn host_names_and_ipv6_loopback_resolve() {
     let port_named = named.addr.rsplit_once(':').unwrap().1;
     let tmp = tempfile::tempdir().unwrap();
     let target = format!("localhost:{port_named}");
-    let out = run_limited(
-        run_cmd(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]),
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}\nsink: {}", text(&out.stderr), named.log());
+    let out = run_to_end(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]);
+    assert_ran(&out, &named);
     let row = &rows(tmp.path())[0];
     assert_eq!(
         (row.transport.to_string().as_str(), row.sink_addr.as_str()),
@@ -49,10 +37,7 @@ fn a_refused_address_fails_fast_and_names_it() {
     let target = format!("127.0.0.1:{port}");
     let tmp = tempfile::tempdir().unwrap();
     let start = Instant::now();
-    let out = run_limited(
-        run_cmd(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]),
-        LIMIT,
-    );
+    let out = run_to_end(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]);
     let took = start.elapsed();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -135,16 +120,7 @@ fn the_sink_refuses_what_it_must_not_trust_and_keeps_serving() {
     assert!(log.contains("run the same xferbench release on both hosts"), "{log}");
 
     // And a real run still gets through.
-    let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(
-            &[],
-            tmp.path(),
-            &["--connect", &sink.addr, "--strategies", "sendfile", "--verify"],
-        ),
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}\nsink: {}", text(&out.stderr), sink.log());
+    verified_run_to(&sink, "sendfile");
 }
 
 #[test]
@@ -156,10 +132,7 @@ fn a_peer_that_is_not_a_sink_is_named_and_raw_is_suggested() {
         let _ = sock.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
     });
     let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]),
-        LIMIT,
-    );
+    let out = run_to_end(&[], tmp.path(), &["--connect", &target, "--strategies", "sendfile"]);
     server.join().unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -194,17 +167,8 @@ fn raw_run(dir: &std::path::Path, addr: &str, extra: &[&str]) -> std::process::C
         .arg(dir.join("fixtures"))
         .arg("--out")
         .arg(dir.join("out"))
-        .args([
-            "--connect",
-            addr,
-            "--raw",
-            "--strategies",
-            "sendfile",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-        ])
+        .args(["--connect", addr, "--raw", "--strategies", "sendfile"])
+        .args(common::ONCE)
         .args(extra);
     cmd
 }

@@ -7,6 +7,14 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+/// Runs `cmd` to its end and fails unless it succeeded; returns what it wrote, stdout then stderr.
+fn succeeds(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd:?}: {text}");
+    text
+}
+
 fn script(name: &str, dir: &Path) -> Command {
     let mut cmd = Command::new("bash");
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name))
@@ -22,26 +30,23 @@ fn script(name: &str, dir: &Path) -> Command {
 fn sweep_runs_plots_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let sweep = |dir: &Path| {
-        let out = script("sweep.sh", dir)
-            .envs([
-                ("SIZE", "4MiB"),
-                ("THREADS", "1 2"),
-                ("CHUNKS", "1MiB"),
-                ("CACHES", "warm cold"),
-            ])
-            .envs([("REPEAT", "1"), ("WARMUP", "0"), ("OUT", "sweep")])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{text}");
-        text
+        succeeds(
+            script("sweep.sh", dir)
+                .envs([
+                    ("SIZE", "4MiB"),
+                    ("THREADS", "1 2"),
+                    ("CHUNKS", "1MiB"),
+                    ("CACHES", "warm cold"),
+                ])
+                .envs([("REPEAT", "1"), ("WARMUP", "0"), ("OUT", "sweep")]),
+        )
     };
     let first = sweep(dir.path());
     assert!(
         first.contains("8 case(s)") && first.contains("roughly"),
         "the plan is printed first:\n{first}"
     );
-    let rows = read_rows_of(&dir.path().join("sweep/runs.csv")).unwrap();
+    let rows = common::read_rows(&dir.path().join("sweep/runs.csv")).unwrap();
     // sendfile and read-send once each, parallel-sendfile at 1 and 2 threads; warm and cold.
     assert_eq!(rows.len(), 8);
     assert!(rows.iter().all(|r| r.is_ok()));
@@ -55,7 +60,7 @@ fn sweep_runs_plots_and_resumes() {
     }
     sweep(dir.path());
     assert_eq!(
-        read_rows_of(&dir.path().join("sweep/runs.csv")).unwrap().len(),
+        common::read_rows(&dir.path().join("sweep/runs.csv")).unwrap().len(),
         8,
         "a second sweep resumes"
     );
@@ -103,12 +108,10 @@ fn many_core_plan_runs_and_packs_one_tarball() {
         .envs([("RESULTS", "res"), ("TARBALL", "back.tar.gz")]);
         cmd
     };
-    let out = plan().output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let text = succeeds(&mut plan());
     assert!(text.contains("many-core: results in"), "{text}");
     for step in ["article", "sweep"] {
-        let rows = read_rows_of(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv"))).unwrap();
+        let rows = common::read_rows(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv"))).unwrap();
         assert!(!rows.is_empty() && rows.iter().all(|r| r.is_ok()), "{step}: {rows:?}");
     }
     let listing = Command::new("tar")
@@ -124,7 +127,7 @@ fn many_core_plan_runs_and_packs_one_tarball() {
 
     // A fresh machine: only the tarball survives. Unpacked, with the same TAG, the plan resumes: nothing is run twice.
     let count = |step: &str| {
-        read_rows_of(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv")))
+        common::read_rows(&dir.path().join(format!("res/2cpu-test/{step}/runs.csv")))
             .unwrap()
             .len()
     };
@@ -151,14 +154,12 @@ fn many_core_plan_runs_and_packs_one_tarball() {
 #[test]
 fn peers_bench_writes_ratios_cpu_and_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let out = script("bench-peers.sh", dir.path())
-        .envs([("SIZE", "8MiB"), ("ROUNDS", "2"), ("CHUNK", "1MiB")])
-        .envs([("FIXTURE_ROUNDS", "1"), ("FIXTURE_SIZE", "4MiB")])
-        .envs([("NO_IPERF", "1"), ("OUT", "peers"), ("FIXTURES_DIR", "fx")])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let text = succeeds(
+        script("bench-peers.sh", dir.path())
+            .envs([("SIZE", "8MiB"), ("ROUNDS", "2"), ("CHUNK", "1MiB")])
+            .envs([("FIXTURE_ROUNDS", "1"), ("FIXTURE_SIZE", "4MiB")])
+            .envs([("NO_IPERF", "1"), ("OUT", "peers"), ("FIXTURES_DIR", "fx")]),
+    );
     assert!(dir.path().join("fx/xferbench-8388608-seed1.bin").is_file(), "{text}");
     let md = std::fs::read_to_string(dir.path().join("peers/peers.md")).unwrap();
     for heading in [
@@ -201,18 +202,16 @@ fn peers_bench_writes_ratios_cpu_and_rows() {
 #[test]
 fn rx_buffer_script_measures_each_size_with_and_without_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let out = script("rx-buffer.sh", dir.path())
-        .envs([("SIZE", "4MiB"), ("ROUNDS", "2"), ("REPEAT", "1")])
-        .envs([("SIZES", "64KiB 256KiB"), ("OUT", "rx")])
-        // The script asks for --quiet itself, and clap takes a flag once.
-        .env(
-            "EXTRA",
-            format!("--fixture-dir {} --min-time 0.05s", dir.path().join("fx").display()),
-        )
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    succeeds(
+        script("rx-buffer.sh", dir.path())
+            .envs([("SIZE", "4MiB"), ("ROUNDS", "2"), ("REPEAT", "1")])
+            .envs([("SIZES", "64KiB 256KiB"), ("OUT", "rx")])
+            // The script asks for --quiet itself, and clap takes a flag once.
+            .env(
+                "EXTRA",
+                format!("--fixture-dir {} --min-time 0.05s", dir.path().join("fx").display()),
+            ),
+    );
     let md = std::fs::read_to_string(dir.path().join("rx/rx-buffer.md")).unwrap();
     assert!(md.contains("## MB/s of each size against 256KiB\n"), "{md}");
     assert!(md.contains("## MB/s of each size against 256KiB-verify"), "{md}");
@@ -221,7 +220,7 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
         // Against the default, and with --verify against without, each paired round by round.
         assert!(md.contains(&format!("### {size}\n")), "{size}: {md}");
         assert!(paired(&md, &format!("{size}-verify")), "{size}: {md}");
-        let verified = read_rows_of(&dir.path().join(format!("rx/{size}-verify/runs.csv"))).unwrap();
+        let verified = common::read_rows(&dir.path().join(format!("rx/{size}-verify/runs.csv"))).unwrap();
         assert_eq!(verified.len(), 2);
         assert!(verified.iter().all(|r| r.is_ok() && r.verified), "{verified:?}");
     }
@@ -232,15 +231,17 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
     );
 }
 
-/// Every whole row of a runs.csv.
-fn read_rows_of(path: &std::path::Path) -> anyhow::Result<Vec<xferbench::record::Row>> {
-    Ok(xferbench::record::read(path)?.rows)
+/// The rows of `xferbench stats`' table for `name` that hold a ratio ("0.97x [...").
+fn ratio_rows<'a>(md: &'a str, name: &str) -> Vec<&'a str> {
+    let start = format!("| {name} |");
+    md.lines()
+        .filter(|l| l.starts_with(&start) && l.contains("x ["))
+        .collect()
 }
 
 /// A row of `xferbench stats`' table for `name` that holds a ratio with its interval ("0.97x [0.91–1.02]").
 fn paired(md: &str, name: &str) -> bool {
-    md.lines()
-        .any(|l| l.starts_with(&format!("| {name} |")) && l.contains("x [") && l.contains("–"))
+    ratio_rows(md, name).iter().any(|l| l.contains("–"))
 }
 
 /// The three benches of this build at a tiny size: passes against a bigger file, this build against another (here
@@ -249,16 +250,14 @@ fn paired(md: &str, name: &str) -> bool {
 fn passes_versions_and_tls_benches_write_their_tables() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, envs: &[(&str, &str)]| {
-        let out = script(name, dir.path())
-            .env("FIXTURES_DIR", "fx")
-            // The fixture folder is FIXTURES_DIR's, read from where the script started: never one of the repository.
-            .env("EXTRA", "")
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{name}: {text}");
-        text
+        succeeds(
+            script(name, dir.path())
+                .env("FIXTURES_DIR", "fx")
+                // The fixture folder is FIXTURES_DIR's, read from where the script started: never one of the
+                // repository.
+                .env("EXTRA", "")
+                .envs(envs.iter().copied()),
+        )
     };
     run(
         "bench-passes.sh",
@@ -278,9 +277,7 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     );
     assert!(md.contains("vs baseline [95% interval]"), "{md}");
     assert_eq!(
-        md.lines()
-            .filter(|l| l.starts_with("| passes-3 |") && l.contains("x ["))
-            .count(),
+        ratio_rows(&md, "passes-3").len(),
         2,
         "one paired ratio a strategy:\n{md}"
     );
@@ -309,13 +306,7 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     let md = std::fs::read_to_string(dir.path().join("versions/versions.md")).unwrap();
     assert!(md.contains("vs baseline [95% interval]"), "{md}");
     // This build against the bare loop and against the other build; the main job's spread of each.
-    assert_eq!(
-        md.lines()
-            .filter(|l| l.starts_with("| this |") && l.contains("x ["))
-            .count(),
-        2,
-        "{md}"
-    );
+    assert_eq!(ratio_rows(&md, "this").len(), 2, "{md}");
     assert!(paired(&md, "base"), "{md}");
     let spread = md.lines().find(|l| l.starts_with("| sendfile |")).expect(&md);
     assert_eq!(spread.matches('%').count(), 2, "{spread}");
@@ -337,7 +328,7 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     // One run of two rounds: the run's own table pairs TLS with sendfile round by round.
     let tls = md.lines().find(|l| l.starts_with("tls-read-send ")).expect(&md);
     assert!(tls.contains("x [") && tls.contains(" 2 "), "{tls}");
-    let rows = read_rows_of(&dir.path().join("tls/runs.csv")).unwrap();
+    let rows = common::read_rows(&dir.path().join("tls/runs.csv")).unwrap();
     assert_eq!(rows.len(), 8, "4 strategies x 2 rounds");
     assert_eq!(
         rows.iter()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{LIMIT, Sink, rows, run_cmd, run_limited, text};
+use common::{Sink, rows, run_to_end, stream_header, text, verified_run_to};
 use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use xferbench::model::Status;
@@ -13,21 +13,18 @@ use xferbench::wire::{self, Ack, StreamHeader};
 #[test]
 fn tls_strategies_are_byte_exact_serial_and_parallel() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(
-            &[],
-            tmp.path(),
-            &[
-                "--strategies",
-                "tls-read-send,parallel-tls-read-send,ktls-sendfile,parallel-ktls-sendfile",
-                "--threads",
-                "3",
-                "--cache",
-                "warm,cold",
-                "--verify",
-            ],
-        ),
-        LIMIT,
+    let out = run_to_end(
+        &[],
+        tmp.path(),
+        &[
+            "--strategies",
+            "tls-read-send,parallel-tls-read-send,ktls-sendfile,parallel-ktls-sendfile",
+            "--threads",
+            "3",
+            "--cache",
+            "warm,cold",
+            "--verify",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rows = rows(tmp.path());
@@ -89,10 +86,7 @@ fn a_certificate_other_than_the_announced_one_is_refused_in_one_line() {
     let announced = other.fingerprint();
     let (addr, sink) = lying_sink(real, announced.clone());
     let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(&[], tmp.path(), &["--connect", &addr, "--strategies", "tls-read-send"]),
-        LIMIT,
-    );
+    let out = run_to_end(&[], tmp.path(), &["--connect", &addr, "--strategies", "tls-read-send"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     // Besides the run's opening line, one line: the error.
@@ -113,24 +107,8 @@ fn a_sink_handed_tls_garbage_serves_the_next_run() {
     // A stream that asks for TLS, takes the ack, then sends something that is not TLS.
     let sock = std::net::TcpStream::connect(&sink.addr).unwrap();
     let header = StreamHeader {
-        run_id: "r".into(),
-        case_id: "c".into(),
-        plan: wire::StreamPlan {
-            file_bytes: 4096,
-            chunk_bytes: 4096,
-            layout: xferbench::model::Layout::Single,
-            streams: 1,
-            index: 0,
-        },
-        seed: None,
-        verify: false,
-        token: None,
-        rx_mode: None,
-        verify_on: None,
-        passes: 1,
-        pass_notices: false,
         tls: true,
-        interval_ms: None,
+        ..stream_header(4096, 4096)
     };
     wire::write_header(&mut &sock, &header).unwrap();
     let ack: Ack = wire::read_line(&mut BufReader::new(&sock)).unwrap();
@@ -143,16 +121,7 @@ fn a_sink_handed_tls_garbage_serves_the_next_run() {
     assert!(log.contains("TLS handshake (sink) failed"), "{log}");
     drop(sock);
 
-    let tmp = tempfile::tempdir().unwrap();
-    let out = run_limited(
-        run_cmd(
-            &[],
-            tmp.path(),
-            &["--connect", &sink.addr, "--strategies", "tls-read-send", "--verify"],
-        ),
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}\nsink: {}", text(&out.stderr), sink.log());
+    let tmp = verified_run_to(&sink, "tls-read-send");
     let r = &rows(tmp.path())[0];
     assert!(r.is_ok() && r.verified && r.tls_cipher.starts_with("TLS13_"), "{r:?}");
 }

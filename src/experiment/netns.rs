@@ -56,7 +56,12 @@ fn loopback_up(mtu: u32) -> std::io::Result<()> {
 
 fn raw_socket() -> std::io::Result<std::os::fd::OwnedFd> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
-    Ok(socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?)
+    Ok(socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?)
 }
 
 fn loopback_up_with(fd: &impl AsRawFd, mtu: u32) -> std::io::Result<()> {

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: run the binary in a temporary folder and read what it wrote; a sink
-//! process that is stopped when dropped; two network namespaces joined by a veth pair, deleted when dropped.
+//! process that is stopped when dropped; the processes a run started; a small tmpfs, unmounted when dropped; two
+//! network namespaces joined by a veth pair, deleted when dropped.
 
 #![allow(dead_code)]
 
@@ -19,13 +20,20 @@ pub fn xferbench() -> assert_cmd::Command {
     cmd
 }
 
+/// One counted repetition and no warm-up.
+pub const ONCE: [&str; 4] = ["--repeat", "1", "--warmup", "0"];
+
+/// One pass a repetition (instead of as many as --min-time asks for).
+pub const ONE_PASS: [&str; 2] = ["--passes", "1"];
+
 /// A `run` on a small fixture made in `dir`, writing into `dir/out`: one pass, one repetition, no warm-up.
 pub fn small_run(dir: &Path, size: &str) -> assert_cmd::Command {
     let mut cmd = xferbench();
     cmd.current_dir(dir)
-        .args([
-            "run", "--size", size, "--repeat", "1", "--warmup", "0", "--passes", "1", "--quiet",
-        ])
+        .args(["run", "--size", size])
+        .args(ONCE)
+        .args(ONE_PASS)
+        .arg("--quiet")
         .args([
             "--fixture-dir".as_ref(),
             dir.join("fixtures").as_os_str(),
@@ -35,10 +43,6 @@ pub fn small_run(dir: &Path, size: &str) -> assert_cmd::Command {
     cmd
 }
 
-pub fn out_rows(dir: &Path) -> Vec<Row> {
-    csv_rows(&dir.join("out").join("runs.csv"))
-}
-
 /// Every whole row of a runs.csv (a torn last row would fail the test).
 pub fn csv_rows(path: &Path) -> Vec<Row> {
     let file = xferbench::record::read(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
@@ -46,14 +50,42 @@ pub fn csv_rows(path: &Path) -> Vec<Row> {
     file.rows
 }
 
+/// Every whole row of a runs.csv, or why it cannot be read; a torn last row is left out (see `csv_rows`).
+pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
+    Ok(xferbench::record::read(path)?.rows)
+}
+
+/// The summary.json of the result folder `out`.
+pub fn summary(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("summary.json is valid JSON")
+}
+
 pub fn out_dir(dir: &Path) -> PathBuf {
     dir.join("out")
+}
+
+/// A temporary folder, removed when dropped.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
 }
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_xferbench");
 
 /// Longest any command of these tests may run before it is killed and the test failed.
 pub const LIMIT: Duration = Duration::from_secs(120);
+
+/// The binary, run by `prefix` when there is one (`ip netns exec NS`).
+fn bin_under(prefix: &[&str]) -> Command {
+    match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    }
+}
 
 /// Runs a command to its end, or kills it after `limit` and fails.
 pub fn run_limited(mut cmd: Command, limit: Duration) -> Output {
@@ -103,14 +135,7 @@ pub struct Sink {
 impl Sink {
     /// Starts the sink with `args` and waits for its `listening on ADDR` line.
     pub fn start(prefix: &[&str], args: &[&str]) -> Sink {
-        let mut cmd = match prefix.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(BIN);
-                c
-            }
-            None => Command::new(BIN),
-        };
+        let mut cmd = bin_under(prefix);
         cmd.arg("sink")
             .args(args)
             .stdin(Stdio::null())
@@ -179,35 +204,52 @@ impl Drop for Sink {
 
 /// `xferbench run` with a small fixture in `dir`, one counted repetition and no warm-up, then `args`.
 pub fn run_cmd(prefix: &[&str], dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = match prefix.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(BIN);
-            c
-        }
-        None => Command::new(BIN),
-    };
-    cmd.arg("run")
-        .args([
-            "--size",
-            "4MiB",
-            "--chunk",
-            "256KiB",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--passes",
-            "1",
-            "--timeout",
-            "60s",
-        ])
+    let mut cmd = bin_under(prefix);
+    cmd.args(["run", "--size", "4MiB", "--chunk", "256KiB"])
+        .args(ONCE)
+        .args(ONE_PASS)
+        .args(["--timeout", "60s"])
         .arg("--fixture-dir")
         .arg(dir.join("fixtures"))
         .arg("--out")
         .arg(dir.join("out"))
         .args(args);
     cmd
+}
+
+/// `run_cmd(prefix, dir, args)` run to its end (LIMIT at most).
+pub fn run_to_end(prefix: &[&str], dir: &Path, args: &[&str]) -> Output {
+    run_limited(run_cmd(prefix, dir, args), LIMIT)
+}
+
+/// Fails unless the run `out` succeeded, showing its stderr and what `sink` logged.
+pub fn assert_ran(out: &Output, sink: &Sink) {
+    assert!(
+        out.status.success(),
+        "run failed: {}\nsink: {}",
+        text(&out.stderr),
+        sink.log()
+    );
+}
+
+/// A verified run of `strategies` to `sink` (`run_cmd` on this host) from a new temporary folder, which it returns
+/// once the run has succeeded.
+pub fn verified_run_to(sink: &Sink, strategies: &str) -> tempfile::TempDir {
+    let tmp = tmp();
+    let out = run_to_end(
+        &[],
+        tmp.path(),
+        &["--connect", &sink.addr, "--strategies", strategies, "--verify"],
+    );
+    assert_ran(&out, sink);
+    tmp
+}
+
+/// Fails unless `out` exited with `code` and its stderr holds `needle`.
+pub fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
 }
 
 /// The rows `run` wrote into `dir/out`.
@@ -228,6 +270,111 @@ pub fn fixture_bytes(dir: &Path) -> Vec<u8> {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Waits (up to `limit`, looking again every `every`) until `f` gives Some.
+pub fn wait_for<T>(what: &str, limit: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(every);
+    }
+}
+
+/// The children of `pid` (from /proc/<pid>/task/*/children): the sink a run spawned.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    out
+}
+
+pub fn kill(pid: u32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).expect("signal sent");
+}
+
+/// A small tmpfs, unmounted (lazily, so even a busy one goes) when the test ends however it ends.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    /// None, with the reason printed, where this cannot be done (not root, no right to mount).
+    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        std::fs::create_dir_all(dir).ok()?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
+            Ok(o) => {
+                eprintln!("skipped: cannot mount a tmpfs: {}", text(&o.stderr).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    /// Fills what is left of it with one file; returns its path.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let block = [0u8; 4096];
+        while f.write(&block).is_ok_and(|n| n > 0) {}
+        assert_eq!(
+            nix::sys::statvfs::statvfs(&self.0).unwrap().blocks_available(),
+            0,
+            "the tmpfs is full"
+        );
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The header of a stream that carries all of a `file_bytes` file in `chunk_bytes` chunks, alone: run `r`, case `c`,
+/// one pass, no seed, verification, token, receive mode or TLS. Tests set the fields they need over it.
+pub fn stream_header(file_bytes: u64, chunk_bytes: u64) -> xferbench::wire::StreamHeader {
+    xferbench::wire::StreamHeader {
+        run_id: "r".into(),
+        case_id: "c".into(),
+        plan: xferbench::wire::StreamPlan {
+            file_bytes,
+            chunk_bytes,
+            layout: xferbench::model::Layout::Single,
+            streams: 1,
+            index: 0,
+        },
+        seed: None,
+        verify: false,
+        token: None,
+        rx_mode: None,
+        verify_on: None,
+        passes: 1,
+        pass_notices: false,
+        tls: false,
+        interval_ms: None,
+    }
 }
 
 /// Two network namespaces joined by a veth pair: `near` (10.99.0.1, fd99::1) sends, `far` (10.99.0.2,

@@ -153,23 +153,14 @@ fn sizes_and_durations_through_the_binary() {
 fn the_longest_durations_run() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = std::process::Command::new(common::BIN);
-    cmd.args([
-        "run",
-        "--size",
-        "64KiB",
-        "--repeat",
-        "1",
-        "--warmup",
-        "0",
-        "--passes",
-        "1",
-        "--timeout",
-        "365d",
-    ])
-    .args(["--min-time", "365d", "--strategies", "sendfile", "--fixture-dir"])
-    .arg(tmp.path().join("fixtures"))
-    .arg("--out")
-    .arg(tmp.path().join("out"));
+    cmd.args(["run", "--size", "64KiB"])
+        .args(common::ONCE)
+        .args(common::ONE_PASS)
+        .args(["--timeout", "365d"])
+        .args(["--min-time", "365d", "--strategies", "sendfile", "--fixture-dir"])
+        .arg(tmp.path().join("fixtures"))
+        .arg("--out")
+        .arg(tmp.path().join("out"));
     let out = common::run_limited(cmd, LIMIT);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let refused = common::run_limited(
@@ -180,10 +171,5 @@ fn the_longest_durations_run() {
         },
         LIMIT,
     );
-    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
-    assert!(
-        text(&refused.stderr).contains("at most 365 days"),
-        "{}",
-        text(&refused.stderr)
-    );
+    common::assert_fails(&refused, 2, "at most 365 days");
 }

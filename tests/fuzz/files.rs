@@ -13,18 +13,20 @@ fn golden() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let out = common::run_limited(
-            common::run_cmd(
-                &[],
-                dir.path(),
-                &["--strategies", "sendfile,parallel-sendfile", "--threads", "2"],
-            ),
-            LIMIT,
-        );
+        let out = two_strategies(dir.path());
         assert!(out.status.success(), "{}", text(&out.stderr));
         dir
     })
     .path()
+}
+
+/// The run that made the golden folder (a real run of two cases), in `dir`.
+fn two_strategies(dir: &Path) -> std::process::Output {
+    common::run_to_end(
+        &[],
+        dir,
+        &["--strategies", "sendfile,parallel-sendfile", "--threads", "2"],
+    )
 }
 
 fn golden_file(name: &str) -> Vec<u8> {
@@ -164,14 +166,7 @@ fn plan_json() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("out")).unwrap();
         std::fs::write(dir.path().join("out").join("plan.json"), &plan).unwrap();
-        let out = common::run_limited(
-            common::run_cmd(
-                &[],
-                dir.path(),
-                &["--strategies", "sendfile,parallel-sendfile", "--threads", "2"],
-            ),
-            LIMIT,
-        );
+        let out = two_strategies(dir.path());
         let err = text(&out.stderr);
         prop_assert!(matches!(out.status.code(), Some(0 | 1)), "{:?}: {err}", out.status);
         prop_assert!(!err.contains("panicked"), "{err}");

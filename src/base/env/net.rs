@@ -72,9 +72,18 @@ pub fn mtu_of(name: &str) -> Option<u32> {
         *d = *s as libc::c_char;
     }
     // SAFETY: `req` is a valid ifreq naming the interface, and outlives the call, which writes only within it.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFMTU as libc::Ioctl, &mut req as *mut libc::ifreq) };
+    let r = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::SIOCGIFMTU as libc::Ioctl,
+            &mut req as *mut libc::ifreq,
+        )
+    };
+    if r != 0 {
+        return None;
+    }
     // SAFETY: on success SIOCGIFMTU filled the mtu member of the union.
-    (r == 0).then(|| unsafe { req.ifr_ifru.ifru_mtu } as u32)
+    Some(unsafe { req.ifr_ifru.ifru_mtu } as u32)
 }
 
 /// `lo` for no peer or a loopback one; else the interface holding the source address the kernel picks for the

@@ -12,8 +12,8 @@ mod admit;
 mod listen;
 mod log;
 mod receive;
-mod zerocopy;
 pub mod spawn;
+mod zerocopy;
 
 use crate::base::cli::SinkArgs;
 use crate::base::error::UsageError;

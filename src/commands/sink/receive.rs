@@ -531,10 +531,14 @@ mod tests {
         // SAFETY: the descriptor is ours alone from here on; a TcpStream over it only reads and closes it.
         let sock = unsafe { TcpStream::from_raw_fd(ours.into_raw_fd()) };
         let data = vec![9u8; 300_000];
-        theirs.write_all(&data).unwrap();
-        drop(theirs);
+        // More than a socket buffer holds: written from a thread of its own while the receiver reads.
+        let writer = std::thread::spawn({
+            let data = data.clone();
+            move || theirs.write_all(&data)
+        });
         let mut receiver = Receiver::new(RxMode::Zerocopy, 64 << 10, VerifyOn::Receiver).unwrap();
         let got = receiver.run(&sock, None, None, None, None);
+        writer.join().unwrap().unwrap();
         assert_eq!(got.bytes, data.len() as u64);
         assert_eq!(got.error, None);
         let why = got.fallback.expect("the fallback is recorded");

@@ -87,7 +87,7 @@ impl Mapping {
             return Err(io::Error::last_os_error());
         }
         if zc.err != 0 {
-            return Err(io::Error::from_raw_os_error(-zc.err.min(-1).max(-4095)));
+            return Err(io::Error::from_raw_os_error(-zc.err.clamp(-4095, -1)));
         }
         Ok((zc.length as usize, zc.recv_skip_hint as usize))
     }

@@ -323,7 +323,11 @@ fn flag_conditions(case: &mut CaseSummary, rows: &[&Row]) {
         );
         case.flag(CaseFlag::ZerocopyCopied, advice);
     }
-    if let Some(why) = rows.iter().find(|r| !r.rx_fallback_reason.is_empty()).map(|r| &r.rx_fallback_reason) {
+    if let Some(why) = rows
+        .iter()
+        .find(|r| !r.rx_fallback_reason.is_empty())
+        .map(|r| &r.rx_fallback_reason)
+    {
         let advice = format!("the sink could not receive zero-copy and copied everything: {why}");
         case.flag(CaseFlag::Fallback, advice);
     } else if let Some(mapped) = case.metrics.rx_zerocopy_mapped_ratio

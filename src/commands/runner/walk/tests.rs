@@ -117,6 +117,28 @@ fn run(plan: &Plan, rows: &mut Vec<Row>, m: &mut Fake) -> (Tally, Kept) {
 
 const THREE: &str = "sendfile,read-send,mmap-send";
 
+/// sendfile and read-send, one pass a repetition, `--repeat auto`, then `extra`.
+fn auto_pair(extra: &[&str]) -> Plan {
+    let pair = [
+        "--strategies",
+        "sendfile,read-send",
+        "--repeat",
+        "auto",
+        "--passes",
+        "1",
+    ];
+    plan(&[&pair[..], extra].concat())
+}
+
+/// `read_send` seconds a pass for read-send, `sendfile` for every other case.
+fn by_strategy(case: &CaseKey, sendfile: f64, read_send: f64) -> f64 {
+    if case.strategy.to_string() == "read-send" {
+        read_send
+    } else {
+        sendfile
+    }
+}
+
 #[test]
 fn calibration_reaches_min_time_and_holds_the_pass_count() {
     let p = plan(&["--strategies", "sendfile", "--repeat", "3", "--min-time", "0.5s"]);
@@ -295,26 +317,13 @@ fn a_resumed_run_goes_on_from_the_round_and_case_where_it_stopped() {
 
 #[test]
 fn repeat_auto_stops_once_every_interval_is_narrow() {
-    let p = plan(&[
-        "--strategies",
-        "sendfile,read-send",
-        "--repeat",
-        "auto",
-        "--passes",
-        "1",
-        "--ci",
-        "5%",
-    ]);
+    let p = auto_pair(&["--ci", "5%"]);
     // Steady: read-send always 0.8x sendfile, with 1% of jitter.
     let mut calls = 0u32;
     let mut m = Fake::paced(Box::new(move |case, _| {
         calls += 1;
         let jitter = 1.0 + 0.01 * f64::from(calls % 3);
-        if case.strategy.to_string() == "read-send" {
-            0.75 * jitter
-        } else {
-            0.6 * jitter
-        }
+        by_strategy(case, 0.6 * jitter, 0.75 * jitter)
     }));
     let (tally, kept) = run(&p, &mut Vec::new(), &mut m);
     assert_eq!(tally.stop, Stop::Decided);
@@ -335,24 +344,11 @@ fn repeat_auto_stops_once_every_interval_is_narrow() {
 
 #[test]
 fn repeat_auto_stops_at_max_time_and_names_the_undecided_cases() {
-    let p = plan(&[
-        "--strategies",
-        "sendfile,read-send",
-        "--repeat",
-        "auto",
-        "--passes",
-        "1",
-        "--max-time",
-        "20s",
-    ]);
+    let p = auto_pair(&["--max-time", "20s"]);
     // Noisy: read-send swings between 0.5x and 2x sendfile from round to round.
     let mut m = Fake::paced(Box::new(|case, round| {
         let swing = if round % 2 == 0 { 0.5 } else { 2.0 };
-        if case.strategy.to_string() == "read-send" {
-            0.6 * swing
-        } else {
-            0.6
-        }
+        by_strategy(case, 0.6, 0.6 * swing)
     }));
     let (tally, _) = run(&p, &mut Vec::new(), &mut m);
     assert_eq!(tally.stop, Stop::MaxTime);
@@ -468,22 +464,11 @@ fn next_passes_grows_and_caps() {
 
 #[test]
 fn a_baseline_that_drifts_is_judged_by_the_ratios_it_divides() {
-    let p = plan(&[
-        "--strategies",
-        "sendfile,read-send",
-        "--repeat",
-        "auto",
-        "--passes",
-        "1",
-    ]);
+    let p = auto_pair(&[]);
     // The machine halves its speed every other round; read-send stays 0.8x sendfile within each round.
     let mut m = Fake::paced(Box::new(|case, round| {
         let drift = if round % 2 == 0 { 2.0 } else { 1.0 };
-        if case.strategy.to_string() == "read-send" {
-            0.75 * drift
-        } else {
-            0.6 * drift
-        }
+        by_strategy(case, 0.6 * drift, 0.75 * drift)
     }));
     let (tally, _) = run(&p, &mut Vec::new(), &mut m);
     assert_eq!((tally.stop, tally.rounds), (Stop::Decided, rounds_for_level() as u32));

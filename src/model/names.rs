@@ -149,6 +149,8 @@ methods! {
     Splice = "splice",
     /// The splice path as linked io_uring operations, `queue_depth / 2` pipe-fulls per submission.
     IoUring = "io-uring",
+    /// `io-uring` with the file, the pipe's ends and the socket registered with the ring (IORING_REGISTER_FILES).
+    IoUringFixed = "io-uring-fixed",
     /// send() from a mapping with MSG_ZEROCOPY: no copy unless the kernel reports it copied anyway.
     MsgZerocopy = "msg-zerocopy",
     /// IORING_OP_SEND_ZC from a mapping, `queue_depth` linked sends per submission, copies reported by the kernel.
@@ -165,7 +167,7 @@ methods! {
 impl Method {
     /// Whether the method has a submission queue whose depth `--queue-depth` sets.
     pub fn has_queue(self) -> bool {
-        matches!(self, Method::IoUring | Method::IoUringSendZc)
+        matches!(self, Method::IoUring | Method::IoUringFixed | Method::IoUringSendZc)
     }
 
     /// Whether the method's streams are TLS sessions (the sink terminates them).

@@ -529,7 +529,7 @@ impl Ledger {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::Layout;
     use crate::strategy::{Control, send_pass};
@@ -538,7 +538,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     /// A file of `len` bytes that no two offsets' patterns confuse.
-    fn file_of(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
+    pub(in crate::strategy) fn file_of(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(&bytes).unwrap();
@@ -547,22 +547,22 @@ mod tests {
 
     /// Sends one pass of `file` (chunks of `chunk`) through `make`'s transfer to a local reader; returns the
     /// transfer, what arrived and the counts.
-    fn one_pass(
+    pub(in crate::strategy) fn one_pass<T: Transfer>(
         file: &File,
         chunk: u64,
-        make: impl FnOnce(&File, &TcpStream) -> IoUringSendZc,
-    ) -> (IoUringSendZc, Vec<u8>, CallStats) {
+        make: impl FnOnce(&File, &TcpStream) -> T,
+    ) -> (T, Vec<u8>, CallStats) {
         one_pass_with(file, chunk, None, make)
     }
 
     /// As `one_pass`; with `tight`, the sender's socket buffer is that small and the reader takes 4 KiB at a
     /// time, so that sends wait for room again and again.
-    fn one_pass_with(
+    pub(in crate::strategy) fn one_pass_with<T: Transfer>(
         file: &File,
         chunk: u64,
         tight: Option<usize>,
-        make: impl FnOnce(&File, &TcpStream) -> IoUringSendZc,
-    ) -> (IoUringSendZc, Vec<u8>, CallStats) {
+        make: impl FnOnce(&File, &TcpStream) -> T,
+    ) -> (T, Vec<u8>, CallStats) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let sock = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         if let Some(bytes) = tight {

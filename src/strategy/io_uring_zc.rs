@@ -53,6 +53,8 @@ const PROBE: u64 = u64::MAX;
 const CANCEL: u64 = u64::MAX - 1;
 /// How long set-up waits for the probe's completions, and a dropped ring for its cancelled sends.
 const SETUP_WAIT: Duration = Duration::from_secs(2);
+/// How long a stream refused memory for a single page retries, for its siblings to give some back.
+const STARVED_WAIT: Duration = Duration::from_secs(2);
 
 pub enum IoUringSendZc {
     Ring(Box<Ring>),
@@ -72,6 +74,8 @@ pub struct Ring {
     /// with nothing left to wait for (see `relieve`).
     depth: usize,
     max_send: usize,
+    /// Since when chains of a single page have been refused memory, with nothing of this stream's outstanding.
+    starved: Option<Instant>,
     /// Most sends unsettled at once (result or notification still to come): each can put two entries in the
     /// completion queue before they are reaped, so this is half its size.
     open_cap: usize,
@@ -148,6 +152,7 @@ impl Ring {
             ledger: Ledger::default(),
             depth: depth as usize,
             max_send: u32::MAX as usize & !(PAGE - 1),
+            starved: None,
             open_cap: open_cap.max(depth as usize),
         })
     }
@@ -202,6 +207,7 @@ impl Ring {
             let results = self.wait_chain(io)?;
             let (sent, stopped) = chain_outcome(&lens, &results)?;
             if sent > 0 {
+                self.starved = None;
                 // A failure after some bytes went shows again on the next call, from the first byte that did not.
                 return Ok(sent as usize);
             }
@@ -249,7 +255,9 @@ impl Ring {
     /// The kernel refused memory for a chain: an unprivileged ring counts the pages of every send against
     /// RLIMIT_MEMLOCK from the moment it is submitted until its notification. Wait for a notification to give
     /// some back; with none outstanding, make chains smaller (sends down to `MIN_SEND`, then fewer sends, then
-    /// smaller sends down to a page) until one fits.
+    /// smaller sends down to a page) until one fits. The count is the user's, shared by every stream of a
+    /// parallel case: one refused a single page may be waiting for its siblings' sends, so it retries for up to
+    /// `STARVED_WAIT` before it calls the limit too small.
     fn relieve(&mut self, io: &mut Io) -> Result<(), SendError> {
         let holding = self.ledger.holding();
         if holding > 0 {
@@ -266,6 +274,8 @@ impl Ring {
             self.depth /= 2;
         } else if self.max_send > PAGE {
             self.max_send = half(self.max_send);
+        } else if self.starved.get_or_insert_with(Instant::now).elapsed() < STARVED_WAIT {
+            std::thread::sleep(Duration::from_millis(1));
         } else {
             return Err(SendError::Io {
                 call: "io_uring send_zc",

@@ -155,6 +155,9 @@ methods! {
     MsgZerocopy = "msg-zerocopy",
     /// IORING_OP_SEND_ZC from a mapping, `queue_depth` linked sends per submission, copies reported by the kernel.
     IoUringSendZc = "io-uring-send-zc",
+    /// IORING_OP_READ_FIXED of each piece into registered buffers, IORING_OP_SEND_ZC from them (`buf_index`),
+    /// the file and the socket registered: liburing's send-zerocopy shape.
+    IoUringSendZcFixed = "io-uring-send-zc-fixed",
     /// pread() with O_DIRECT into an aligned buffer, then send(): the disk path for cold runs.
     DirectReadSend = "direct-read-send",
     /// pread() into a user buffer, encrypt in user space (TLS 1.3, rustls), send() the records: Kafka's path
@@ -167,7 +170,10 @@ methods! {
 impl Method {
     /// Whether the method has a submission queue whose depth `--queue-depth` sets.
     pub fn has_queue(self) -> bool {
-        matches!(self, Method::IoUring | Method::IoUringFixed | Method::IoUringSendZc)
+        matches!(
+            self,
+            Method::IoUring | Method::IoUringFixed | Method::IoUringSendZc | Method::IoUringSendZcFixed
+        )
     }
 
     /// Whether the method's streams are TLS sessions (the sink terminates them).

@@ -338,7 +338,8 @@ mod tests {
     }
 
     /// The chains name the registered socket, not the descriptor in hand: a transfer registered with connection
-    /// A and driven with connection B's descriptor sends everything to A.
+    /// A and driven with connection B's descriptor sends everything to A (`io-uring-fixed`, and
+    /// `io-uring-send-zc-fixed`'s sends).
     #[test]
     fn the_chains_name_the_registered_files() {
         let (f, bytes) = file_of(1 << 20);
@@ -348,7 +349,9 @@ mod tests {
         };
         type Make = fn(&File, &std::net::TcpStream, &SendOptions) -> Box<dyn Transfer>;
         let splice: Make = |f, sock, opts| Box::new(IoUringSend::fixed(f.try_clone().unwrap(), sock, opts).unwrap());
-        for make in [splice] {
+        let zc: Make =
+            |f, sock, opts| Box::new(crate::strategy::io_uring_zc::IoUringSendZc::fixed(f, sock, opts).unwrap());
+        for make in [splice, zc] {
             let pair = || {
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 let sock = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();

@@ -312,6 +312,7 @@ pub fn prepare(
         Method::IoUringFixed => Box::new(io_uring::IoUringSend::fixed(file, sock, opts)?),
         Method::MsgZerocopy => Box::new(msg_zerocopy::MsgZerocopy::new(&file, sock)?),
         Method::IoUringSendZc => Box::new(io_uring_zc::IoUringSendZc::new(&file, sock, opts)?),
+        Method::IoUringSendZcFixed => Box::new(io_uring_zc::IoUringSendZc::fixed(&file, sock, opts)?),
         Method::DirectReadSend => Box::new(direct_read_send::DirectReadSend::new(file, opts)?),
         Method::TlsReadSend | Method::KtlsSendfile => unreachable!("TLS methods are prepared above"),
     })

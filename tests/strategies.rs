@@ -1,6 +1,6 @@
-//! The transfer paths beyond the article's four (splice, io-uring, msg-zerocopy, io-uring-send-zc,
-//! direct-read-send, each also parallel) and the sink's receive modes, run end to end as a user runs them, on small
-//! fixtures.
+//! The transfer paths beyond the article's four (splice, io-uring, io-uring-fixed, msg-zerocopy, io-uring-send-zc,
+//! io-uring-send-zc-fixed, direct-read-send, each also parallel) and the sink's receive modes, run end to end as a
+//! user runs them, on small fixtures.
 
 use assert_cmd::Command;
 use std::path::Path;
@@ -9,9 +9,13 @@ use xferbench::record::Row;
 
 /// Runs `xferbench run` with a fixture and result folder in `tmp` plus `args`; returns stdout and the rows.
 fn run(tmp: &Path, args: &[&str]) -> (String, Vec<Row>) {
+    run_in(tmp, args, Command::cargo_bin("xferbench").expect("binary built"))
+}
+
+/// As `run`, with `cmd` (the binary, perhaps with limits set for it).
+fn run_in(tmp: &Path, args: &[&str], mut cmd: Command) -> (String, Vec<Row>) {
     let out = tmp.join("out");
-    let result = Command::cargo_bin("xferbench")
-        .expect("binary built")
+    let result = cmd
         .args([
             "run",
             "--repeat",
@@ -46,7 +50,9 @@ fn run(tmp: &Path, args: &[&str]) -> (String, Vec<Row>) {
 fn path_is_honest(row: &Row) {
     let allowed: &[&str] = match row.strategy.method.to_string().as_str() {
         "io-uring" => &["splice"],
+        "io-uring-fixed" => &["io-uring", "splice"],
         "io-uring-send-zc" => &["msg-zerocopy", "mmap-send"],
+        "io-uring-send-zc-fixed" => &["io-uring-send-zc", "msg-zerocopy", "mmap-send"],
         "msg-zerocopy" => &["mmap-send"],
         "ktls-sendfile" => &["tls-read-send"],
         "direct-read-send" => &["read-send"],
@@ -79,23 +85,32 @@ fn check_rows(rows: &[Row], expected: usize, verify: bool) {
         } else {
             assert_eq!(r.queue_depth, None, "{what}");
         }
-        // The zero-copy sends report what the kernel copied, also where io-uring-send-zc fell back to msg-zerocopy.
+        // The zero-copy sends report what the kernel copied, also where io-uring-send-zc(-fixed) fell back.
+        let zc_methods = ["msg-zerocopy", "io-uring-send-zc", "io-uring-send-zc-fixed"];
         let zc_ran = (method == "msg-zerocopy" && r.path == r.strategy)
-            || (method == "io-uring-send-zc" && r.path.method.to_string() != "mmap-send");
+            || (method.starts_with("io-uring-send-zc") && r.path.method.to_string() != "mmap-send");
         if zc_ran {
             let ratio = r
                 .zerocopy_copied_ratio
                 .unwrap_or_else(|| panic!("{what}: no zerocopy_copied_ratio"));
             assert!((0.0..=1.0).contains(&ratio), "{what}: ratio {ratio}");
-        } else if !["msg-zerocopy", "io-uring-send-zc"].contains(&method.as_str()) {
+        } else if !zc_methods.contains(&method.as_str()) {
             assert_eq!(r.zerocopy_copied_ratio, None, "{what}");
         }
         // Paths that never bring the bytes into user space must not claim they did, and the others must.
-        let zero_copy = ["splice", "io-uring"]
+        let zero_copy = ["splice", "io-uring", "io-uring-fixed"]
             .iter()
             .any(|m| r.strategy.to_string().ends_with(m));
         if zero_copy && r.path == r.strategy {
             assert_eq!(r.user_copy_bytes, 0, "{what}");
+        }
+        // The registered zero-copy form reads every byte into its buffers; its sends add what the kernel copied.
+        if method == "io-uring-send-zc-fixed" && r.path == r.strategy {
+            assert!(
+                (r.file_bytes..=2 * r.file_bytes).contains(&r.user_copy_bytes),
+                "{what}: {}",
+                r.user_copy_bytes
+            );
         }
         if r.strategy.to_string().ends_with("direct-read-send") {
             assert_eq!(r.user_copy_bytes, 2 * r.file_bytes, "{what}");
@@ -104,8 +119,9 @@ fn check_rows(rows: &[Row], expected: usize, verify: bool) {
     }
 }
 
-const NEW: &str = "splice,io-uring,msg-zerocopy,io-uring-send-zc,direct-read-send,\
-                   parallel-splice,parallel-io-uring,parallel-msg-zerocopy,parallel-io-uring-send-zc,\
+const NEW: &str = "splice,io-uring,io-uring-fixed,msg-zerocopy,io-uring-send-zc,io-uring-send-zc-fixed,\
+                   direct-read-send,parallel-splice,parallel-io-uring,parallel-io-uring-fixed,\
+                   parallel-msg-zerocopy,parallel-io-uring-send-zc,parallel-io-uring-send-zc-fixed,\
                    parallel-direct-read-send";
 
 #[test]
@@ -129,9 +145,9 @@ fn new_strategies_verify_warm_and_cold() {
             "4",
         ],
     );
-    check_rows(&rows, 20, true);
+    check_rows(&rows, 28, true);
     for cache in ["warm", "cold"] {
-        assert_eq!(rows.iter().filter(|r| r.cache.to_string() == cache).count(), 10);
+        assert_eq!(rows.iter().filter(|r| r.cache.to_string() == cache).count(), 14);
     }
 }
 
@@ -160,13 +176,14 @@ fn unaligned_sizes_and_chunks_arrive_exactly() {
             "4",
         ],
     );
-    check_rows(&rows, 5 + 5 * 2, true);
+    check_rows(&rows, 7 + 7 * 2, true);
 }
 
-/// io-uring-send-zc, serial and parallel, warm and cold: every byte arrives, and on loopback (where the receiving
-/// socket must own its bytes) the kernel reports every send copied: ratio 1.0, the copied bytes counted, the case
-/// flagged `zerocopy-copied` in the table and in summary.json. Where the kernel cannot run SEND_ZC with its usage
-/// report the rows must say so (path and `fallback` flag).
+/// io-uring-send-zc and its registered form, serial and parallel, warm and cold: every byte arrives, and on
+/// loopback (where the receiving socket must own its bytes) the kernel reports every send copied: ratio 1.0, the
+/// copied bytes counted (the registered form also counts its reads into its buffers), the case flagged
+/// `zerocopy-copied` in the table and in summary.json. Where the kernel cannot run SEND_ZC with its usage report,
+/// or refuses a registration, the rows must say so (path and `fallback` flag).
 #[test]
 fn io_uring_send_zc_reports_what_the_kernel_copied() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -177,7 +194,7 @@ fn io_uring_send_zc_reports_what_the_kernel_copied() {
             "8MiB",
             "--verify",
             "--strategies",
-            "io-uring-send-zc,parallel-io-uring-send-zc",
+            "io-uring-send-zc,parallel-io-uring-send-zc,io-uring-send-zc-fixed,parallel-io-uring-send-zc-fixed",
             "--threads",
             "2",
             "--chunk",
@@ -188,12 +205,12 @@ fn io_uring_send_zc_reports_what_the_kernel_copied() {
             "4",
         ],
     );
-    check_rows(&rows, 4, true);
+    check_rows(&rows, 8, true);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("out/summary.json")).expect("summary.json"))
             .expect("summary.json parses");
     let cases = summary["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 8);
     for r in &rows {
         let what = format!("{} {}", r.strategy, r.cache);
         let case = cases
@@ -208,8 +225,13 @@ fn io_uring_send_zc_reports_what_the_kernel_copied() {
             .collect();
         assert_eq!(case["queue_depth"], 4, "{what}");
         if r.path == r.strategy {
+            let reads = u64::from(r.strategy.method.to_string().ends_with("-fixed"));
             assert_eq!(r.zerocopy_copied_ratio, Some(1.0), "{what}: loopback copies every send");
-            assert_eq!(r.user_copy_bytes, r.bytes_sent, "{what}: the copied sends' bytes");
+            assert_eq!(
+                r.user_copy_bytes,
+                (1 + reads) * r.bytes_sent,
+                "{what}: the copied sends' bytes, and the reads into registered buffers"
+            );
             assert!(flags.contains(&"zerocopy-copied"), "{what}: {flags:?}");
             assert!(!flags.contains(&"fallback"), "{what}: {flags:?}");
         } else {
@@ -219,14 +241,106 @@ fn io_uring_send_zc_reports_what_the_kernel_copied() {
     }
     if rows.iter().all(|r| r.path == r.strategy) {
         // The table's rows, not the notes (which start with the same names).
+        let names = [
+            "io-uring-send-zc ",
+            "parallel-io-uring-send-zc ",
+            "io-uring-send-zc-fixed ",
+            "parallel-io-uring-send-zc-fixed ",
+        ];
         let table: Vec<&str> = stdout
             .lines()
-            .filter(|l| l.starts_with("io-uring-send-zc ") || l.starts_with("parallel-io-uring-send-zc "))
+            .filter(|l| names.iter().any(|n| l.starts_with(n)))
             .filter(|l| l.contains(" MB/s "))
             .collect();
-        assert_eq!(table.len(), 4, "{stdout}");
+        assert_eq!(table.len(), 8, "{stdout}");
         assert!(table.iter().all(|l| l.contains("zerocopy-copied")), "{stdout}");
     }
+}
+
+/// A registration the kernel refuses: here IORING_REGISTER_BUFFERS, under a locked-memory limit (RLIMIT_MEMLOCK
+/// 1 MiB, CAP_IPC_LOCK dropped where the test runs with it) that two 1 MiB buffers exceed. The registered form
+/// then runs the plain one, byte-exact, under the same limit (its sends' pages count against it too, shared by the
+/// parallel case's two streams), and the row and the table say so and why.
+#[test]
+fn a_refused_buffer_registration_runs_the_plain_form_and_says_why() {
+    use std::os::unix::process::CommandExt;
+    const CAP_IPC_LOCK: u32 = 14;
+    const CAP_SETPCAP: u32 = 8;
+    let caps = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let effective = caps
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .expect("CapEff");
+    let drop_cap = effective & (1 << CAP_IPC_LOCK) != 0;
+    if drop_cap && effective & (1 << CAP_SETPCAP) == 0 {
+        eprintln!("CAP_IPC_LOCK held and cannot be dropped here: the limit could not bind; not run");
+        return;
+    }
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("xferbench"));
+    // SAFETY: only async-signal-safe calls between fork and exec. Without CAP_IPC_LOCK in the bounding set, the
+    // program exec'd (root or not) has no CAP_IPC_LOCK, so the kernel counts registered buffers against the limit.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 20,
+                rlim_max: 1 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if drop_cap && libc::prctl(libc::PR_CAPBSET_DROP, CAP_IPC_LOCK as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (stdout, rows) = run_in(
+        tmp.path(),
+        &[
+            "--size",
+            "4MiB",
+            "--verify",
+            "--strategies",
+            "io-uring-send-zc-fixed,parallel-io-uring-send-zc-fixed",
+            "--threads",
+            "2",
+            "--chunk",
+            "1MiB",
+            "--queue-depth",
+            "4",
+        ],
+        Command::from_std(cmd),
+    );
+    check_rows(&rows, 2, true);
+    for r in &rows {
+        let what = r.strategy.to_string();
+        match r.path.method.to_string().as_str() {
+            "io-uring-send-zc" => {}
+            "msg-zerocopy" | "mmap-send" => {
+                // No SEND_ZC here at all: the plain form's own fallback, with its reason.
+                eprintln!("{what} fell back further here: {} ({})", r.path, r.fallback_reason);
+                continue;
+            }
+            other => panic!("{what} ran as {other}: the registration was not refused under the limit"),
+        }
+        assert_eq!(r.path.parallel, r.strategy.parallel, "{what}");
+        assert!(
+            r.fallback_reason
+                .starts_with("IORING_REGISTER_BUFFERS (2 x 1 MiB): ENOMEM"),
+            "{what}: {}",
+            r.fallback_reason
+        );
+        assert!(
+            r.fallback_reason.contains("RLIMIT_MEMLOCK 1048576 bytes"),
+            "{what}: {}",
+            r.fallback_reason
+        );
+        // The plain form's accounting: no reads into buffers, the copied sends only.
+        assert_eq!(r.user_copy_bytes, r.bytes_sent, "{what}");
+    }
+    assert!(stdout.contains("fallback"), "the table flags the fallback:\n{stdout}");
 }
 
 #[test]
@@ -244,11 +358,11 @@ fn every_rx_mode_counts_exactly_from_one_sink() {
             "--chunk",
             "1MiB",
             "--rx-mode",
-            "copy,trunc,splice",
+            "copy,trunc,splice,zerocopy",
         ],
     );
-    check_rows(&rows, 6, false);
-    for mode in ["copy", "trunc", "splice"] {
+    check_rows(&rows, 8, false);
+    for mode in ["copy", "trunc", "splice", "zerocopy"] {
         let of_mode = rows.iter().filter(|r| r.rx_mode.is_some_and(|m| m.to_string() == mode));
         assert_eq!(of_mode.count(), 2, "{mode}");
     }

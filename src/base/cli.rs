@@ -131,7 +131,8 @@ pub struct RunArgs {
     /// Page-cache state before each pass: warm (file read first) or cold (file evicted), comma-separated.
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "warm", value_parser = named::<Cache>())]
     pub cache: Vec<Cache>,
-    /// How the spawned sink receives: copy (recv into a buffer), trunc (MSG_TRUNC), splice (to /dev/null).
+    /// How the spawned sink receives: copy (recv into a buffer), trunc (MSG_TRUNC), splice (to /dev/null),
+    /// zerocopy (TCP_ZEROCOPY_RECEIVE, copying what the kernel cannot map).
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "copy", value_parser = named::<RxMode>())]
     pub rx_mode: Vec<RxMode>,
     /// TCP congestion control of the sender's sockets, comma-separated, each a case (e.g. cubic,bbr) [default: the
@@ -263,7 +264,7 @@ pub struct RunSettings {
     #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = units::duration_or_off)]
     #[serde(with = "units::duration_or_off_text")]
     pub interval: Duration,
-    /// Submission queue depth of the io-uring strategies (io-uring, io-uring-send-zc).
+    /// Submission queue depth of the io-uring strategies (io-uring, io-uring-send-zc and their -fixed forms).
     #[arg(long, value_name = "N", default_value = "8", value_parser = units::count_in(1, 4096))]
     pub queue_depth: u32,
 }
@@ -276,7 +277,8 @@ pub struct SinkArgs {
     /// Bytes per receive call.
     #[arg(long, value_name = "SIZE", default_value = "256KiB", allow_hyphen_values = true, value_parser = units::size_in(1, 1 << 30))]
     pub rx_buffer: u64,
-    /// copy (recv into a buffer), trunc (recv with MSG_TRUNC, the kernel discards), splice (to /dev/null).
+    /// copy (recv into a buffer), trunc (recv with MSG_TRUNC, the kernel discards), splice (to /dev/null),
+    /// zerocopy (TCP_ZEROCOPY_RECEIVE: received pages mapped into the sink, what cannot be mapped copied).
     #[arg(long, value_name = "MODE", default_value = "copy", value_parser = named::<RxMode>())]
     pub rx_mode: RxMode,
     /// Secret every stream header must carry; streams without it are dropped.

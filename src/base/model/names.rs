@@ -149,10 +149,15 @@ methods! {
     Splice = "splice",
     /// The splice path as linked io_uring operations, `queue_depth / 2` pipe-fulls per submission.
     IoUring = "io-uring",
+    /// `io-uring` with the file, the pipe's ends and the socket registered with the ring (IORING_REGISTER_FILES).
+    IoUringFixed = "io-uring-fixed",
     /// send() from a mapping with MSG_ZEROCOPY: no copy unless the kernel reports it copied anyway.
     MsgZerocopy = "msg-zerocopy",
     /// IORING_OP_SEND_ZC from a mapping, `queue_depth` linked sends per submission, copies reported by the kernel.
     IoUringSendZc = "io-uring-send-zc",
+    /// IORING_OP_READ_FIXED of each piece into registered buffers, IORING_OP_SEND_ZC from them (`buf_index`),
+    /// the file and the socket registered: liburing's send-zerocopy shape.
+    IoUringSendZcFixed = "io-uring-send-zc-fixed",
     /// pread() with O_DIRECT into an aligned buffer, then send(): the disk path for cold runs.
     DirectReadSend = "direct-read-send",
     /// pread() into a user buffer, encrypt in user space (TLS 1.3, rustls), send() the records: Kafka's path
@@ -165,7 +170,10 @@ methods! {
 impl Method {
     /// Whether the method has a submission queue whose depth `--queue-depth` sets.
     pub fn has_queue(self) -> bool {
-        matches!(self, Method::IoUring | Method::IoUringSendZc)
+        matches!(
+            self,
+            Method::IoUring | Method::IoUringFixed | Method::IoUringSendZc | Method::IoUringSendZcFixed
+        )
     }
 
     /// Whether the method's streams are TLS sessions (the sink terminates them).

@@ -165,9 +165,13 @@ fn announce(
     Ok(())
 }
 
-/// Where this stream's bytes are checked, when they are: where the sender asked, or where the sink's CPUs allow.
-fn verify_place(header: &StreamHeader) -> Option<VerifyOn> {
+/// Where this stream's bytes are checked, when they are: where the sender asked, or where the sink's CPUs allow;
+/// always in the receiver with `zerocopy`, whose mapped pages are checked in place before they are let go.
+fn verify_place(header: &StreamHeader, rx_mode: RxMode) -> Option<VerifyOn> {
     header.verify.then(|| {
+        if rx_mode == RxMode::Zerocopy {
+            return VerifyOn::Receiver;
+        }
         header.verify_on.unwrap_or_else(|| {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
             VerifyOn::choose(header.plan.streams, cpus)
@@ -256,7 +260,7 @@ fn stream(
     // A peer that stops reading must not hold the thread forever on the ack or the report.
     sock.set_write_timeout(Some(cfg.idle_timeout.max(cfg.header_timeout)))?;
     let mut writer = sock.try_clone()?;
-    let verify_on = verify_place(&header);
+    let verify_on = verify_place(&header, rx_mode);
     let mut receiver = receive::Receiver::new(rx_mode, cfg.rx_buffer, verify_on.unwrap_or(VerifyOn::Receiver))?;
     let ack = Ack {
         tls_fingerprint: header.tls.then(|| identity.fingerprint()),

@@ -4,8 +4,11 @@
 //! page must be read as usual (`recv_skip_hint`). Mapped bytes are checked in place (`--verify`), then the pages are
 //! let go (MADV_DONTNEED) before the stretch is used again.
 //!
-//! Segments whose payload fills whole pages are the condition: on a loopback with a 65,536-byte MTU none does, so
-//! everything is copied; with `--netns-mtu 61492` (IPv4) every full segment carries 15 pages.
+//! Segments whose payload fills whole pages are the first condition: on a loopback with a 65,536-byte MTU none does;
+//! with `--netns-mtu 61492` (IPv4) every full segment carries 15 pages. The second, since the 2024 check in
+//! `can_map_frag()`: no compound page and no page with an owner (page cache, a process's memory). Loopback and veth
+//! hand over the sender's own pages, which always have one, so there the kernel maps nothing and everything is
+//! received by the copy beside it; pages a NIC received into are what it maps.
 
 use std::io;
 use std::net::TcpStream;

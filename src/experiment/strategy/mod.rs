@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 pub struct SendOptions {
     /// Bytes asked of each transfer call (buffers and pipes are sized by it).
     pub chunk_bytes: u64,
-    /// Submission queue depth of `io-uring` and `io-uring-send-zc` (ignored by the others).
+    /// Submission queue depth of the io-uring methods (ignored by the others).
     pub queue_depth: u32,
 }
 
@@ -314,8 +314,10 @@ pub fn prepare(
         Method::Sendfile => Box::new(sendfile::Sendfile::new(file)),
         Method::Splice => Box::new(splice::Splice::new(file, opts)?),
         Method::IoUring => Box::new(io_uring::IoUringSend::new(file, opts)?),
+        Method::IoUringFixed => Box::new(io_uring::IoUringSend::fixed(file, sock, opts)?),
         Method::MsgZerocopy => Box::new(msg_zerocopy::MsgZerocopy::new(&file, sock)?),
         Method::IoUringSendZc => Box::new(io_uring_zc::IoUringSendZc::new(&file, sock, opts)?),
+        Method::IoUringSendZcFixed => Box::new(io_uring_zc::IoUringSendZc::fixed(&file, sock, opts)?),
         Method::DirectReadSend => Box::new(direct_read_send::DirectReadSend::new(file, opts)?),
         Method::TlsReadSend | Method::KtlsSendfile => unreachable!("TLS methods are prepared above"),
     })

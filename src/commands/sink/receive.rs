@@ -342,7 +342,7 @@ impl Receiver {
         let mut first = true;
         let mut idle = false;
         loop {
-            let (mapped, skip) = match map.receive(sock) {
+            let zc = match map.receive(sock, buf) {
                 Ok(r) => r,
                 // The kernel's word for the end of the stream: the peer's FIN came and nothing is queued.
                 Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
@@ -356,17 +356,21 @@ impl Receiver {
                 }
             };
             first = false;
-            if mapped > 0 {
-                got.count(mapped);
-                got.mapped = got.mapped.map(|m| m + mapped as u64);
-                if let Some(c) = check.as_mut() {
-                    c.feed(map.bytes(mapped));
-                }
-                map.release(mapped);
+            // One call; in stream order: the mapped pages, then what the kernel copied into the buffer.
+            if zc.mapped + zc.copied > 0 {
+                got.count(zc.mapped + zc.copied);
+                got.mapped = got.mapped.map(|m| m + zc.mapped as u64);
             }
-            // Nothing mapped and nothing to skip: the queue is empty. Wait for it once, then receive as usual,
+            if let Some(c) = check.as_mut() {
+                c.feed(map.bytes(zc.mapped));
+                c.feed(&buf[..zc.copied]);
+            }
+            if zc.mapped > 0 {
+                map.release(zc.mapped);
+            }
+            // Nothing mapped, copied or to skip: the queue is empty. Wait for it once, then receive as usual,
             // which also tells the end of the stream.
-            let want = match (mapped, skip) {
+            let want = match (zc.mapped + zc.copied, zc.skip) {
                 (_, s) if s > 0 => s,
                 (0, 0) if idle => buf.len(),
                 (0, 0) => {

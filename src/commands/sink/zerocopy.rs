@@ -17,6 +17,21 @@ use std::os::fd::AsRawFd;
 /// `TCP_ZEROCOPY_RECEIVE` (<linux/tcp.h>).
 const TCP_ZEROCOPY_RECEIVE: libc::c_int = 35;
 
+/// `TCP_RECEIVE_ZEROCOPY_FLAG_TLB_CLEAN_HINT`: the range holds no mapped pages, no need to zap it.
+const TLB_CLEAN_HINT: u32 = 1;
+
+/// Where `copybuf_len` ends in the struct: a kernel that wrote back less knows nothing of the copy buffer.
+const COPYBUF_END: usize = std::mem::offset_of!(ZcReceive, copybuf_len) + std::mem::size_of::<i32>();
+
+/// What one TCP_ZEROCOPY_RECEIVE did, in stream order: pages mapped at the start of the range, then bytes copied
+/// into the copy buffer; `skip` bytes still to be read as usual before the next mappable page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Received {
+    pub mapped: usize,
+    pub copied: usize,
+    pub skip: usize,
+}
+
 /// `struct tcp_zerocopy_receive` as of 5.11 (older kernels read and fill only its head).
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -67,16 +82,24 @@ impl Mapping {
         Ok(Mapping { addr, len })
     }
 
-    /// Asks the kernel to map received pages into the stretch: (bytes mapped, bytes to read as usual first).
-    pub fn receive(&self, sock: &TcpStream) -> io::Result<(usize, usize)> {
+    /// Asks the kernel to map received pages into the stretch, and to copy into `copybuf` what it cannot map
+    /// (5.11 and later: the bytes before the next mappable page, or the whole queue when it fits), all in one call.
+    ///
+    /// The range is always clean when asked (`release` lets go of what was mapped), which the call is told
+    /// (TCP_RECEIVE_ZEROCOPY_FLAG_TLB_CLEAN_HINT), so the kernel does not zap it first.
+    pub fn receive(&self, sock: &TcpStream, copybuf: &mut [u8]) -> io::Result<Received> {
         let mut zc = ZcReceive {
             address: self.addr as u64,
             length: self.len as u32,
+            copybuf_address: copybuf.as_mut_ptr() as u64,
+            copybuf_len: copybuf.len().min(i32::MAX as usize) as i32,
+            flags: TLB_CLEAN_HINT,
             ..ZcReceive::default()
         };
         let mut len = std::mem::size_of::<ZcReceive>() as libc::socklen_t;
         // SAFETY: `zc` is a valid struct of the length given and outlives the call, which reads and writes only
-        // within it; the kernel maps pages only into the range this Mapping reserved.
+        // within it; the kernel maps pages only into the range this Mapping reserved, and copies at most
+        // `copybuf.len()` bytes into `copybuf`, which is borrowed mutably for the call.
         let r = unsafe {
             libc::getsockopt(
                 sock.as_raw_fd(),
@@ -92,7 +115,17 @@ impl Mapping {
         if zc.err != 0 {
             return Err(io::Error::from_raw_os_error(-zc.err.clamp(-4095, -1)));
         }
-        Ok((zc.length as usize, zc.recv_skip_hint as usize))
+        // A kernel older than the copy buffer reads and writes only the head of the struct: nothing was copied.
+        let copied = match (len as usize) < COPYBUF_END {
+            true => 0,
+            false if zc.copybuf_len < 0 => return Err(io::Error::from_raw_os_error(-zc.copybuf_len.max(-4095))),
+            false => (zc.copybuf_len as usize).min(copybuf.len()),
+        };
+        Ok(Received {
+            mapped: zc.length as usize,
+            copied,
+            skip: zc.recv_skip_hint as usize,
+        })
     }
 
     /// The first `n` bytes the last `receive` mapped.

@@ -12,33 +12,35 @@ fn main() {
         Command::Sink(args) => commands::sink(args).map(|()| 0),
         Command::Fixture(args) => commands::fixture(args).map(|()| 0),
         Command::Plot(args) => commands::plot(&args.dir).map(|files| {
-            files.iter().for_each(|f| xferbench::outln!("{}", f.display()));
+            files
+                .iter()
+                .for_each(|f| xferbench::out::println(&f.display().to_string()));
             0
         }),
         Command::Table(args) => commands::table(&args.dir).map(|text| {
-            xferbench::out!("{text}");
+            xferbench::out::print(&text);
             0
         }),
         Command::Article(args) => commands::article(&args.dir, args.original.as_deref()).and_then(|table| {
             std::fs::write(args.dir.join("article.md"), &table)?;
-            xferbench::out!("{table}");
+            xferbench::out::print(&table);
             Ok(0)
         }),
         Command::Compare(args) => commands::compare(&args.dirs, args.out.as_deref()).map(|table| {
-            xferbench::out!("{table}");
+            xferbench::out::print(&table);
             0
         }),
         Command::Env(args) => commands::env(args).map(|text| {
-            xferbench::out!("{text}");
+            xferbench::out::print(&text);
             0
         }),
         Command::Stats(args) => match (&args.mb_s, &args.file) {
             (Some(dir), _) => commands::median_mb_s(dir).map(|v| {
-                xferbench::outln!("{v:.1}");
+                xferbench::out::println(&format!("{v:.1}"));
                 0
             }),
             (None, Some(file)) => commands::stats(file, args.baseline.as_deref(), args.lower_is_better).map(|md| {
-                xferbench::out!("{md}");
+                xferbench::out::print(&md);
                 0
             }),
             (None, None) => Err(xferbench::error::UsageError::msg("stats needs a CSV file or --mb-s DIR").into()),

@@ -15,13 +15,8 @@ pub fn println(text: &str) {
 }
 
 /// `println!` that never panics (see the module).
-#[macro_export]
 macro_rules! outln {
-    ($($arg:tt)*) => { $crate::out::println(&format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::base::out::println(&format!($($arg)*)) };
 }
 
-/// `print!` that never panics (see the module).
-#[macro_export]
-macro_rules! out {
-    ($($arg:tt)*) => { $crate::out::print(&format!($($arg)*)) };
-}
+pub(crate) use outln;

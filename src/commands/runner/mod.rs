@@ -177,6 +177,18 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
             return Err(e);
         }
     };
+    finish(&plan, &mut folder, &summary, &rows, &tally, &stop)
+}
+
+/// After the walk: the folder is kept, its summary says how the run ended and the table is shown.
+fn finish(
+    plan: &Plan,
+    folder: &mut Folder,
+    summary: &Summary,
+    rows: &[Row],
+    tally: &walk::Tally,
+    stop: &AtomicBool,
+) -> anyhow::Result<i32> {
     folder.keep();
     let interrupted = tally.interrupted || stop.load(Ordering::Relaxed);
     let state = if interrupted {
@@ -184,14 +196,14 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     } else {
         RunState::Finished
     };
-    folder.write_summary(&summary.file(&rows, state, Some(Rounds::of(&tally))))?;
+    folder.write_summary(&summary.file(rows, state, Some(Rounds::of(tally))))?;
     // The table shows the folder's rows of this plan's cases: a resumed run's rounds pair with the earlier ones.
     let shown: Vec<Row> = rows.iter().filter(|r| plan.cases.contains(&r.key())).cloned().collect();
     report(
-        &plan,
-        &folder,
-        if shown.is_empty() { &rows } else { &shown },
-        &tally,
+        plan,
+        folder,
+        if shown.is_empty() { rows } else { &shown },
+        tally,
         interrupted,
     )
 }
@@ -331,14 +343,14 @@ fn stop_line(plan: &Plan, tally: &walk::Tally) -> Option<String> {
 
 /// The table, the charts, the closing line and the exit status.
 fn report(plan: &Plan, folder: &Folder, shown: &[Row], tally: &walk::Tally, interrupted: bool) -> anyhow::Result<i32> {
-    crate::outln!("{}", table(&summarise(shown)));
+    crate::base::out::outln!("{}", table(&summarise(shown)));
     if let Some(line) = stop_line(plan, tally) {
-        crate::outln!("{line}");
+        crate::base::out::outln!("{line}");
     }
-    crate::outln!("results: {}", folder.dir.display());
+    crate::base::out::outln!("results: {}", folder.dir.display());
     if plan.plot && !shown.is_empty() {
         match crate::commands::plot::plot_dir(&folder.dir) {
-            Ok(files) => crate::outln!("charts: {}", files.len()),
+            Ok(files) => crate::base::out::outln!("charts: {}", files.len()),
             Err(e) => eprintln!("xferbench: warning: plotting failed: {e:#}"),
         }
     }
@@ -475,11 +487,11 @@ fn print_plan(plan: &Plan) -> anyhow::Result<()> {
         ""
     };
     // Scripts read this first line: keep its words.
-    crate::outln!(
+    crate::base::out::outln!(
         "plan: {} cases, {at_least}{runs} runs, {bytes} bytes per run",
         plan.cases.len()
     );
-    crate::outln!(
+    crate::base::out::outln!(
         "  rounds {} in {} order, passes {} (--min-time {})",
         rounds_words(plan),
         s.order,
@@ -487,7 +499,7 @@ fn print_plan(plan: &Plan) -> anyhow::Result<()> {
         humantime::format_duration(s.min_time)
     );
     for case in &plan.cases {
-        crate::outln!("  {case}");
+        crate::base::out::outln!("  {case}");
     }
     Ok(())
 }

@@ -284,10 +284,10 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::model::Layout;
     use crate::experiment::strategy::io_uring_zc::tests::{file_of, one_pass};
     use crate::experiment::strategy::{CallStats, Control, send_pass};
-    use crate::model::Layout;
-    use crate::wire::StreamPlan;
+    use crate::experiment::wire::StreamPlan;
     use std::sync::atomic::AtomicBool;
     use std::time::{Duration, Instant};
 

@@ -65,6 +65,84 @@ pub struct Span {
     pub tcp: Vec<Option<TcpInfo>>,
 }
 
+/// What one stream's thread brings back from a span.
+struct StreamDone {
+    /// The sink's notice of the last pass and when it came (with notices), or why the stream failed.
+    result: Result<Option<(PassNotice, Instant)>, SendError>,
+    started: Instant,
+    /// When its last call of the last pass returned.
+    sent: Instant,
+    noise: Noise,
+    tcp: Option<TcpInfo>,
+}
+
+/// One stream's passes, from the release on: each pass through `send_pass`, the transfer's end after the last
+/// (with `last`), and the sink's notice after each pass (with `notices`).
+fn send_stream(
+    transfer: &mut dyn Transfer,
+    mut io: Io<'_>,
+    plan: &StreamPlan,
+    passes: u32,
+    notices: bool,
+    last: bool,
+) -> StreamDone {
+    let started = Instant::now();
+    let mut sent = started;
+    let result = (|| {
+        let mut notice = None;
+        for pass in 1..=passes {
+            send_pass(transfer, &mut io, plan)?;
+            if last && pass == passes {
+                transfer.end(&mut io)?;
+            }
+            sent = Instant::now();
+            if notices {
+                notice = Some((read_notice(io.sock, io.ctl)?, Instant::now()));
+            }
+        }
+        Ok(notice)
+    })();
+    StreamDone {
+        result,
+        started,
+        sent,
+        noise: Noise::default(),
+        tcp: None,
+    }
+}
+
+impl Span {
+    /// The span from the streams' returns, in stream order; the errors with their cause first.
+    fn gather(before: Snapshot, sender: Counters, after: Option<Snapshot>, streams: Vec<StreamDone>) -> Span {
+        let now = Instant::now();
+        let mut span = Span {
+            before,
+            sender,
+            started: streams.iter().map(|s| s.started).min().unwrap_or(now),
+            last_sent: streams.iter().map(|s| s.sent).max().unwrap_or(now),
+            after,
+            notices: Vec::with_capacity(streams.len()),
+            errors: Vec::new(),
+            noise: Noise::default(),
+            tcp: Vec::with_capacity(streams.len()),
+        };
+        for (i, s) in streams.into_iter().enumerate() {
+            span.noise.add(&s.noise);
+            span.tcp.push(s.tcp);
+            match s.result {
+                Ok(n) => span.notices.push(n),
+                Err(e) => {
+                    span.notices.push(None);
+                    span.errors.push((i as u32, e));
+                }
+            }
+        }
+        // The cause first: streams stopped by a sibling's failure report `Interrupted` after it.
+        span.errors.sort_by_key(|(_, e)| matches!(e, SendError::Interrupted));
+        span
+    }
+}
+
 impl<'a> Streams<'a> {
     /// Opens the file once per connection and builds each connection's transfer (a TLS method on the session
     /// of its connection, from `sessions`).
@@ -133,28 +211,14 @@ impl<'a> Streams<'a> {
                     };
                     let sched = Sched::thread();
                     barrier.wait();
-                    let started = Instant::now();
-                    let mut sent = started;
-                    let mut io = Io { sock, stats, ctl: &ctl };
-                    let result = (|| {
-                        let mut notice = None;
-                        for pass in 1..=passes {
-                            send_pass(transfer.as_mut(), &mut io, plan)?;
-                            if last && pass == passes {
-                                transfer.end(&mut io)?;
-                            }
-                            sent = Instant::now();
-                            if notices {
-                                notice = Some((read_notice(sock, &ctl)?, Instant::now()));
-                            }
-                        }
-                        Ok(notice)
-                    })();
-                    if result.is_err() {
+                    let io = Io { sock, stats, ctl: &ctl };
+                    let mut done = send_stream(transfer.as_mut(), io, plan, passes, notices, last);
+                    if done.result.is_err() {
                         abort.store(true, Ordering::Relaxed);
                     }
-                    let tcp = crate::experiment::tcp::tcp_info(sock).ok();
-                    (result, started, sent, Noise::between(&sched, &Sched::thread()), tcp)
+                    done.noise = Noise::between(&sched, &Sched::thread());
+                    done.tcp = crate::experiment::tcp::tcp_info(sock).ok();
+                    done
                 }));
             }
             let before = Snapshot::take();
@@ -172,32 +236,7 @@ impl<'a> Streams<'a> {
         })?;
         let sender = Counters::process().since(&before.process());
         let after = if notices { Some(Snapshot::take()?) } else { None };
-        let now = Instant::now();
-        let mut span = Span {
-            before,
-            sender,
-            started: results.iter().map(|r| r.1).min().unwrap_or(now),
-            last_sent: results.iter().map(|r| r.2).max().unwrap_or(now),
-            after,
-            notices: Vec::with_capacity(results.len()),
-            errors: Vec::new(),
-            noise: Noise::default(),
-            tcp: Vec::with_capacity(results.len()),
-        };
-        for (i, (r, _, _, noise, tcp)) in results.into_iter().enumerate() {
-            span.noise.add(&noise);
-            span.tcp.push(tcp);
-            match r {
-                Ok(n) => span.notices.push(n),
-                Err(e) => {
-                    span.notices.push(None);
-                    span.errors.push((i as u32, e));
-                }
-            }
-        }
-        // The cause first: streams stopped by a sibling's failure report `Interrupted` after it.
-        span.errors.sort_by_key(|(_, e)| matches!(e, SendError::Interrupted));
-        Ok(span)
+        Ok(Span::gather(before, sender, after, results))
     }
 
     /// Lets go of what keeps the file's pages resident (before a pass that must start cold).

@@ -461,6 +461,22 @@ pub fn table(cases: &[CaseSummary]) -> String {
     }
     let mut out = cc_line(cases);
     out.push_str(&t.terminal());
+    out.push_str(&notes(cases));
+    out.push_str(
+        "\nmedian = MB/s (10^6 bytes/s) over ok repetitions, every pass of the file counted (* two modes: see the \
+         notes); n = ok repetitions; passes = times the file went per repetition; spread = (max-min)/median; vs sf = \
+         the median of the per-round ratios to serial sendfile with the same chunk, cache, receiver and congestion \
+         control, with the interval that holds the true median with at least 95% (order statistics; with fewer \
+         than 6 rounds the whole range, its real level after it); ≈ = the interval holds 1.00: not distinguishable \
+         from sendfile here; CPU s/GB = sender + sink + softirq CPU seconds per 10^9 bytes; snd = sender only.\n",
+    );
+    out
+}
+
+/// The notes under the table: each piece of advice once, naming every case it holds for by whatever sets it
+/// apart, then what limited each flow.
+fn notes(cases: &[CaseSummary]) -> String {
+    let mut out = String::new();
     // One note per piece of advice, naming every case it holds for by whatever sets it apart.
     let named = Labeler::new(cases.iter().map(|c| &c.key));
     let mut notes: Vec<(String, Vec<String>)> = Vec::new();
@@ -489,14 +505,6 @@ pub fn table(cases: &[CaseSummary]) -> String {
             ));
         }
     }
-    out.push_str(
-        "\nmedian = MB/s (10^6 bytes/s) over ok repetitions, every pass of the file counted (* two modes: see the \
-         notes); n = ok repetitions; passes = times the file went per repetition; spread = (max-min)/median; vs sf = \
-         the median of the per-round ratios to serial sendfile with the same chunk, cache, receiver and congestion \
-         control, with the interval that holds the true median with at least 95% (order statistics; with fewer \
-         than 6 rounds the whole range, its real level after it); ≈ = the interval holds 1.00: not distinguishable \
-         from sendfile here; CPU s/GB = sender + sink + softirq CPU seconds per 10^9 bytes; snd = sender only.\n",
-    );
     out
 }
 

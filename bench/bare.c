@@ -1,7 +1,8 @@
 /* The bare reference: only the system-call loop, for judging xferbench's own overhead (scripts/bench-peers.sh).
  *
- *   bare recv PORT [RXBUF]                    accept one connection on 127.0.0.1:PORT, read to EOF into RXBUF
- *                                             bytes (default 131072); print "recv BYTES FIRST_NS LAST_NS"
+ *   bare recv PORT [RXBUF]                    listen on 127.0.0.1:PORT (0: a port the kernel picks), print "ready
+ *                                             PORT", accept one connection, read to EOF into RXBUF bytes
+ *                                             (default 131072); print "recv BYTES FIRST_NS LAST_NS"
  *   bare send PORT FILE sendfile|read CHUNK   send FILE over one connection; print "send BYTES START_NS END_NS"
  *
  * Times are CLOCK_MONOTONIC nanoseconds, comparable between the two processes on one host. Buffers are page-aligned,
@@ -40,8 +41,10 @@ static int do_recv(int port, size_t rxbuf) {
     struct sockaddr_in a = loopback(port);
     int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1)) die("listen");
-    printf("ready\n");
+    socklen_t len = sizeof a;
+    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &len))
+        die("listen");
+    printf("ready %d\n", ntohs(a.sin_port));
     fflush(stdout);
     int c = accept(l, NULL, NULL);
     if (c < 0) die("accept");

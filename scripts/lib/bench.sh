@@ -41,9 +41,10 @@ stats_of() {
 }
 
 bare() {
-    local port=$((20000 + RANDOM % 20000)) r s
-    coproc RECV { "$work/bare" recv "$port" 131072; }
-    read -r _ <&"${RECV[0]}"
+    local port r s
+    # The receiver listens on a port the kernel picks (a port picked here could be in use) and says which.
+    coproc RECV { "$work/bare" recv 0 131072; }
+    read -r _ port <&"${RECV[0]}"
     s=$("$work/bare" send "$port" "$file" "$1" "$chunk")
     read -r r <&"${RECV[0]}"
     wait "$RECV_PID" 2>/dev/null || true

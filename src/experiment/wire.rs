@@ -208,6 +208,10 @@ pub struct StreamReport {
     pub mapped_bytes: Option<u64>,
     #[serde(default)]
     pub rx_fallback: Option<String>,
+    /// `--rx-mode zerocopy` with a wrong byte: whether it lay in a page the kernel mapped (checked in place) or in
+    /// bytes it copied.
+    #[serde(default)]
+    pub mismatch_mapped: Option<bool>,
     /// Bytes received in each interval of `series_interval_ns` from the first byte on (when the header asked).
     #[serde(default)]
     pub series_interval_ns: Option<u64>,
@@ -244,6 +248,9 @@ impl StreamReport {
         let in_series = self.series.iter().try_fold(0u64, |a, b| a.checked_add(*b));
         if !self.series.is_empty() && in_series != Some(self.bytes) {
             return Err(format!("its series does not add up to its {} bytes", self.bytes));
+        }
+        if self.mismatch_mapped.is_some() && self.mismatch_offset.is_none() {
+            return Err("it says where a wrong byte lay but names none".into());
         }
         if self.mapped_bytes.is_some_and(|m| m > self.bytes) {
             return Err(format!("it mapped more bytes than it received ({})", self.bytes));

@@ -457,10 +457,15 @@ fn judge(
         )));
     }
     if ctx.plan.settings.verify && !row.verified {
-        let at = replies.reports.iter().find_map(|(r, _)| r.mismatch_offset);
-        let where_ = at
-            .map(|o| format!(" (first wrong byte at file offset {o})"))
-            .unwrap_or_default();
+        let at = replies
+            .reports
+            .iter()
+            .find_map(|(r, _)| Some((r.mismatch_offset?, r.mismatch_mapped)));
+        let where_ = match at {
+            Some((o, Some(true))) => format!(" (first wrong byte at file offset {o}, in a page the kernel mapped)"),
+            Some((o, _)) => format!(" (first wrong byte at file offset {o})"),
+            None => String::new(),
+        };
         return Err(fail(Status::Corrupt)(anyhow::anyhow!(
             "the sink found content that differs from the fixture{where_}"
         )));

@@ -210,6 +210,7 @@ fn report_of(
         tcp,
         mapped_bytes: outcome.mapped,
         rx_fallback: outcome.fallback.clone(),
+        mismatch_mapped: outcome.mismatch_mapped,
         series_interval_ns: outcome.series.as_ref().map(|s| s.interval_ns),
         series: outcome.series.as_ref().map(|s| s.buckets.clone()).unwrap_or_default(),
     }

@@ -73,6 +73,8 @@ pub struct Received {
     /// to copying everything, if it did.
     pub mapped: Option<u64>,
     pub fallback: Option<String>,
+    /// With `--rx-mode zerocopy`: whether the first wrong byte lay in a mapped page (else in copied bytes).
+    pub mismatch_mapped: Option<bool>,
 }
 
 /// Bytes received in equal intervals from the first byte on. When it would grow past `wire::MAX_SERIES`
@@ -362,8 +364,15 @@ impl Receiver {
                 got.mapped = got.mapped.map(|m| m + zc.mapped as u64);
             }
             if let Some(c) = check.as_mut() {
+                // Where the first wrong byte lay: the first feed that finds one says.
                 c.feed(map.bytes(zc.mapped));
+                if c.mismatch.is_some() {
+                    got.mismatch_mapped.get_or_insert(true);
+                }
                 c.feed(&buf[..zc.copied]);
+                if c.mismatch.is_some() {
+                    got.mismatch_mapped.get_or_insert(false);
+                }
             }
             if zc.mapped > 0 {
                 map.release(zc.mapped);
@@ -395,6 +404,9 @@ impl Receiver {
             got.count(n);
             if let Some(c) = check.as_mut() {
                 c.feed(&buf[..n]);
+                if c.mismatch.is_some() {
+                    got.mismatch_mapped.get_or_insert(false);
+                }
             }
         }
         got.finish(check);

@@ -7,8 +7,10 @@
 //! Segments whose payload fills whole pages are the first condition: on a loopback with a 65,536-byte MTU none does;
 //! with `--netns-mtu 61492` (IPv4) every full segment carries 15 pages. The second, since the 2024 check in
 //! `can_map_frag()`: no compound page and no page with an owner (page cache, a process's memory). Loopback and veth
-//! hand over the sender's own pages, which always have one, so there the kernel maps nothing and everything is
-//! received by the copy beside it; pages a NIC received into are what it maps.
+//! hand over the sender's own pages (page cache for sendfile, the socket's compound fragments for a copying send),
+//! which never qualify, so the copy beside the mapping receives them; the exceptions are MSG_ZEROCOPY and SEND_ZC
+//! sends, whose pinned pages loopback copies into fresh pages of its own before delivery, and those it maps. Pages
+//! a NIC received into are what it maps on a real network.
 
 use std::io;
 use std::net::TcpStream;

@@ -337,8 +337,9 @@ fn flag_conditions(case: &mut CaseSummary, rows: &[&Row]) {
             "the kernel mapped {:.0}% of the bytes into the sink (zerocopy) and copied the rest: it maps only whole \
              pages of payload (on loopback, --netns-mtu {} makes segments whole pages) that are neither compound nor \
              owned by a file or a process, i.e. pages a NIC received into; over loopback or veth the sender's own \
-             pages (page cache, socket buffers, pinned user memory) never qualify on kernels with the 2024 check \
-             (6.8, and stable kernels since)",
+             pages (page cache, socket buffers) never qualify on kernels with the 2024 check (6.8, and stable \
+             kernels since), and only the fresh pages that loopback copies zero-copy sends (msg-zerocopy, \
+             io-uring-send-zc) into can",
             mapped.median * 100.0,
             crate::experiment::netns::ZEROCOPY_MTU_IPV4
         );

@@ -204,6 +204,48 @@ fn a_zero_copy_run_in_a_loopback_of_its_own_is_verified_and_records_the_mtu() {
     assert_eq!(common::rows(plain.path())[0].mtu_bytes, lo);
 }
 
+/// Cold passes into a zero-copy sink: after each pass the sender waits for the sink's notice, so the sink must wake
+/// for the last bytes of a pass though they are fewer than it waits for at other times (SO_RCVLOWAT); a sink that
+/// did not would hold every pass until the idle timeout. Three passes of 3 MiB and a bit, verified, each well
+/// inside the time limit.
+#[test]
+fn cold_passes_into_a_zero_copy_sink_end_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args([
+        "run", "--size", "3000001", "--chunk", "1MiB", "--cache", "cold", "--passes", "3",
+    ])
+    .args([
+        "--repeat",
+        "2",
+        "--warmup",
+        "0",
+        "--quiet",
+        "--verify",
+        "--timeout",
+        "60s",
+    ])
+    .args(["--strategies", "sendfile,msg-zerocopy", "--rx-mode", "zerocopy"])
+    .arg("--fixture-dir")
+    .arg(dir.path().join("fixtures"))
+    .arg("--out")
+    .arg(dir.path().join("out"));
+    let out = run_limited(cmd, LIMIT);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = rows(dir.path());
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        assert!(r.is_ok() && r.verified && r.passes == 3, "{r:?}");
+        assert!(r.wall_s < 10.0, "a pass waited for the sink: {r:?}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// An MTU no interface may have, and one with a remote sink (whose network the run does not own), are usage errors.
 #[test]
 fn a_bad_netns_mtu_is_a_usage_error() {

@@ -158,6 +158,14 @@ impl PassTracker {
         }
     }
 
+    /// Bytes still to come in the pass under way once the stream holds `total` (none after the last pass).
+    fn left_in_pass(&self, total: u64) -> u64 {
+        match self.done < self.passes {
+            true => (u64::from(self.done + 1) * self.per_pass).saturating_sub(total),
+            false => 0,
+        }
+    }
+
     /// After a receive that brought the stream to `total` bytes, at `now`.
     fn on_bytes(&mut self, total: u64, now: u64) -> Result<(), String> {
         self.first_ns.get_or_insert(now);
@@ -224,6 +232,41 @@ fn wait_readable(sock: &TcpStream) -> bool {
     let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
     let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::NONE);
     matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
+}
+
+/// SO_RCVLOWAT of a zero-copy stream: the socket wakes its reader once this much is queued (or at the end of the
+/// stream), as the kernel's tcp_mmap test does, so that a call finds whole pages to map rather than the last segment
+/// alone. Set only when it changes; a refusal leaves the kernel's default of one byte, which costs mappings, not
+/// bytes.
+struct Lowat<'a> {
+    sock: &'a TcpStream,
+    now: usize,
+}
+
+impl<'a> Lowat<'a> {
+    fn new(sock: &'a TcpStream) -> Lowat<'a> {
+        Lowat { sock, now: 1 }
+    }
+
+    fn set(&mut self, bytes: usize) {
+        let bytes = bytes.clamp(1, i32::MAX as usize);
+        if bytes != self.now {
+            let v = bytes as libc::c_int;
+            // SAFETY: a valid socket and a c_int option of its size.
+            let r = unsafe {
+                libc::setsockopt(
+                    self.sock.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVLOWAT,
+                    (&v as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r == 0 {
+                self.now = bytes;
+            }
+        }
+    }
 }
 
 /// A receive loop with its buffers (or, for splice, its pipe and /dev/null), made before the stream starts.
@@ -343,6 +386,7 @@ impl Receiver {
         let buf = &mut self.bufs[0].as_mut_slice()[..len];
         let mut first = true;
         let mut idle = false;
+        let mut lowat = Lowat::new(sock);
         loop {
             let zc = match map.receive(sock, buf) {
                 Ok(r) => r,
@@ -383,6 +427,12 @@ impl Receiver {
                 (_, s) if s > 0 => s,
                 (0, 0) if idle => buf.len(),
                 (0, 0) => {
+                    // Wake for a mapping's worth, or for what is left of a pass the sender waits on.
+                    let left = got.passes.as_ref().map(|p| p.left_in_pass(got.bytes));
+                    lowat.set(match left {
+                        Some(n) if n > 0 => (n as usize).min(len),
+                        _ => len,
+                    });
                     idle = !wait_readable(sock);
                     continue;
                 }

@@ -3,20 +3,8 @@
 
 mod common;
 
-use common::{LIMIT, Sink, rows, run_cmd, run_limited, small_run, text, xferbench};
+use common::{LIMIT, Sink, rows, run_cmd, run_limited, run_small, small_run, text, xferbench};
 
-/// A quiet `run` on a small fixture made in `dir`, into `dir/out`, no warm-up; the rest as `args` say.
-fn run_small(dir: &std::path::Path, size: &str, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = xferbench();
-    cmd.current_dir(dir)
-        .args(["run", "--size", size, "--warmup", "0", "--quiet"])
-        .arg("--fixture-dir")
-        .arg(dir.join("fixtures"))
-        .arg("--out")
-        .arg(dir.join("out"))
-        .args(args);
-    cmd
-}
 use std::collections::BTreeMap;
 use xferbench::record::Row;
 

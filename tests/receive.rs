@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{LIMIT, Sink, assert_fails, rows, run_cmd, run_limited, stream_header};
+use common::{LIMIT, Sink, assert_fails, rows, run_cmd, run_limited, run_small, stream_header};
 use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
@@ -212,26 +212,24 @@ fn a_zero_copy_run_in_a_loopback_of_its_own_is_verified_and_records_the_mtu() {
 fn cold_passes_into_a_zero_copy_sink_end_on_time() {
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
-    let mut cmd = std::process::Command::new(common::BIN);
-    cmd.args([
-        "run", "--size", "3000001", "--chunk", "1MiB", "--cache", "cold", "--passes", "3",
-    ])
-    .args([
+    let args = [
+        "--chunk",
+        "1MiB",
+        "--cache",
+        "cold",
+        "--passes",
+        "3",
         "--repeat",
         "2",
-        "--warmup",
-        "0",
-        "--quiet",
         "--verify",
         "--timeout",
         "60s",
-    ])
-    .args(["--strategies", "sendfile,msg-zerocopy", "--rx-mode", "zerocopy"])
-    .arg("--fixture-dir")
-    .arg(dir.path().join("fixtures"))
-    .arg("--out")
-    .arg(dir.path().join("out"));
-    let out = run_limited(cmd, LIMIT);
+        "--strategies",
+        "sendfile,msg-zerocopy",
+        "--rx-mode",
+        "zerocopy",
+    ];
+    let out = run_small(dir.path(), "3000001", &args).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows = rows(dir.path());
     assert_eq!(rows.len(), 4);

@@ -43,6 +43,20 @@ pub fn small_run(dir: &Path, size: &str) -> assert_cmd::Command {
     cmd
 }
 
+/// A quiet `run` on a small fixture made in `dir`, into `dir/out`, no warm-up; the rest as `args` say (the repetitions
+/// and passes too, which `small_run` fixes at one).
+pub fn run_small(dir: &Path, size: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = xferbench();
+    cmd.current_dir(dir)
+        .args(["run", "--size", size, "--warmup", "0", "--quiet"])
+        .arg("--fixture-dir")
+        .arg(dir.join("fixtures"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args(args);
+    cmd
+}
+
 /// Every whole row of a runs.csv (a torn last row would fail the test).
 pub fn csv_rows(path: &Path) -> Vec<Row> {
     let file = xferbench::record::read(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));

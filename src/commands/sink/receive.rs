@@ -234,6 +234,17 @@ fn wait_readable(sock: &TcpStream) -> bool {
     matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
 }
 
+/// Checks a zero-copy stream's next bytes, `mapped` or copied; the feed that finds the first wrong byte says which
+/// it lay in.
+fn feed_zero_copy(check: &mut Option<Check>, got: &mut Received, data: &[u8], mapped: bool) {
+    if let Some(c) = check.as_mut() {
+        c.feed(data);
+        if c.mismatch.is_some() {
+            got.mismatch_mapped.get_or_insert(mapped);
+        }
+    }
+}
+
 /// SO_RCVLOWAT of a zero-copy stream: the socket wakes its reader once this much is queued (or at the end of the
 /// stream), as the kernel's tcp_mmap test does, so that a call finds whole pages to map rather than the last segment
 /// alone. Set only when it changes; a refusal leaves the kernel's default of one byte, which costs mappings, not
@@ -407,17 +418,8 @@ impl Receiver {
                 got.count(zc.mapped + zc.copied);
                 got.mapped = got.mapped.map(|m| m + zc.mapped as u64);
             }
-            if let Some(c) = check.as_mut() {
-                // Where the first wrong byte lay: the first feed that finds one says.
-                c.feed(map.bytes(zc.mapped));
-                if c.mismatch.is_some() {
-                    got.mismatch_mapped.get_or_insert(true);
-                }
-                c.feed(&buf[..zc.copied]);
-                if c.mismatch.is_some() {
-                    got.mismatch_mapped.get_or_insert(false);
-                }
-            }
+            feed_zero_copy(&mut check, &mut got, map.bytes(zc.mapped), true);
+            feed_zero_copy(&mut check, &mut got, &buf[..zc.copied], false);
             if zc.mapped > 0 {
                 map.release(zc.mapped);
             }
@@ -452,12 +454,7 @@ impl Receiver {
                 }
             };
             got.count(n);
-            if let Some(c) = check.as_mut() {
-                c.feed(&buf[..n]);
-                if c.mismatch.is_some() {
-                    got.mismatch_mapped.get_or_insert(false);
-                }
-            }
+            feed_zero_copy(&mut check, &mut got, &buf[..n], false);
         }
         got.finish(check);
         got

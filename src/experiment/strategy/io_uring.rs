@@ -286,10 +286,10 @@ mod tests {
     use super::*;
     use crate::base::model::Layout;
     use crate::experiment::strategy::io_uring_zc::tests::{file_of, one_pass};
-    use crate::experiment::strategy::{CallStats, Control, send_pass};
+    use crate::experiment::strategy::send_pass;
+    use crate::experiment::strategy::tests::io_on;
     use crate::experiment::wire::StreamPlan;
-    use std::sync::atomic::AtomicBool;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     #[test]
     fn registered_files_carry_every_byte_in_order() {
@@ -370,19 +370,6 @@ mod tests {
                 eprintln!("registered files not usable here: {path:?}");
                 continue;
             }
-            let (stop, abort) = (AtomicBool::new(false), AtomicBool::new(false));
-            let ctl = Control {
-                deadline: Instant::now() + Duration::from_secs(60),
-                stop: &stop,
-                abort: &abort,
-                sent: None,
-            };
-            let mut stats = CallStats::default();
-            let mut io = Io {
-                sock: &b,
-                stats: &mut stats,
-                ctl: &ctl,
-            };
             let plan = StreamPlan {
                 file_bytes: bytes.len() as u64,
                 chunk_bytes: opts.chunk_bytes,
@@ -390,7 +377,8 @@ mod tests {
                 streams: 1,
                 index: 0,
             };
-            send_pass(t.as_mut(), &mut io, &plan).unwrap();
+            let (sent, _) = io_on(&b, Duration::from_secs(60), |io| send_pass(t.as_mut(), io, &plan));
+            sent.unwrap();
             drop(t);
             a.shutdown(std::net::Shutdown::Write).unwrap();
             b.shutdown(std::net::Shutdown::Write).unwrap();

@@ -920,10 +920,10 @@ impl Ledger {
 pub(super) mod tests {
     use super::*;
     use crate::base::model::Layout;
-    use crate::experiment::strategy::{Control, send_pass};
+    use crate::experiment::strategy::send_pass;
+    use crate::experiment::strategy::tests::io_on;
     use crate::experiment::wire::StreamPlan;
     use std::io::{Read, Write};
-    use std::sync::atomic::AtomicBool;
 
     /// A file of `len` bytes that no two offsets' patterns confuse.
     pub(in crate::experiment::strategy) fn file_of(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
@@ -968,14 +968,6 @@ pub(super) mod tests {
             }
         });
         let mut t = make(file, &sock);
-        let (stop, abort) = (AtomicBool::new(false), AtomicBool::new(false));
-        let ctl = Control {
-            deadline: Instant::now() + Duration::from_secs(60),
-            stop: &stop,
-            abort: &abort,
-            sent: None,
-        };
-        let mut stats = CallStats::default();
         let plan = StreamPlan {
             file_bytes: file.metadata().unwrap().len(),
             chunk_bytes: chunk,
@@ -983,12 +975,8 @@ pub(super) mod tests {
             streams: 1,
             index: 0,
         };
-        let mut io = Io {
-            sock: &sock,
-            stats: &mut stats,
-            ctl: &ctl,
-        };
-        send_pass(&mut t, &mut io, &plan).unwrap();
+        let (sent, stats) = io_on(&sock, Duration::from_secs(60), |io| send_pass(&mut t, io, &plan));
+        sent.unwrap();
         sock.shutdown(std::net::Shutdown::Write).unwrap();
         (t, reader.join().unwrap(), stats)
     }
@@ -1056,20 +1044,8 @@ pub(super) mod tests {
             if t.fallback().is_some() {
                 continue;
             }
-            let (stop, abort) = (AtomicBool::new(false), AtomicBool::new(false));
-            let ctl = Control {
-                deadline: Instant::now() + Duration::from_millis(300),
-                stop: &stop,
-                abort: &abort,
-                sent: None,
-            };
-            let mut stats = CallStats::default();
-            let mut io = Io {
-                sock: &sock,
-                stats: &mut stats,
-                ctl: &ctl,
-            };
-            assert_eq!(t.send(&mut io, 0, 64 << 20), Err(SendError::TimedOut));
+            let (sent, _) = io_on(&sock, Duration::from_millis(300), |io| t.send(io, 0, 64 << 20));
+            assert_eq!(sent, Err(SendError::TimedOut));
             let IoUringSendZc::Ring(ring) = &t else { unreachable!() };
             assert!(ring.ledger.in_flight() > 0);
             let start = Instant::now();
@@ -1184,19 +1160,6 @@ pub(super) mod tests {
         }
         // Cut inside the second of four parts: its read comes back short and the kernel cancels its send.
         f.as_file().set_len(300_000).unwrap();
-        let (stop, abort) = (AtomicBool::new(false), AtomicBool::new(false));
-        let ctl = Control {
-            deadline: Instant::now() + Duration::from_secs(60),
-            stop: &stop,
-            abort: &abort,
-            sent: None,
-        };
-        let mut stats = CallStats::default();
-        let mut io = Io {
-            sock: &sock,
-            stats: &mut stats,
-            ctl: &ctl,
-        };
         let plan = StreamPlan {
             file_bytes: 1 << 20,
             chunk_bytes: 1 << 20,
@@ -1204,7 +1167,8 @@ pub(super) mod tests {
             streams: 1,
             index: 0,
         };
-        assert_eq!(send_pass(&mut t, &mut io, &plan), Err(SendError::FileShrank(300_000)));
+        let (sent, stats) = io_on(&sock, Duration::from_secs(60), |io| send_pass(&mut t, io, &plan));
+        assert_eq!(sent, Err(SendError::FileShrank(300_000)));
         assert_eq!(
             stats.bytes, 300_000,
             "every byte the file still had went, none past its end"

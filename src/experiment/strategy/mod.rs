@@ -362,16 +362,26 @@ mod tests {
     fn with_io<T>(f: impl FnOnce(&mut Io) -> T) -> (T, CallStats) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let sock = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        io_on(&sock, Duration::from_secs(60), f)
+    }
+
+    /// Runs `f` with the `Io` of `sock`: no stop asked, a deadline `within` from now; returns what `f` did and
+    /// the counts.
+    pub(in crate::experiment::strategy) fn io_on<T>(
+        sock: &TcpStream,
+        within: Duration,
+        f: impl FnOnce(&mut Io) -> T,
+    ) -> (T, CallStats) {
         let (stop, abort) = (AtomicBool::new(false), AtomicBool::new(false));
         let ctl = Control {
-            deadline: Instant::now() + Duration::from_secs(60),
+            deadline: Instant::now() + within,
             stop: &stop,
             abort: &abort,
             sent: None,
         };
         let mut stats = CallStats::default();
         let out = f(&mut Io {
-            sock: &sock,
+            sock,
             stats: &mut stats,
             ctl: &ctl,
         });

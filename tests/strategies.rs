@@ -58,7 +58,7 @@ fn path_is_honest(row: &Row) {
         "direct-read-send" => &["read-send"],
         _ => &[],
     };
-    let fell_back = row.path.parallel == row.strategy.parallel
+    let fell_back = row.path.shape == row.strategy.shape
         && allowed.contains(&row.path.method.to_string().as_str())
         && !row.fallback_reason.is_empty();
     assert!(
@@ -326,7 +326,7 @@ fn a_refused_buffer_registration_runs_the_plain_form_and_says_why() {
             }
             other => panic!("{what} ran as {other}: the registration was not refused under the limit"),
         }
-        assert_eq!(r.path.parallel, r.strategy.parallel, "{what}");
+        assert_eq!(r.path.shape, r.strategy.shape, "{what}");
         assert!(
             r.fallback_reason
                 .starts_with("IORING_REGISTER_BUFFERS (2 x 1 MiB): ENOMEM"),

@@ -146,6 +146,11 @@ fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError
             )));
         }
     }
+    if let Some(broker) = args.strategies.iter().find(|s| s.is_broker()) {
+        return Err(UsageError::msg(format!(
+            "{broker}: the broker's network-thread loop is not in this build yet"
+        )));
+    }
     match s.repeat {
         Repeat::Auto if s.order == Order::Grouped => Err(UsageError::msg(
             "--order grouped needs a fixed --repeat N: --repeat auto (the default) adds rounds until every interval \
@@ -185,7 +190,7 @@ pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
         for &cc in &ccs {
             for &chunk_bytes in &once(&args.chunk) {
                 for &strategy in &once(&args.strategies) {
-                    let shapes: Vec<(u32, Layout)> = if strategy.parallel {
+                    let shapes: Vec<(u32, Layout)> = if strategy.is_parallel() {
                         let layouts = once(&args.layout);
                         once(&args.threads)
                             .into_iter()

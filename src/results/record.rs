@@ -461,7 +461,7 @@ fn parse(bytes: &[u8]) -> anyhow::Result<RunsFile> {
         // A fallback written as prose: the method that ran is the path (as parallel as the strategy), the prose
         // its reason.
         if let Some((_, why)) = path_at.and_then(|i| record.get(i)).and_then(old_fallback) {
-            row.path.parallel = row.strategy.parallel;
+            row.path.shape = row.strategy.shape;
             if row.fallback_reason.is_empty() {
                 row.fallback_reason = why.to_string();
             }

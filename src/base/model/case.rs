@@ -87,7 +87,7 @@ impl CaseKey {
 impl fmt::Display for CaseKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.strategy)?;
-        if self.strategy.parallel {
+        if self.strategy.is_parallel() {
             write!(f, " ×{} {}", self.threads, self.layout)?;
         }
         write!(f, ", {}, {}", format_bytes(self.chunk_bytes), self.cache)?;
@@ -114,7 +114,7 @@ type Part = fn(&CaseKey) -> Option<String>;
 const LAYOUT: usize = 0;
 
 const PARTS: [Part; 8] = [
-    |k| k.strategy.parallel.then(|| k.layout.name().to_string()),
+    |k| k.strategy.is_parallel().then(|| k.layout.name().to_string()),
     |k| Some(format_bytes(k.chunk_bytes)),
     |k| Some(format!("({})", k.cache)),
     |k| Some(format!("rx:{}", k.receiver.map_or("theirs", |(m, _)| m.name()))),
@@ -157,7 +157,7 @@ impl Labeler {
     /// The strategy, its thread count when parallel, and every part that varies.
     pub fn label(&self, k: &CaseKey) -> String {
         let mut s = k.strategy.name().to_string();
-        if k.strategy.parallel && k.threads > 0 {
+        if k.strategy.is_parallel() && k.threads > 0 {
             s.push_str(&format!(" ×{}", k.threads));
         }
         for (part, varies) in PARTS.iter().zip(self.varies) {

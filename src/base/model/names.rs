@@ -105,10 +105,10 @@ macro_rules! as_text {
 }
 pub(crate) use as_text;
 
-/// Declares the transfer methods once: `Method` and the names of every `Strategy` (each method alone and as
-/// `parallel-<method>`) come from the same list.
+/// Declares the transfer methods once: `Method` and the names of every `Strategy` (each method alone, as
+/// `parallel-<method>`, and, for the methods listed after `broker:`, as `broker-<method>`) come from the same list.
 macro_rules! methods {
-    ($($(#[$vmeta:meta])* $variant:ident = $text:literal,)+) => {
+    ($($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ ; broker: [$($broker:ident),+ $(,)?]) => {
         named! {
             /// The transfer path of one connection.
             #[derive(Default)]
@@ -117,19 +117,28 @@ macro_rules! methods {
             }
         }
 
+        impl Method {
+            /// Whether a broker's network threads can serve consumers with this method (`broker-<method>`).
+            pub fn serves_consumers(self) -> bool {
+                matches!(self, $(Method::$broker)|+)
+            }
+        }
+
         impl Named for Strategy {
             const WHAT: &'static str = "strategy";
             fn all() -> &'static [Self] {
                 &[
-                    $(Strategy { parallel: false, method: Method::$variant },)+
-                    $(Strategy { parallel: true, method: Method::$variant },)+
+                    $(Strategy { shape: Shape::Serial, method: Method::$variant },)+
+                    $(Strategy { shape: Shape::Parallel, method: Method::$variant },)+
+                    $(Strategy { shape: Shape::Broker, method: Method::$broker },)+
                 ]
             }
             fn name(self) -> &'static str {
-                match (self.parallel, self.method) {
+                match (self.shape, self.method) {
                     $(
-                        (false, Method::$variant) => $text,
-                        (true, Method::$variant) => concat!("parallel-", $text),
+                        (Shape::Serial, Method::$variant) => $text,
+                        (Shape::Parallel, Method::$variant) => concat!("parallel-", $text),
+                        (Shape::Broker, Method::$variant) => concat!("broker-", $text),
                     )+
                 }
             }
@@ -165,6 +174,8 @@ methods! {
     TlsReadSend = "tls-read-send",
     /// The same TLS session with its keys handed to the kernel (kTLS), then sendfile(): zero-copy with TLS.
     KtlsSendfile = "ktls-sendfile",
+    ;
+    broker: [ReadSend, Sendfile, TlsReadSend, KtlsSendfile]
 }
 
 impl Method {
@@ -182,11 +193,26 @@ impl Method {
     }
 }
 
-/// A method on one connection, or on N (`parallel-<method>`: N threads, N connections, N file descriptors).
-/// Ordered serial before parallel, as tables and charts tell the story.
+named! {
+    /// How a strategy's connections are arranged. Ordered as tables and charts tell the story.
+    #[derive(Default)]
+    pub enum Shape: "shape" {
+        /// One connection carries the file.
+        #[default]
+        Serial = "serial",
+        /// N threads, N connections, N file descriptors, dividing the file by a `Layout` (`parallel-<method>`).
+        Parallel = "parallel",
+        /// A broker's few network threads serving the whole file to each of many consumers, each thread one epoll
+        /// loop over non-blocking sockets (`broker-<method>`), as a Kafka broker serves a hot log segment.
+        Broker = "broker",
+    }
+}
+
+/// A method in a shape: `sendfile`, `parallel-sendfile`, `broker-sendfile`. Ordered serial before parallel before
+/// broker, as tables and charts tell the story.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Strategy {
-    pub parallel: bool,
+    pub shape: Shape,
     pub method: Method,
 }
 
@@ -194,14 +220,35 @@ impl Strategy {
     /// The serial strategy of `method`.
     pub const fn serial(method: Method) -> Strategy {
         Strategy {
-            parallel: false,
+            shape: Shape::Serial,
             method,
         }
     }
 
     /// The parallel strategy of `method`.
     pub const fn parallel(method: Method) -> Strategy {
-        Strategy { parallel: true, method }
+        Strategy {
+            shape: Shape::Parallel,
+            method,
+        }
+    }
+
+    /// The broker strategy of `method` (only the methods that `serves_consumers` have a name).
+    pub const fn broker(method: Method) -> Strategy {
+        Strategy {
+            shape: Shape::Broker,
+            method,
+        }
+    }
+
+    /// `parallel-<method>`: N threads dividing the file.
+    pub fn is_parallel(self) -> bool {
+        self.shape == Shape::Parallel
+    }
+
+    /// `broker-<method>`: the whole file to each of many consumers.
+    pub fn is_broker(self) -> bool {
+        self.shape == Shape::Broker
     }
 }
 
@@ -316,9 +363,14 @@ mod tests {
     fn every_name_round_trips_and_unknown_ones_list_the_known() {
         for s in Strategy::all() {
             assert_eq!(s.name().parse::<Strategy>().unwrap(), *s);
-            assert_eq!(s.name().starts_with("parallel-"), s.parallel);
+            assert_eq!(s.name().starts_with("parallel-"), s.is_parallel());
+            assert_eq!(s.name().starts_with("broker-"), s.is_broker());
+            assert!(!s.is_broker() || s.method.serves_consumers(), "{s}");
         }
-        assert_eq!(Strategy::all().len(), 2 * Method::all().len());
+        let brokers = Method::all().iter().filter(|m| m.serves_consumers()).count();
+        assert_eq!(Strategy::all().len(), 2 * Method::all().len() + brokers);
+        assert_eq!(brokers, 4);
+        assert!("broker-splice".parse::<Strategy>().is_err());
         for c in Cache::all() {
             assert_eq!(Cache::from_name(c.name()).unwrap(), *c);
         }
@@ -342,5 +394,6 @@ mod tests {
         assert!(Cache::Warm < Cache::Cold);
         assert!(Strategy::serial(Method::ReadSend) < Strategy::parallel(Method::ReadSend));
         assert!(Strategy::serial(Method::DirectReadSend) < Strategy::parallel(Method::ReadSend));
+        assert!(Strategy::parallel(Method::KtlsSendfile) < Strategy::broker(Method::ReadSend));
     }
 }

@@ -77,7 +77,7 @@ impl Throughput {
             ..r.key()
         };
         let mut keys: Vec<CaseKey> = rows.iter().map(series).collect();
-        keys.sort_by_key(|k| (!k.strategy.parallel, *k));
+        keys.sort_by_key(|k| (!k.strategy.is_parallel(), *k));
         keys.dedup();
         let labeler = Labeler::new(&keys);
         let names = keys.iter().map(|k| labeler.label(k)).collect();
@@ -93,7 +93,7 @@ impl Throughput {
                 let mut references = Vec::new();
                 for ((i, threads), values) in groups {
                     let Some(s) = spread(values) else { continue };
-                    if keys[i].strategy.parallel {
+                    if keys[i].strategy.is_parallel() {
                         lines.entry(i).or_default().push((threads, s));
                     } else {
                         references.push((i, s));
@@ -107,7 +107,11 @@ impl Throughput {
             })
             .collect();
 
-        let mut threads: Vec<u32> = rows.iter().filter(|r| r.strategy.parallel).map(|r| r.threads).collect();
+        let mut threads: Vec<u32> = rows
+            .iter()
+            .filter(|r| r.strategy.is_parallel())
+            .map(|r| r.threads)
+            .collect();
         threads.sort_unstable();
         threads.dedup();
         if threads.is_empty() {

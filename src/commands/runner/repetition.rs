@@ -50,12 +50,12 @@ fn set_cache(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure
 
 /// The file ranges of each connection.
 fn stream_plans(ctx: &Context, case: &CaseKey) -> Vec<StreamPlan> {
-    let n = if case.strategy.parallel { case.threads } else { 1 };
+    let n = if case.strategy.is_parallel() { case.threads } else { 1 };
     (0..n)
         .map(|index| StreamPlan {
             file_bytes: ctx.fixture.size,
             chunk_bytes: case.chunk_bytes,
-            layout: if case.strategy.parallel {
+            layout: if case.strategy.is_parallel() {
                 case.layout
             } else {
                 Layout::Single

@@ -6,8 +6,8 @@ fn row(strategy: &str, mb_s: f64, status: Status) -> Row {
     Row {
         strategy,
         path: strategy,
-        threads: if strategy.parallel { 4 } else { 1 },
-        layout: if strategy.parallel {
+        threads: if strategy.is_parallel() { 4 } else { 1 },
+        layout: if strategy.is_parallel() {
             crate::base::model::Layout::Striped
         } else {
             crate::base::model::Layout::Single

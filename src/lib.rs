@@ -13,6 +13,7 @@
 //! private to it, so the compiler finds what nothing uses.
 
 mod base;
+mod broker;
 mod commands;
 mod experiment;
 mod results;

@@ -315,6 +315,65 @@ fn one_case_of_30_killed_after_12_rows_resumes_to_exactly_30() {
     assert_eq!(summary(&out)["cases"][0]["ok_runs"], 30);
 }
 
+/// A broker sweep (two strategies x two consumer counts x two network-thread counts) SIGKILLed twice and resumed:
+/// exactly --repeat ok rows per case, one per round, with the broker's dimensions in the case; consumers.csv never
+/// holds a consumer of a repetition twice, and holds every consumer of every row the last run wrote.
+#[test]
+fn a_broker_sweep_killed_and_resumed_keeps_one_row_per_case_and_round() {
+    let t = tmp();
+    let out = t.path().join("out");
+    let csv = out.join("runs.csv");
+    let args = run_args(&[
+        "--strategies",
+        "broker-sendfile,broker-read-send",
+        "--consumers",
+        "2,3",
+        "--network-threads",
+        "1,2",
+        "--min-time",
+        "30ms",
+        "--repeat",
+        "4",
+        "--out",
+        "out",
+    ]);
+    let mut first = Started::start(t.path(), &args, "first");
+    kill_after(&mut first, &csv, 5, Duration::ZERO);
+    let mut second = Started::start(t.path(), &with(&args, &["--resume"]), "second");
+    kill_after(&mut second, &csv, 17, Duration::from_millis(20));
+    let (status, stderr) = run(t.path(), &with(&args, &["--resume"]), "last");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let rows = finished_with(&out, 8, 4);
+    let ids: BTreeSet<&str> = rows.iter().map(|r| r.case_id.as_str()).collect();
+    assert!(
+        ids.iter()
+            .all(|id| id.contains("/k2-f1048576") || id.contains("/k3-f1048576")),
+        "{ids:?}"
+    );
+    let mut reader = csv::Reader::from_path(out.join("consumers.csv")).expect("consumers.csv");
+    let lines: Vec<xferbench::record::ConsumerRow> = reader.deserialize().map(|l| l.unwrap()).collect();
+    let mut seen = BTreeSet::new();
+    for l in &lines {
+        let key = (l.run_id.clone(), l.case_id.clone(), l.repetition, l.consumer);
+        assert!(seen.insert(key), "consumer line written twice: {l:?}");
+    }
+    let last_run = summary(&out)["run_id"].as_str().unwrap().to_string();
+    assert!(rows.iter().any(|r| r.run_id == last_run), "the last run wrote rows");
+    for r in rows.iter().filter(|r| r.run_id == last_run) {
+        let mine = lines
+            .iter()
+            .filter(|l| l.run_id == r.run_id && l.case_id == r.case_id && l.repetition == r.repetition)
+            .count();
+        assert_eq!(
+            mine as u32,
+            r.consumers.unwrap(),
+            "{} repetition {}",
+            r.case_id,
+            r.repetition
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Deliverable 2: one writer per result folder.
 

@@ -360,6 +360,7 @@ fn cases_one_field_apart_stay_apart_in_summary_charts_and_compare() {
         receiver: Some((RxMode::Copy, 256 << 10)),
         verify: false,
         queue_depth: None,
+        consumers: None,
     };
     let variants = [
         (

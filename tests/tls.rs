@@ -69,6 +69,7 @@ fn lying_sink(identity: xferbench::tls::SinkIdentity, announced: String) -> (Str
             cpus: None,
             tls_fingerprint: Some(announced),
             error: None,
+            stalls: true,
         };
         wire::write_line(&mut &sock, &ack).unwrap();
         match xferbench::tls::accept(&sock, identity.server_config()) {

@@ -2,7 +2,7 @@
 //! and nothing more. Whatever depends on the machine (free space, CPUs online, root) and on several flags at once
 //! is `config`'s to check; no clap type reaches the core.
 
-use crate::base::model::{Cache, Cc, Layout, Named, Order, Passes, Repeat, RxMode, Strategy, VerifyOn};
+use crate::base::model::{Cache, Cc, Layout, Named, Order, Passes, Preset, Repeat, RxMode, Strategy, VerifyOn};
 use crate::base::units::{self, CpuList};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
@@ -16,8 +16,15 @@ pub const DEFAULT_STRATEGIES: &str = "read-send,mmap-send,sendfile,parallel-send
 /// The size of the generated test file when none is given: the article's 1.2 GB.
 pub const DEFAULT_SIZE: &str = "1.2GB";
 
-/// Most connections one parallel case may open.
+/// Most connections one case may open (a parallel case's threads, a broker's consumers; wire::MAX_STREAMS).
 pub const MAX_THREADS: u32 = 1024;
+
+/// `--consumers` of a broker case when none is given.
+pub const DEFAULT_CONSUMERS: u32 = 8;
+/// `--network-threads` when none is given: Kafka's `num.network.threads`.
+pub const DEFAULT_NETWORK_THREADS: u32 = 3;
+/// `--fetch-size` when none is given: Kafka's `max.partition.fetch.bytes`.
+pub const DEFAULT_FETCH_BYTES: u64 = 1 << 20;
 
 /// The values of a `Named` set, as clap's possible values (listed in --help and in the error for anything else).
 fn named<T: Named + Send + Sync>() -> impl TypedValueParser<Value = T> {
@@ -128,6 +135,22 @@ pub struct RunArgs {
     /// How parallel strategies divide the file: striped (chunk k to thread k mod N) or contiguous.
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "striped", value_parser = parallel_layout())]
     pub layout: Vec<Layout>,
+    /// Consumers a broker-X case serves, each the whole file, comma-separated [default: 8].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', allow_hyphen_values = true, value_parser = units::count_in(1, MAX_THREADS))]
+    pub consumers: Vec<u32>,
+    /// A broker-X case's network threads, each one epoll loop over its share of the consumers, comma-separated
+    /// [default: 3, Kafka's num.network.threads].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', allow_hyphen_values = true, value_parser = units::count_in(1, MAX_THREADS))]
+    pub network_threads: Vec<u32>,
+    /// The most a network thread sends to one consumer before it moves on to the next (one fetch response),
+    /// comma-separated [default: 1MiB, Kafka's max.partition.fetch.bytes].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', allow_hyphen_values = true, value_parser = units::size_in(1, 1 << 31))]
+    pub fetch_size: Vec<u64>,
+    /// Settings of a system to imitate. kafka: --network-threads 3, --fetch-size 1MiB, --sndbuf 100KiB (102400,
+    /// socket.send.buffer.bytes), --nodelay, and for a spawned sink --rcvbuf 64KiB (the consumer's
+    /// receive.buffer.bytes); a flag given beside it wins. The socket settings apply to every case of the run.
+    #[arg(long, value_name = "NAME", value_parser = named::<Preset>())]
+    pub preset: Option<Preset>,
     /// Page-cache state before each pass: warm (file read first) or cold (file evicted), comma-separated.
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "warm", value_parser = named::<Cache>())]
     pub cache: Vec<Cache>,
@@ -267,6 +290,11 @@ pub struct RunSettings {
     /// Submission queue depth of the io-uring strategies (io-uring, io-uring-send-zc and their -fixed forms).
     #[arg(long, value_name = "N", default_value = "8", value_parser = units::count_in(1, 4096))]
     pub queue_depth: u32,
+    /// A fault for broker-X cases: the first N consumers of each repetition read nothing until every other
+    /// consumer has all its bytes (a stalled client); the others must not wait for them.
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = units::count_in(1, MAX_THREADS))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_consumers: Option<u32>,
 }
 
 #[derive(Debug, Args)]

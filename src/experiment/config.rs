@@ -5,7 +5,9 @@
 
 use crate::base::cli::{RunArgs, RunSettings, VerifyWhere};
 use crate::base::error::UsageError;
-use crate::base::model::{CaseKey, Cc, Layout, Order, Passes, Repeat, RxMode, Transport, VerifyOn};
+use crate::base::model::{
+    CaseKey, Cc, Consumers, Layout, Method, Order, Passes, Preset, Repeat, RxMode, Shape, Strategy, Transport, VerifyOn,
+};
 use crate::experiment::fixture::{FixtureSpec, default_path};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -146,11 +148,7 @@ fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError
             )));
         }
     }
-    if let Some(broker) = args.strategies.iter().find(|s| s.is_broker()) {
-        return Err(UsageError::msg(format!(
-            "{broker}: the broker's network-thread loop is not in this build yet"
-        )));
-    }
+    check_broker(args)?;
     match s.repeat {
         Repeat::Auto if s.order == Order::Grouped => Err(UsageError::msg(
             "--order grouped needs a fixed --repeat N: --repeat auto (the default) adds rounds until every interval \
@@ -166,11 +164,128 @@ fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError
     }
 }
 
+/// The broker's options need a broker strategy, and a broker needs the sink's per-consumer reports.
+fn check_broker(args: &RunArgs) -> Result<(), UsageError> {
+    let broker = args.strategies.iter().find(|s| s.is_broker());
+    let given = [
+        ("--consumers", !args.consumers.is_empty()),
+        ("--network-threads", !args.network_threads.is_empty()),
+        ("--fetch-size", !args.fetch_size.is_empty()),
+        ("--stalled-consumers", args.settings.stalled_consumers.is_some()),
+    ];
+    let Some(broker) = broker else {
+        return match given.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => Err(UsageError::msg(format!(
+                "{flag} shapes broker-X cases, and --strategies has none (e.g. broker-sendfile)"
+            ))),
+            None => Ok(()),
+        };
+    };
+    if args.settings.raw {
+        return Err(UsageError::msg(format!(
+            "{broker} needs the sink's report of every consumer, which --raw does not ask for"
+        )));
+    }
+    let fewest = args
+        .consumers
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(crate::base::cli::DEFAULT_CONSUMERS);
+    if let Some(stalled) = args.settings.stalled_consumers
+        && stalled >= fewest
+    {
+        return Err(UsageError::msg(format!(
+            "--stalled-consumers {stalled} leaves no consumer reading in a case of {fewest}: stall fewer than              --consumers"
+        )));
+    }
+    Ok(())
+}
+
+/// Kafka reads a log segment through a 32 KiB buffer when it cannot transferTo (`SslTransportLayer.transferFrom`;
+/// KAFKA-9110 raised it from 8 KiB): the call size of a broker's read paths.
+pub const BROKER_READ_BYTES: u64 = 32 << 10;
+
+/// Each broker case of `strategy`: network threads x consumers x fetch size, in the order given. Its calls ask for
+/// what is left of a fetch (sendfile paths) or Kafka's 32 KiB (read paths), so --chunk does not apply.
+fn broker_cases(args: &RunArgs, strategy: Strategy, template: CaseKey) -> Vec<CaseKey> {
+    use crate::base::cli::{DEFAULT_CONSUMERS, DEFAULT_FETCH_BYTES, DEFAULT_NETWORK_THREADS};
+    let or = |v: &[u32], d: u32| if v.is_empty() { vec![d] } else { once(v) };
+    let fetches = if args.fetch_size.is_empty() {
+        vec![DEFAULT_FETCH_BYTES]
+    } else {
+        once(&args.fetch_size)
+    };
+    let mut cases = Vec::new();
+    for threads in or(&args.network_threads, DEFAULT_NETWORK_THREADS) {
+        for count in or(&args.consumers, DEFAULT_CONSUMERS) {
+            for &fetch_bytes in &fetches {
+                let reads = matches!(strategy.method, Method::ReadSend | Method::TlsReadSend);
+                cases.push(CaseKey {
+                    strategy,
+                    threads,
+                    layout: Layout::Single,
+                    chunk_bytes: if reads { BROKER_READ_BYTES } else { fetch_bytes },
+                    queue_depth: None,
+                    consumers: Some(Consumers { count, fetch_bytes }),
+                    ..template
+                });
+            }
+        }
+    }
+    cases
+}
+
+/// The cases of one strategy, receive mode and the rest (`template`): one connection, threads x layouts, or a
+/// broker's network threads x consumers x fetch sizes.
+fn shapes(args: &RunArgs, template: CaseKey) -> Vec<CaseKey> {
+    match template.strategy.shape {
+        Shape::Serial => vec![template],
+        Shape::Parallel => {
+            let layouts = once(&args.layout);
+            once(&args.threads)
+                .into_iter()
+                .flat_map(|threads| {
+                    layouts.iter().map(move |&layout| CaseKey {
+                        threads,
+                        layout,
+                        ..template
+                    })
+                })
+                .collect()
+        }
+        Shape::Broker => broker_cases(args, template.strategy, template),
+    }
+}
+
+/// What `--preset` sets, where the flag itself was not given.
+fn apply_preset(args: &mut RunArgs) {
+    let Some(Preset::Kafka) = args.preset else { return };
+    use crate::base::cli::{DEFAULT_FETCH_BYTES, DEFAULT_NETWORK_THREADS};
+    if args.network_threads.is_empty() {
+        args.network_threads = vec![DEFAULT_NETWORK_THREADS];
+    }
+    if args.fetch_size.is_empty() {
+        args.fetch_size = vec![DEFAULT_FETCH_BYTES];
+    }
+    let s = &mut args.settings;
+    s.sndbuf.get_or_insert(KAFKA_SEND_BUFFER_BYTES);
+    s.nodelay = true;
+    if s.connect.is_none() {
+        s.rcvbuf.get_or_insert(KAFKA_CONSUMER_RECEIVE_BUFFER_BYTES);
+    }
+}
+
+/// Kafka's `socket.send.buffer.bytes` and the consumer's `receive.buffer.bytes`.
+pub const KAFKA_SEND_BUFFER_BYTES: u64 = 102_400;
+pub const KAFKA_CONSUMER_RECEIVE_BUFFER_BYTES: u64 = 65_536;
+
 /// Expands the command line into a plan: lists into cases, and the flags that cannot go together refused. The
 /// cases' congestion control is left unset where no --cc was given: `check_machine` puts the system's in.
-pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
+pub fn expand(mut args: RunArgs) -> Result<Plan, UsageError> {
     let rx_modes = once(&args.rx_mode);
     check_conflicts(&args, &rx_modes)?;
+    apply_preset(&mut args);
     let s = &args.settings;
     let source = match &s.file {
         Some(path) => Source::UserFile(path.clone()),
@@ -190,28 +305,24 @@ pub fn expand(args: RunArgs) -> Result<Plan, UsageError> {
         for &cc in &ccs {
             for &chunk_bytes in &once(&args.chunk) {
                 for &strategy in &once(&args.strategies) {
-                    let shapes: Vec<(u32, Layout)> = if strategy.is_parallel() {
-                        let layouts = once(&args.layout);
-                        once(&args.threads)
-                            .into_iter()
-                            .flat_map(|t| layouts.iter().map(move |&l| (t, l)))
-                            .collect()
-                    } else {
-                        vec![(1, Layout::Single)]
-                    };
-                    for (threads, layout) in shapes {
-                        for &mode in &rx_modes {
-                            cases.push(CaseKey {
-                                cache,
-                                cc,
-                                strategy,
-                                threads,
-                                layout,
-                                chunk_bytes,
-                                receiver: spawned.then_some((mode, s.rx_buffer)),
-                                verify: s.verify,
-                                queue_depth: strategy.method.has_queue().then_some(s.queue_depth),
-                            });
+                    for &mode in &rx_modes {
+                        let template = CaseKey {
+                            cache,
+                            cc,
+                            strategy,
+                            threads: 1,
+                            layout: Layout::Single,
+                            chunk_bytes,
+                            receiver: spawned.then_some((mode, s.rx_buffer)),
+                            verify: s.verify,
+                            queue_depth: strategy.method.has_queue().then_some(s.queue_depth),
+                            consumers: None,
+                        };
+                        for case in shapes(&args, template) {
+                            // Broker cases do not vary with --chunk: the second chunk gives the same ones.
+                            if !cases.contains(&case) {
+                                cases.push(case);
+                            }
                         }
                     }
                 }
@@ -509,5 +620,78 @@ mod tests {
         assert!(check_against_file(&p, 4 << 20).is_ok());
         let e = check_against_file(&p, 3 << 20).unwrap_err().to_string();
         assert!(e.contains("leaves threads without data"), "{e}");
+    }
+
+    #[test]
+    fn broker_cases_ask_what_kafka_asks_per_call_and_ignore_chunk() {
+        let p = plan(&[
+            "--strategies",
+            "broker-sendfile,broker-tls-read-send",
+            "--consumers",
+            "1,16",
+            "--chunk",
+            "64KiB,1MiB",
+        ])
+        .unwrap();
+        let shape: Vec<(String, u32, u64, u32)> = p
+            .cases
+            .iter()
+            .map(|c| {
+                (
+                    c.strategy.to_string(),
+                    c.threads,
+                    c.chunk_bytes,
+                    c.consumers.unwrap().count,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("broker-sendfile".into(), 3, 1 << 20, 1),
+                ("broker-sendfile".into(), 3, 1 << 20, 16),
+                ("broker-tls-read-send".into(), 3, BROKER_READ_BYTES, 1),
+                ("broker-tls-read-send".into(), 3, BROKER_READ_BYTES, 16),
+            ]
+        );
+        assert!(
+            p.cases
+                .iter()
+                .all(|c| c.layout == Layout::Single && c.connections() == c.consumers.unwrap().count)
+        );
+    }
+
+    #[test]
+    fn the_kafka_preset_sets_what_it_says_and_a_given_flag_wins() {
+        let p = plan(&["--strategies", "broker-sendfile", "--preset", "kafka"]).unwrap();
+        let s = &p.settings;
+        assert_eq!((s.sndbuf, s.rcvbuf, s.nodelay), (Some(102_400), Some(65_536), true));
+        let c = p.cases[0];
+        assert_eq!((c.threads, c.consumers.unwrap().fetch_bytes), (3, 1 << 20));
+        let p = plan(&[
+            "--strategies",
+            "broker-sendfile",
+            "--preset",
+            "kafka",
+            "--sndbuf",
+            "1MiB",
+            "--fetch-size",
+            "64KiB",
+        ])
+        .unwrap();
+        assert_eq!(p.settings.sndbuf, Some(1 << 20));
+        assert_eq!(p.cases[0].consumers.unwrap().fetch_bytes, 64 << 10);
+        // A remote sink is started with its own receive buffer: the preset leaves --rcvbuf alone.
+        let p = plan(&[
+            "--strategies",
+            "broker-sendfile",
+            "--preset",
+            "kafka",
+            "--connect",
+            "h:1",
+        ])
+        .unwrap();
+        assert_eq!(p.settings.rcvbuf, None);
+        assert!(plan(&["--strategies", "broker-sendfile", "--raw", "--connect", "h:1"]).is_err());
     }
 }

@@ -130,6 +130,21 @@ pub struct StreamHeader {
     /// or 0: no series).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_ms: Option<u32>,
+    /// A stalled consumer and the streams it waits for (`--stalled-consumers`); absent for every other stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<Stall>,
+}
+
+/// One stream of a repetition in which some consumers stall: the stalled ones read nothing until `others` streams
+/// of the same `group` have all their bytes; the rest count towards the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stall {
+    /// The same for every stream of one repetition.
+    pub group: String,
+    /// This stream is a stalled one.
+    pub waits: bool,
+    /// How many streams the stalled ones wait for.
+    pub others: u32,
 }
 
 impl StreamHeader {
@@ -160,6 +175,9 @@ pub struct Ack {
     #[serde(default)]
     pub tls_fingerprint: Option<String>,
     pub error: Option<String>,
+    /// The sink honours the header's `stall` (absent from sinks of earlier releases, which ignore it).
+    #[serde(default)]
+    pub stalls: bool,
 }
 
 /// What the sink saw on one stream.
@@ -549,6 +567,7 @@ mod tests {
             pass_notices: false,
             tls: false,
             interval_ms: None,
+            stall: None,
         };
         let mut buf = Vec::new();
         write_header(&mut buf, &h).unwrap();
@@ -595,6 +614,7 @@ mod tests {
             cpus: None,
             tls_fingerprint: None,
             error: error.map(String::from),
+            stalls: false,
         };
         write_line(&mut line, &ack).unwrap();
         line

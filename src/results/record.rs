@@ -34,9 +34,11 @@ pub struct Row {
     /// Why the path differs from the strategy, in the kernel's or the library's words (empty when it does not).
     #[serde(default)]
     pub fallback_reason: String,
-    /// Connections, each with its own thread and file descriptor (1 for serial strategies).
+    /// Sender threads: connections, each with its own thread and file descriptor (1 for serial strategies); for a
+    /// broker strategy, its network threads (the connections are `consumers`).
     pub threads: u32,
-    /// Bytes asked of each transfer call (the user buffer size for read-send).
+    /// Bytes asked of each transfer call (the user buffer size for read-send; for a broker: the fetch size for
+    /// its sendfile paths, whose calls ask for what is left of the fetch, Kafka's 32 KiB reads for its read paths).
     pub chunk_bytes: u64,
     /// `striped` (thread k sends chunks k, k+N, ...) or `contiguous` (one range per thread); `single` when serial.
     pub layout: Layout,
@@ -216,6 +218,30 @@ pub struct Row {
     pub sink_cpus: String,
     /// io_uring queue depth (empty for other strategies).
     pub queue_depth: Option<u32>,
+    /// A broker strategy's consumers, each sent the whole file every pass (empty for other strategies).
+    #[serde(default)]
+    pub consumers: Option<u32>,
+    /// The most a broker's network thread sends to one consumer in one visit before it moves on (a fetch).
+    #[serde(default)]
+    pub fetch_bytes: Option<u64>,
+    /// Consumers told to read nothing until every other consumer had all its bytes (`--stalled-consumers`).
+    #[serde(default)]
+    pub stalled_consumers: Option<u32>,
+    /// Each consumer's MB/s (its bytes over the time from the release to its last byte): the slowest and the
+    /// fastest consumer's.
+    #[serde(default)]
+    pub consumer_min_mb_s: Option<f64>,
+    #[serde(default)]
+    pub consumer_max_mb_s: Option<f64>,
+    /// Jain's fairness index over the consumers' MB/s: 1 when every consumer got the same, 1/consumers when one
+    /// got everything.
+    #[serde(default)]
+    pub consumer_jain: Option<f64>,
+    /// The time the slowest consumer took to get all its bytes, and the median consumer's (from the release).
+    #[serde(default)]
+    pub consumer_slowest_s: Option<f64>,
+    #[serde(default)]
+    pub consumer_median_s: Option<f64>,
     /// Fraction of zero-copy sends the kernel reported it copied anyway (empty for other strategies).
     pub zerocopy_copied_ratio: Option<f64>,
     /// The TLS 1.3 cipher suite of a TLS strategy's sessions (e.g. `TLS13_AES_256_GCM_SHA384`; empty otherwise).
@@ -246,6 +272,31 @@ pub struct Row {
     /// Bytes per interval of each stream, for series.csv (not a column: written beside the row).
     #[serde(skip)]
     pub series: Vec<SeriesRow>,
+    /// Each consumer of a broker case, for consumers.csv (not a column: written beside the row).
+    #[serde(skip)]
+    pub consumer_rows: Vec<ConsumerRow>,
+}
+
+/// One line of consumers.csv: what one consumer of one repetition of a broker case got.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerRow {
+    pub run_id: String,
+    pub case_id: String,
+    pub round: u32,
+    pub repetition: u32,
+    /// 0-based consumer (stream) index.
+    pub consumer: u32,
+    /// The network thread that served it (consumer mod network threads).
+    pub network_thread: u32,
+    /// Bytes the sink counted on it, every pass.
+    pub bytes: u64,
+    /// From the release of the network threads to its first and to its last byte.
+    pub first_byte_s: Option<f64>,
+    pub last_byte_s: Option<f64>,
+    /// Its bytes over `last_byte_s`.
+    pub mb_s: Option<f64>,
+    /// It was told to read nothing until the others had all their bytes.
+    pub stalled: bool,
 }
 
 /// One line of series.csv: the bytes one stream of one repetition received in one interval (`--interval`).
@@ -286,6 +337,10 @@ impl Row {
             },
             verify: self.verify,
             queue_depth: self.queue_depth,
+            consumers: match (self.consumers, self.fetch_bytes) {
+                (Some(count), Some(fetch_bytes)) => Some(crate::base::model::Consumers { count, fetch_bytes }),
+                _ => None,
+            },
         }
     }
 
@@ -300,9 +355,14 @@ impl Row {
         }
     }
 
-    /// Bytes the repetition moved: every pass of the file.
+    /// Bytes the repetition moved: every pass of the file, to every consumer of a broker.
     pub fn bytes_moved(&self) -> u64 {
-        self.file_bytes * u64::from(self.passes.max(1))
+        self.file_bytes * u64::from(self.passes.max(1)) * u64::from(self.consumers.unwrap_or(1).max(1))
+    }
+
+    /// The connections the repetition opened (its streams).
+    pub fn connections(&self) -> u32 {
+        self.consumers.unwrap_or(self.threads).max(1)
     }
 
     /// `v` per 10^9 bytes moved.

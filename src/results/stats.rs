@@ -65,6 +65,14 @@ pub fn median(values: &[f64]) -> Option<f64> {
     median_of_sorted(&sorted(values))
 }
 
+/// Jain's fairness index of `values` (rates): (Σx)² / (n·Σx²), 1 when all are equal, 1/n when one has everything
+/// (Jain, Chiu and Hawe, 1984). None without values, or when every value is 0.
+pub fn jain(values: &[f64]) -> Option<f64> {
+    let sum: f64 = values.iter().sum();
+    let squares: f64 = values.iter().map(|x| x * x).sum();
+    (!values.is_empty() && squares > 0.0).then(|| sum * sum / (values.len() as f64 * squares))
+}
+
 /// A median with an interval and the real confidence level of that interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
@@ -299,6 +307,16 @@ pub fn modes(values: &[f64]) -> Option<Modes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jain_is_one_when_fair_and_one_over_n_when_one_gets_all() {
+        assert_eq!(jain(&[3.0, 3.0, 3.0, 3.0]), Some(1.0));
+        assert_eq!(jain(&[5.0, 0.0, 0.0, 0.0]), Some(0.25));
+        // Two of four at half rate: (1+1+0.5+0.5)^2 / (4 * (1+1+0.25+0.25)) = 9 / 10.
+        assert!((jain(&[1.0, 1.0, 0.5, 0.5]).unwrap() - 0.9).abs() < 1e-12);
+        assert_eq!(jain(&[]), None);
+        assert_eq!(jain(&[0.0, 0.0]), None);
+    }
 
     #[test]
     fn order_statistic_intervals_have_their_exact_levels() {

@@ -388,6 +388,7 @@ pub fn stream_header(file_bytes: u64, chunk_bytes: u64) -> xferbench::wire::Stre
         pass_notices: false,
         tls: false,
         interval_ms: None,
+        stall: None,
     }
 }
 

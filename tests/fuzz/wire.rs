@@ -39,6 +39,7 @@ fn valid_header() -> StreamHeader {
         pass_notices: true,
         tls: false,
         interval_ms: None,
+        stall: None,
     }
 }
 
@@ -239,6 +240,7 @@ fn valid_ack() -> Ack {
         cpus: None,
         tls_fingerprint: None,
         error: None,
+        stalls: true,
     }
 }
 

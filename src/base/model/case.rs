@@ -6,11 +6,19 @@
 //! `compare` can line up a 1.2 GB set with a 16 GB one (each side's size and passes are shown beside it).
 
 use super::cc::Cc;
-use super::names::{Cache, Layout, Method, Named, RxMode, Strategy};
+use super::names::{Cache, Layout, Method, Named, RxMode, Shape, Strategy};
 use crate::base::units::format_bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
+
+/// What a broker case serves: how many consumers take the whole file each, and the most one visit of a network
+/// thread sends to one consumer before it moves on (a fetch response, Kafka's `max.partition.fetch.bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Consumers {
+    pub count: u32,
+    pub fetch_bytes: u64,
+}
 
 /// What one experiment is. Ordered as tables and charts tell the story: warm before cold, serial before parallel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -19,7 +27,7 @@ pub struct CaseKey {
     /// The congestion control every data socket used (None: rows from before xferbench set and recorded it).
     pub cc: Option<Cc>,
     pub strategy: Strategy,
-    /// Connections (1 for serial strategies).
+    /// Sender threads: the connections of a parallel strategy (1 for serial ones), a broker's network threads.
     pub threads: u32,
     /// `single` for serial strategies.
     pub layout: Layout,
@@ -32,12 +40,25 @@ pub struct CaseKey {
     pub verify: bool,
     /// Submission queue depth, for the methods that have one.
     pub queue_depth: Option<u32>,
+    /// The consumers a broker case serves (None for the other shapes).
+    #[serde(default)]
+    pub consumers: Option<Consumers>,
 }
 
 impl CaseKey {
-    /// The serial sendfile case this one is measured against (`vs sf`): the same chunk, cache, receiver and
-    /// congestion control.
+    /// The case this one is measured against (`vs sf`): serial sendfile with the same chunk, cache, receiver and
+    /// congestion control; for a broker case, broker-sendfile with the same consumers, network threads and fetch
+    /// size (whose calls ask for what is left of a fetch).
     pub fn sendfile_baseline(&self) -> CaseKey {
+        if let Some(c) = self.consumers {
+            return CaseKey {
+                strategy: Strategy::broker(Method::Sendfile),
+                chunk_bytes: c.fetch_bytes,
+                layout: Layout::Single,
+                queue_depth: None,
+                ..*self
+            };
+        }
         CaseKey {
             strategy: Strategy::serial(Method::Sendfile),
             threads: 1,
@@ -60,6 +81,15 @@ impl CaseKey {
         CaseKey { threads: 0, ..*self }
     }
 
+    /// The connections a repetition of this case opens: one per consumer of a broker, one per thread otherwise.
+    pub fn connections(&self) -> u32 {
+        match (self.consumers, self.strategy.shape) {
+            (Some(c), _) => c.count,
+            (None, Shape::Parallel) => self.threads,
+            (None, _) => 1,
+        }
+    }
+
     /// The stable text of the `case_id` column.
     pub fn id(&self) -> String {
         let mut id = format!(
@@ -79,6 +109,9 @@ impl CaseKey {
         if let Some(cc) = self.cc {
             id.push_str(&format!("/cc-{cc}"));
         }
+        if let Some(c) = self.consumers {
+            id.push_str(&format!("/k{}-f{}", c.count, c.fetch_bytes));
+        }
         id
     }
 }
@@ -90,7 +123,24 @@ impl fmt::Display for CaseKey {
         if self.strategy.is_parallel() {
             write!(f, " ×{} {}", self.threads, self.layout)?;
         }
-        write!(f, ", {}, {}", format_bytes(self.chunk_bytes), self.cache)?;
+        match self.consumers {
+            Some(c) => {
+                write!(
+                    f,
+                    ", {} consumer{}, {} network thread{}, fetch {}",
+                    c.count,
+                    if c.count == 1 { "" } else { "s" },
+                    self.threads,
+                    if self.threads == 1 { "" } else { "s" },
+                    format_bytes(c.fetch_bytes)
+                )?;
+                if self.chunk_bytes != c.fetch_bytes {
+                    write!(f, ", reads of {}", format_bytes(self.chunk_bytes))?;
+                }
+                write!(f, ", {}", self.cache)?;
+            }
+            None => write!(f, ", {}, {}", format_bytes(self.chunk_bytes), self.cache)?,
+        }
         if let Some((mode, buffer)) = self.receiver {
             write!(f, ", rx {mode} {}", format_bytes(buffer))?;
         }
@@ -113,7 +163,7 @@ type Part = fn(&CaseKey) -> Option<String>;
 /// The layout part: serial cases all say `single`, so it varies only where parallel cases' layouts differ.
 const LAYOUT: usize = 0;
 
-const PARTS: [Part; 8] = [
+const PARTS: [Part; 10] = [
     |k| k.strategy.is_parallel().then(|| k.layout.name().to_string()),
     |k| Some(format_bytes(k.chunk_bytes)),
     |k| Some(format!("({})", k.cache)),
@@ -122,6 +172,8 @@ const PARTS: [Part; 8] = [
     |k| k.verify.then(|| "verified".to_string()),
     |k| k.queue_depth.map(|d| format!("depth {d}")),
     |k| Some(k.cc.map_or_else(|| "cc ?".to_string(), |c| c.to_string())),
+    |k| k.consumers.map(|_| format!("{} net", k.threads)),
+    |k| k.consumers.map(|c| format!("fetch {}", format_bytes(c.fetch_bytes))),
 ];
 
 /// Where the chunk and the cache state are in `PARTS`: tables give them columns of their own.
@@ -154,11 +206,14 @@ impl Labeler {
         self
     }
 
-    /// The strategy, its thread count when parallel, and every part that varies.
+    /// The strategy, its thread count when parallel or its consumers when a broker, and every part that varies.
     pub fn label(&self, k: &CaseKey) -> String {
         let mut s = k.strategy.name().to_string();
         if k.strategy.is_parallel() && k.threads > 0 {
             s.push_str(&format!(" ×{}", k.threads));
+        }
+        if let Some(c) = k.consumers {
+            s.push_str(&format!(" →{}", c.count));
         }
         for (part, varies) in PARTS.iter().zip(self.varies) {
             if let Some(text) = varies.then(|| part(k)).flatten() {
@@ -185,6 +240,21 @@ mod tests {
             receiver: Some((RxMode::Copy, 256 << 10)),
             verify: false,
             queue_depth: None,
+            consumers: None,
+        }
+    }
+
+    fn broker() -> CaseKey {
+        CaseKey {
+            strategy: Strategy::broker(Method::ReadSend),
+            threads: 3,
+            layout: Layout::Single,
+            chunk_bytes: 32 << 10,
+            consumers: Some(Consumers {
+                count: 8,
+                fetch_bytes: 1 << 20,
+            }),
+            ..key()
         }
     }
 
@@ -228,6 +298,22 @@ mod tests {
                 ..k
             },
             CaseKey { cc: None, ..k },
+            broker(),
+            CaseKey { threads: 1, ..broker() },
+            CaseKey {
+                consumers: Some(Consumers {
+                    count: 64,
+                    fetch_bytes: 1 << 20,
+                }),
+                ..broker()
+            },
+            CaseKey {
+                consumers: Some(Consumers {
+                    count: 8,
+                    fetch_bytes: 64 << 10,
+                }),
+                ..broker()
+            },
         ]
     }
 
@@ -272,6 +358,28 @@ mod tests {
         assert_eq!(
             key().id(),
             "parallel-sendfile/t4/striped/c1048576/warm/rx-copy-262144/cc-cubic"
+        );
+    }
+
+    #[test]
+    fn a_broker_case_is_measured_against_broker_sendfile_with_its_consumers() {
+        let b = broker().sendfile_baseline();
+        assert_eq!(b.strategy, Strategy::broker(Method::Sendfile));
+        assert_eq!(
+            (b.threads, b.consumers, b.chunk_bytes),
+            (3, broker().consumers, 1 << 20)
+        );
+        assert_eq!(b.sendfile_baseline(), b);
+        assert_eq!((broker().connections(), key().connections()), (8, 4));
+        assert_eq!(
+            broker().id(),
+            "broker-read-send/t3/single/c32768/warm/rx-copy-262144/cc-cubic/k8-f1048576"
+        );
+        assert_eq!(Labeler::new(&[broker()]).label(&broker()), "broker-read-send →8");
+        let other = CaseKey { threads: 1, ..broker() };
+        assert_eq!(
+            Labeler::new(&[broker(), other]).label(&other),
+            "broker-read-send →8 1 net"
         );
     }
 }

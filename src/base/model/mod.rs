@@ -8,9 +8,11 @@ mod cc;
 mod names;
 mod status;
 
-pub use case::{CaseKey, Labeler};
+pub use case::{CaseKey, Consumers, Labeler};
 pub use cc::Cc;
-pub use names::{Cache, Layout, Method, Named, Order, RxMode, Shape, Strategy, Transport, UnknownName, VerifyOn};
+pub use names::{
+    Cache, Layout, Method, Named, Order, Preset, RxMode, Shape, Strategy, Transport, UnknownName, VerifyOn,
+};
 pub use status::{Flag, Flags, Status};
 
 /// Serde for a type written as its text (`Display`) and read with its `parse`, so plan.json says `auto` or `3`.

@@ -328,6 +328,17 @@ impl VerifyOn {
 }
 
 named! {
+    /// Settings taken together from a system that the run imitates.
+    pub enum Preset: "preset" {
+        /// A Kafka broker's defaults: 3 network threads (`num.network.threads`), 1 MiB fetches
+        /// (`max.partition.fetch.bytes`), a 100 KiB send buffer (`socket.send.buffer.bytes` 102400), TCP_NODELAY on
+        /// (the broker sets it on every connection), and a 64 KiB receive buffer for a spawned sink (the consumer's
+        /// `receive.buffer.bytes` 65536).
+        Kafka = "kafka",
+    }
+}
+
+named! {
     /// The order of the cases within each round.
     #[derive(Default)]
     pub enum Order: "order" {

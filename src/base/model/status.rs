@@ -73,6 +73,8 @@ named! {
         PassesCapped = "passes-capped",
         /// Measured in a guest under an emulator (QEMU's TCG): the numbers are the emulator's, not the kernel's.
         Emulated = "emulated",
+        /// A broker's consumer got less than half the median consumer's MB/s.
+        ConsumerBehind = "consumer-behind",
     }
 }
 

@@ -7,6 +7,7 @@
 //! in (DejaVu Sans from the `dejavu` crate) so that charts render the same on a bare machine with no font package.
 
 pub(crate) mod bands;
+mod consumers;
 mod cpu;
 mod latency;
 mod switches;
@@ -211,7 +212,14 @@ pub(crate) fn read_series(dir: &Path) -> anyhow::Result<Vec<crate::results::reco
 pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let rows = ok_rows(dir)?;
     let mut files = Vec::new();
-    files.extend(render(dir, &throughput::Throughput::new(&rows))?);
+    // Threads are the x axis there; a broker's cases have consumers instead, and a chart of their own.
+    let plain: Vec<Row> = rows.iter().filter(|r| r.consumers.is_none()).cloned().collect();
+    if !plain.is_empty() {
+        files.extend(render(dir, &throughput::Throughput::new(&plain))?);
+    }
+    if let Some(c) = consumers::ConsumerChart::new(&rows) {
+        files.extend(render(dir, &c)?);
+    }
     files.extend(render(dir, &cpu::Cpu::new(&rows))?);
     files.extend(render(dir, &switches::Switches::new(&rows))?);
     files.extend(render(dir, &latency::Latency::new(&rows))?);

@@ -42,6 +42,9 @@ pub fn open_streams(
     let mut socks = Vec::with_capacity(plans.len());
     let mut sessions = Vec::with_capacity(plans.len());
     let tls = case.strategy.method.tls();
+    // The streams of one repetition with stalled consumers share a group name no other repetition has.
+    let group = format!("{}/{}/{}", ctx.run_id, row.case_id, crate::base::env::monotonic_ns());
+    let stalled = row.stalled_consumers.unwrap_or(0);
     for stream_plan in plans {
         let sock = connect(&target.addrs, &target.label).map_err(fail(Status::ConnectFailed))?;
         configure(&sock, plan, case, row).map_err(fail(Status::SetupFailed))?;
@@ -60,6 +63,11 @@ pub fn open_streams(
                 pass_notices,
                 tls,
                 interval_ms: plan.interval_ms(),
+                stall: (stalled > 0).then(|| wire::Stall {
+                    group: group.clone(),
+                    waits: stream_plan.index < stalled,
+                    others: stream_plan.streams.saturating_sub(stalled),
+                }),
             };
             wire::write_header(&mut &sock, &header).map_err(|e| fail(Status::ConnectFailed)(e.into()))?;
             if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {
@@ -71,22 +79,7 @@ pub fn open_streams(
             let ack = read_ack(&mut BufReader::new(&sock))
                 .map_err(|e| fail(Status::Refused)(e.context(format!("sink at {}", target.label))))?;
             same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
-            match case.receiver {
-                // The receiving side is set up over there: the row records what that sink said it uses.
-                None => {
-                    row.rx_mode = Some(ack.rx_mode);
-                    row.rx_buffer_bytes = Some(ack.rx_buffer_bytes);
-                    row.rcvbuf_bytes = ack.rcvbuf_bytes;
-                    row.sink_cpus = ack.cpus.clone().unwrap_or_default();
-                }
-                Some((mode, _)) if mode != ack.rx_mode => {
-                    return Err(fail(Status::SetupFailed)(anyhow::anyhow!(
-                        "the sink receives in mode {}",
-                        ack.rx_mode
-                    )));
-                }
-                Some(_) => {}
-            }
+            take_ack(&ack, &header, case, row, &target.label)?;
             if tls {
                 sessions.push(Some(handshake(&sock, &ack, &target.label)?));
             }
@@ -98,6 +91,30 @@ pub fn open_streams(
         sessions,
         same_clock,
     })
+}
+
+/// What the ack tells the row (a remote sink's receiver), and whether it answers what the header asked.
+fn take_ack(ack: &wire::Ack, header: &StreamHeader, case: &CaseKey, row: &mut Row, label: &str) -> Result<(), Failure> {
+    if header.stall.is_some() && !ack.stalls {
+        return Err(fail(Status::SetupFailed)(anyhow::anyhow!(
+            "the sink at {label} does not stall consumers (--stalled-consumers needs a sink of this release)"
+        )));
+    }
+    match case.receiver {
+        // The receiving side is set up over there: the row records what that sink said it uses.
+        None => {
+            row.rx_mode = Some(ack.rx_mode);
+            row.rx_buffer_bytes = Some(ack.rx_buffer_bytes);
+            row.rcvbuf_bytes = ack.rcvbuf_bytes;
+            row.sink_cpus = ack.cpus.clone().unwrap_or_default();
+            Ok(())
+        }
+        Some((mode, _)) if mode != ack.rx_mode => Err(fail(Status::SetupFailed)(anyhow::anyhow!(
+            "the sink receives in mode {}",
+            ack.rx_mode
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
 /// The sender's TLS handshake, pinned to the certificate the sink's ack announced (outside the timed section).

@@ -4,6 +4,7 @@
 //! last. SIGINT and SIGTERM stop the run within a second or two with what was finished kept.
 
 mod connect;
+mod consumers;
 mod context;
 mod folder;
 mod repetition;

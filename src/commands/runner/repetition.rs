@@ -48,9 +48,9 @@ fn set_cache(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure
     Ok(())
 }
 
-/// The file ranges of each connection.
+/// The file ranges of each connection (a broker's consumers each carry the whole file).
 fn stream_plans(ctx: &Context, case: &CaseKey) -> Vec<StreamPlan> {
-    let n = if case.strategy.is_parallel() { case.threads } else { 1 };
+    let n = case.connections();
     (0..n)
         .map(|index| StreamPlan {
             file_bytes: ctx.fixture.size,
@@ -77,19 +77,7 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     let cold_passes = case.cache == Cache::Cold && passes > 1;
     let opened = connect::open_streams(ctx, case, row, &plans, cold_passes)?;
     let socks = &opened.socks;
-    let opts = SendOptions {
-        chunk_bytes: case.chunk_bytes,
-        queue_depth: plan.settings.queue_depth,
-    };
-    let mut streams = Streams::prepare(
-        case.strategy.method,
-        &ctx.fixture.path,
-        &plans,
-        socks,
-        &opts,
-        opened.sessions,
-    )
-    .map_err(fail(Status::SetupFailed))?;
+    let mut senders = Senders::prepare(ctx, case, &plans, socks, opened.sessions).map_err(fail(Status::SetupFailed))?;
     let deadline = Instant::now() + plan.settings.timeout;
     let limits = Limits {
         deadline,
@@ -101,11 +89,11 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     let span_count = if cold_passes { passes } else { 1 };
     for span_index in 0..span_count {
         if span_index > 0 {
-            streams.release_pages();
+            senders.release_pages();
             set_cache(ctx, case, row)?;
         }
         let last = span_index + 1 == span_count;
-        let span = streams
+        let span = senders
             .run(if cold_passes { 1 } else { passes }, cold_passes, last, limits)
             .map_err(fail(Status::SetupFailed))?;
         let failed = !span.errors.is_empty();
@@ -126,14 +114,74 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     let replies = collect_replies(ctx, socks, wait, row)?;
     let end = Snapshot::take().map_err(fail(Status::ProbeFailed))?;
 
-    let stats = streams.stats();
+    let stats = senders.stats();
     fill_sender(row, case, &stats, &spans);
     fill_system(row, &spans, &end, cold_passes);
     fill_times(row, ctx, &spans, &replies, opened.same_clock, cold_passes);
     fill_sink(row, ctx, &replies, socks.len());
     fill_tcp(row, &spans, &replies);
     fill_series(row, &plans, &replies);
+    if case.consumers.is_some() {
+        super::consumers::fill(row, case, &spans, &replies.reports, opened.same_clock);
+    }
     judge(row, ctx, send_failed, &replies)
+}
+
+/// Who sends a case: a thread per connection (`Streams`), or a broker's network threads over its consumers.
+enum Senders<'a> {
+    Streams(Streams<'a>),
+    Broker(crate::broker::Broker<'a>),
+}
+
+impl<'a> Senders<'a> {
+    /// Builds every connection's path, outside the timed section.
+    fn prepare(
+        ctx: &Context,
+        case: &CaseKey,
+        plans: &'a [StreamPlan],
+        socks: &'a [TcpStream],
+        sessions: Vec<Option<rustls::ClientConnection>>,
+    ) -> anyhow::Result<Senders<'a>> {
+        let method = case.strategy.method;
+        let path = &ctx.fixture.path;
+        if let Some(c) = case.consumers {
+            let shape = crate::broker::Shape {
+                network_threads: case.threads,
+                fetch_bytes: c.fetch_bytes,
+                read_bytes: crate::experiment::config::BROKER_READ_BYTES,
+            };
+            let broker = crate::broker::Broker::prepare(method, path, ctx.fixture.size, socks, shape, sessions)?;
+            return Ok(Senders::Broker(broker));
+        }
+        let opts = SendOptions {
+            chunk_bytes: case.chunk_bytes,
+            queue_depth: ctx.plan.settings.queue_depth,
+        };
+        Ok(Senders::Streams(Streams::prepare(
+            method, path, plans, socks, &opts, sessions,
+        )?))
+    }
+
+    fn run(&mut self, passes: u32, notices: bool, last: bool, limits: Limits) -> anyhow::Result<Span> {
+        match self {
+            Senders::Streams(s) => s.run(passes, notices, last, limits),
+            Senders::Broker(b) => b.run(passes, notices, last, limits),
+        }
+    }
+
+    /// Lets go of what keeps the file's pages resident (a broker's paths hold no mappings).
+    fn release_pages(&mut self) {
+        if let Senders::Streams(s) = self {
+            s.release_pages();
+        }
+    }
+
+    fn stats(&self) -> CallStats {
+        match self {
+            Senders::Streams(s) => s.stats(),
+            Senders::Broker(b) => b.stats(),
+        }
+    }
 }
 
 /// The connections' own view: the sender's sockets' TCP_INFO after the last span (its counters cover every pass),
@@ -504,6 +552,9 @@ fn base_row(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32)
         sender_cpus: plan.sender_cpus.as_ref().map(|c| c.text.clone()).unwrap_or_default(),
         sink_cpus: plan.sink_cpus.as_ref().map(|c| c.text.clone()).unwrap_or_default(),
         queue_depth: case.queue_depth,
+        consumers: case.consumers.map(|c| c.count),
+        fetch_bytes: case.consumers.map(|c| c.fetch_bytes),
+        stalled_consumers: case.consumers.and(plan.stalled_consumers),
         kernel: env.kernel.clone(),
         host: env.host.clone(),
         cpu_model: env.cpu_model.clone(),

@@ -13,6 +13,7 @@ mod listen;
 mod log;
 mod receive;
 pub mod spawn;
+mod stall;
 mod zerocopy;
 
 use crate::base::cli::SinkArgs;
@@ -77,6 +78,7 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
     let boot_id: Arc<str> = crate::base::env::boot_id().into();
     // One certificate for the sink's life: every ack of a TLS stream announces its fingerprint.
     let identity = Arc::new(crate::experiment::tls::SinkIdentity::generate()?);
+    let stalls = Arc::new(stall::Stalls::default());
     let gate = listen::Gate::default();
     let refusal = |why: &str| {
         let mut line = Vec::new();
@@ -101,9 +103,16 @@ pub fn serve(cfg: SinkConfig) -> anyhow::Result<()> {
             Err(e) => return Err((sock, format!("cannot take the stream ({e})"))),
         };
         let (cfg, boot_id, identity) = (Arc::clone(&cfg), Arc::clone(&boot_id), Arc::clone(&identity));
+        let stalls = Arc::clone(&stalls);
         let spawned = std::thread::Builder::new().name("sink-stream".into()).spawn(move || {
             let _slot = slot;
-            if let Err(e) = stream(sock, header, rx_mode, &cfg, &boot_id, &identity) {
+            let shared = Shared {
+                cfg: &cfg,
+                boot_id: &boot_id,
+                identity: &identity,
+                stalls: &stalls,
+            };
+            if let Err(e) = stream(sock, header, rx_mode, &shared) {
                 log::say(format_args!("{peer}: {e:#}"));
             }
         });
@@ -228,6 +237,7 @@ fn answer(cfg: &SinkConfig, boot_id: &str, ok: bool, rx_mode: RxMode, error: Opt
         cpus: cfg.cpus.as_ref().map(|c| c.text.clone()),
         tls_fingerprint: None,
         error,
+        stalls: true,
     }
 }
 
@@ -246,15 +256,22 @@ fn vet(header: &StreamHeader, cfg: &SinkConfig) -> Result<RxMode, String> {
     Ok(rx_mode)
 }
 
-/// One admitted stream, on its own thread: ack, (TLS handshake), the bytes, report.
-fn stream(
-    sock: TcpStream,
-    header: StreamHeader,
-    rx_mode: RxMode,
-    cfg: &SinkConfig,
-    boot_id: &str,
-    identity: &crate::experiment::tls::SinkIdentity,
-) -> anyhow::Result<()> {
+/// What every stream of the sink shares.
+struct Shared<'a> {
+    cfg: &'a SinkConfig,
+    boot_id: &'a str,
+    identity: &'a crate::experiment::tls::SinkIdentity,
+    stalls: &'a Arc<stall::Stalls>,
+}
+
+/// One admitted stream, on its own thread: ack, (TLS handshake), (a stalled consumer's wait), the bytes, report.
+fn stream(sock: TcpStream, header: StreamHeader, rx_mode: RxMode, shared: &Shared) -> anyhow::Result<()> {
+    let Shared {
+        cfg,
+        boot_id,
+        identity,
+        stalls,
+    } = *shared;
     sock.set_nonblocking(false)?;
     // The TLS handshake is still set-up: it has the header's time to finish.
     sock.set_read_timeout(Some(cfg.header_timeout.min(cfg.idle_timeout)))?;
@@ -277,6 +294,7 @@ fn stream(
         false => None,
     };
     sock.set_read_timeout(Some(cfg.idle_timeout))?;
+    let whole = stall::begin(&header, stalls, cfg.idle_timeout);
     let before = Counters::thread();
     let sched = crate::experiment::probe::Sched::thread();
     let check = match (header.verify, header.seed) {
@@ -295,7 +313,7 @@ fn stream(
         .interval_ms
         .filter(|&ms| ms > 0)
         .map(|ms| receive::Series::new(u64::from(ms) * 1_000_000));
-    let mut outcome = receiver.run(&sock, check, passes, series, opener.as_mut());
+    let mut outcome = receiver.run(&sock, check, passes, series, whole, opener.as_mut());
     if let Some(o) = &opener {
         outcome.calls = o.recv_calls();
     }

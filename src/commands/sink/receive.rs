@@ -75,6 +75,8 @@ pub struct Received {
     pub fallback: Option<String>,
     /// With `--rx-mode zerocopy`: whether the first wrong byte lay in a mapped page (else in copied bytes).
     pub mismatch_mapped: Option<bool>,
+    /// Whom to tell once every byte is in, for a group with stalled consumers.
+    pub whole: Option<super::stall::Whole>,
 }
 
 /// Bytes received in equal intervals from the first byte on. When it would grow past `wire::MAX_SERIES`
@@ -126,6 +128,11 @@ impl Received {
             && let Err(e) = p.on_bytes(self.bytes, now)
         {
             self.error.get_or_insert(e);
+        }
+        if self.whole.as_ref().is_some_and(|w| self.bytes >= w.total)
+            && let Some(w) = self.whole.take()
+        {
+            w.stalls.done(&w.group);
         }
     }
 
@@ -369,11 +376,13 @@ impl Receiver {
         check: Option<Check>,
         passes: Option<PassTracker>,
         series: Option<Series>,
+        whole: Option<super::stall::Whole>,
         tls: Option<&mut Opener>,
     ) -> Received {
         let got = Received {
             passes,
             series,
+            whole,
             ..Received::default()
         };
         match (check, self.mode, self.verify_on) {
@@ -600,7 +609,7 @@ mod tests {
             move || theirs.write_all(&data)
         });
         let mut receiver = Receiver::new(RxMode::Zerocopy, 64 << 10, VerifyOn::Receiver).unwrap();
-        let got = receiver.run(&sock, None, None, None, None);
+        let got = receiver.run(&sock, None, None, None, None, None);
         writer.join().unwrap().unwrap();
         assert_eq!(got.bytes, data.len() as u64);
         assert_eq!(got.error, None);

@@ -29,6 +29,8 @@ pub enum CaseFlag {
     PassesCapped,
     /// Measured under an emulator.
     Emulated,
+    /// A broker's consumer got less than half the median consumer's MB/s.
+    ConsumerBehind,
 }
 
 impl fmt::Display for CaseFlag {
@@ -45,6 +47,7 @@ impl fmt::Display for CaseFlag {
             CaseFlag::ReceiverBound => f.write_str("receiver-bound"),
             CaseFlag::PassesCapped => f.write_str("passes-capped"),
             CaseFlag::Emulated => f.write_str("emulated"),
+            CaseFlag::ConsumerBehind => f.write_str("consumer-behind"),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! did while a spread case ran: see `noise`). Used for summary.json, the terminal table and the charts; reads rows
 //! only, so a summary can be rebuilt from any runs.csv.
 
+mod consumers;
 mod flags;
 mod limit;
 mod noise;
@@ -71,7 +72,7 @@ metrics! {
     /// bottleneck. Checking threads (`--verify-on thread`) run beside them and are left out.
     sink_busy_ratio = |r| {
         let cpu = r.sink_user_s? + r.sink_sys_s? - r.sink_checker_cpu_s.unwrap_or(0.0);
-        (r.wall_s > 0.0).then(|| cpu / (r.wall_s * f64::from(r.threads.max(1))))
+        (r.wall_s > 0.0).then(|| cpu / (r.wall_s * f64::from(r.connections())))
     };
     softirq_s_per_gb = |r| r.per_gb(r.softirq_s);
     /// Sender, sink and softirq CPU per GB.
@@ -103,6 +104,13 @@ metrics! {
     tcp_busy_ratio = |r| r.tcp_busy_ratio;
     tcp_rwnd_limited_ratio = |r| r.tcp_rwnd_limited_ratio;
     tcp_sndbuf_limited_ratio = |r| r.tcp_sndbuf_limited_ratio;
+    /// A broker's consumers: the slowest and fastest consumer's MB/s, Jain's fairness index over them, and the time
+    /// the slowest consumer took beside the median one's.
+    consumer_min_mb_s = |r| r.consumer_min_mb_s;
+    consumer_max_mb_s = |r| r.consumer_max_mb_s;
+    consumer_jain = |r| r.consumer_jain;
+    consumer_slowest_s = |r| r.consumer_slowest_s;
+    consumer_median_s = |r| r.consumer_median_s;
     /// Run-queue waits of the sender's and the sink's threads over the timed section.
     runq_wait_ratio = |r| {
         let wait = r.sender_runq_wait_s? + r.sink_runq_wait_s.unwrap_or(0.0);
@@ -212,6 +220,7 @@ pub fn summarise(rows: &[Row]) -> Vec<CaseSummary> {
     }
     for c in &mut cases {
         noise::explain(c, &groups[&c.key]);
+        consumers::explain(c, &groups[&c.key]);
     }
     cases
 }
@@ -471,6 +480,7 @@ pub fn table(cases: &[CaseSummary]) -> String {
          than 6 rounds the whole range, its real level after it); ≈ = the interval holds 1.00: not distinguishable \
          from sendfile here; CPU s/GB = sender + sink + softirq CPU seconds per 10^9 bytes; snd = sender only.\n",
     );
+    out.push_str(consumers::legend(cases));
     out
 }
 

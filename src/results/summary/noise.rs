@@ -20,7 +20,7 @@ fn cpus(text: &str) -> BTreeSet<u32> {
 /// A single sender thread and the sink's thread were seen on one CPU.
 fn shared_cpu(r: &Row) -> Option<bool> {
     let (s, k) = (cpus(&r.sender_cpus_seen), cpus(&r.sink_cpus_seen));
-    (r.threads == 1 && !s.is_empty() && !k.is_empty()).then(|| !s.is_disjoint(&k))
+    (r.connections() == 1 && !s.is_empty() && !k.is_empty()).then(|| !s.is_disjoint(&k))
 }
 
 fn share(v: Option<f64>, r: &Row) -> Option<f64> {

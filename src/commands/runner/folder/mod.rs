@@ -8,7 +8,7 @@ use crate::base::model::Order;
 use crate::experiment::config::{self, MAY_CHANGE, Plan, PlanFile};
 use crate::results::export::{CsvWriter, RowWriter, write_json_atomic};
 use crate::results::lock::{Busy, FolderLock, Holder};
-use crate::results::record::{self, Row, SeriesRow};
+use crate::results::record::{self, ConsumerRow, Row, SeriesRow};
 use anyhow::Context;
 use litter::Litter;
 use serde::Serialize;
@@ -53,6 +53,8 @@ pub struct Folder {
     writer: RowWriter,
     /// series.csv's writer, opened with the first row that brings a series.
     series: Option<CsvWriter<SeriesRow>>,
+    /// consumers.csv's writer, opened with the first row of a broker case.
+    consumers: Option<CsvWriter<ConsumerRow>>,
     // Dropped in this order: what a failed run made goes (the lock file too) while the lock is still held.
     litter: Litter,
     _lock: FolderLock,
@@ -104,6 +106,7 @@ impl Folder {
                 csv_path,
                 writer,
                 series: None,
+                consumers: None,
                 litter,
                 _lock: lock,
             },
@@ -158,27 +161,12 @@ impl Folder {
         self.writer.write(row)?;
         self.litter.keep();
         if !row.series.is_empty() {
-            self.series_writer()?.write_all(&row.series)?;
+            side_file(&mut self.series, &self.dir, "series.csv")?.write_all(&row.series)?;
+        }
+        if !row.consumer_rows.is_empty() {
+            side_file(&mut self.consumers, &self.dir, "consumers.csv")?.write_all(&row.consumer_rows)?;
         }
         Ok(())
-    }
-
-    /// series.csv, opened on first use; a line a crash cut short is cut off first (every whole line before it is
-    /// kept, and the repetition it belonged to has its row in runs.csv or none).
-    fn series_writer(&mut self) -> anyhow::Result<&mut CsvWriter<SeriesRow>> {
-        if self.series.is_none() {
-            let path = self.dir.join("series.csv");
-            if let Ok(bytes) = std::fs::read(&path)
-                && !bytes.is_empty()
-                && !bytes.ends_with(b"\n")
-            {
-                let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                let f = std::fs::OpenOptions::new().write(true).open(&path)?;
-                f.set_len(whole as u64)?;
-            }
-            self.series = Some(CsvWriter::open(&path)?);
-        }
-        Ok(self.series.as_mut().expect("opened above"))
     }
 
     /// Replaces summary.json.
@@ -190,6 +178,29 @@ impl Folder {
     pub fn keep(&mut self) {
         self.litter.keep();
     }
+}
+
+/// A file written beside runs.csv (series.csv, consumers.csv), opened on first use; a line a crash cut short is cut
+/// off first (every whole line before it is kept, and the repetition it belonged to has its row in runs.csv or
+/// none).
+fn side_file<'a, T: Serialize + Default>(
+    slot: &'a mut Option<CsvWriter<T>>,
+    dir: &Path,
+    name: &str,
+) -> anyhow::Result<&'a mut CsvWriter<T>> {
+    if slot.is_none() {
+        let path = dir.join(name);
+        if let Ok(bytes) = std::fs::read(&path)
+            && !bytes.is_empty()
+            && !bytes.ends_with(b"\n")
+        {
+            let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+            f.set_len(whole as u64)?;
+        }
+        *slot = Some(CsvWriter::open(&path)?);
+    }
+    Ok(slot.as_mut().expect("opened above"))
 }
 
 /// What a run made in its folder, and the lock; dropped in this order, like `Folder`'s fields.

@@ -9,6 +9,9 @@
 //!   protocol (`wire`), aligned buffers (`buffer`);
 //! - `base`, the vocabulary and the machine: `model`, `cli`, `units`, `env`, `error`, `out`.
 //!
+//! Beside `results`, between `commands` and `experiment`: `broker`, a broker's network threads serving many
+//! consumers, which the runner drives as it drives `experiment::strategy::streams`.
+//!
 //! The library's surface is what the binary and the integration tests use (re-exported here); everything else is
 //! private to it, so the compiler finds what nothing uses.
 

@@ -122,3 +122,86 @@ rmdir "$held"
     assert_eq!(log.lines().filter(|l| l.contains(" install ")).count(), 1, "{log}");
     assert!(bin.join("xferbench-test-tool").exists());
 }
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = common::xferbench().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `run --help` lists every strategy the code knows, each method on a line of its own with what it does; every
+/// subcommand shows examples; `table`'s folder is `table`'s.
+#[test]
+fn help_lists_every_strategy_and_shows_examples() {
+    use xferbench::model::{Method, Named, Strategy};
+    let help = stdout_of(&["run", "--help"]);
+    for s in Strategy::all() {
+        assert!(help.contains(s.name()), "run --help lacks {}", s.name());
+    }
+    for m in Method::all() {
+        let line = help
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("{}, parallel-{} ", m.name(), m.name()))
+            })
+            .unwrap_or_else(|| panic!("no line for {} in\n{help}", m.name()));
+        let words: String = m.about().chars().take(20).collect();
+        assert!(!m.about().is_empty() && line.contains(&words), "{line}");
+    }
+    let top = stdout_of(&["--help"]);
+    let commands: Vec<&str> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 11, "{top}");
+    for c in commands {
+        let help = stdout_of(&[c, "--help"]);
+        assert!(help.contains("Examples:\n  xferbench"), "{c} --help has no example");
+    }
+    let table = stdout_of(&["table", "--help"]);
+    assert!(!table.contains("`plot`"), "{table}");
+    assert!(!stdout_of(&["run", "--help"]).contains("results/README.md"));
+}
+
+/// Completions for every shell clap knows, and a man page that roff reads without error, naming every command.
+#[test]
+fn completions_and_man_page_build() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = stdout_of(&["completions", shell]);
+        assert!(
+            script.contains("xferbench") && script.contains("strategies"),
+            "{shell}: {script}"
+        );
+    }
+    let dir = common::tmp();
+    let bash = dir.path().join("xferbench.bash");
+    std::fs::write(&bash, stdout_of(&["completions", "bash"])).unwrap();
+    succeeds(Command::new("bash").arg("-n").arg(&bash));
+    common::xferbench().args(["completions", "tcsh"]).assert().code(2);
+
+    let man = stdout_of(&["man"]);
+    assert!(man.contains(".TH xferbench 1"), "{man}");
+    for section in ["XFERBENCH RUN", "XFERBENCH COMPARE", "XFERBENCH MAN"] {
+        assert!(man.contains(&format!(".SH \"{section}\"")), "no {section}");
+    }
+    assert!(man.contains("fail\\-if\\-slower") && man.contains("parallel\\-sendfile"));
+    if Path::new("/usr/bin/groff").exists() {
+        let page = dir.path().join("xferbench.1");
+        std::fs::write(&page, &man).unwrap();
+        let out = Command::new("groff")
+            .args(["-man", "-Tutf8", "-z"])
+            .arg(&page)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -121,14 +121,18 @@ impl Figure for RatioChart {
         DB::ErrorType: 'static,
     {
         let area = titled_lines(root, &self.title, &self.subtitle)?;
+        // Empty bands at the bottom hold the legend, clear of every point and its text: a quarter as many as
+        // there are cases, at least one.
+        let mut labels = self.labels.clone();
+        labels.resize(labels.len() + labels.len().div_ceil(4).max(1), String::new());
         let mut chart = bands::chart(
             &area,
             "",
-            &self.labels,
+            &labels,
             self.x_range(),
             "ratio to the baseline (above 1.00: faster)",
         )?;
-        let (n, sets) = (self.labels.len(), self.series.len());
+        let (n, sets) = (labels.len(), self.series.len());
         let y_top = n as f64;
         chart.draw_series(DashedLineSeries::new(
             [(1.0, 0.0), (1.0, y_top)],

@@ -18,9 +18,15 @@
 . "$(dirname "$0")/lib/common.sh"
 SIZE=${SIZE:-1.2GB}
 MIN_TIME=${MIN_TIME:-0.5s}
+tag_given=${TAG:+1}
 TAG=${TAG:-$(nproc)cpu-$host-linux-$(uname -r | cut -d- -f1)}
 RESULTS=$( [ -n "${RESULTS:-}" ] && abs "$RESULTS" || echo results)
 TARBALL=$( [ -n "${TARBALL:-}" ] && abs "$TARBALL" || echo "results-${TAG//\//-}.tar.gz")
+# A default TAG that names a committed result set (this repository's own machine has the same CPUs, host and kernel
+# as one) would resume into it and rewrite its charts: refused. A TAG given on purpose (to make a set again) is not.
+if [ -z "$tag_given" ] && git ls-files --error-unmatch "$RESULTS/$TAG" >/dev/null 2>&1; then
+    die "$RESULTS/$TAG is a committed result set: give another TAG (e.g. TAG=$TAG-$(date -u +%Y%m%d))"
+fi
 # The steps get the binary as this script found it (relative to the repository root, where they start too).
 export XFERBENCH=$bin
 [ -x "$XFERBENCH" ] || die "$XFERBENCH is missing: build it first (cargo build --release)"

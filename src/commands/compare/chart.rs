@@ -88,21 +88,26 @@ pub(crate) fn ratio_chart(sets: &[ResultSet], common: &[CaseKey], labels: Vec<St
                 .iter()
                 .map(|o| {
                     let v = verdict(&first.cases.get(k)?.mb_s, &o.cases.get(k)?.mb_s);
-                    let estimate = v.interval().or_else(|| {
-                        v.ratio().map(|r| crate::results::stats::Estimate {
-                            median: r,
-                            lo: r,
-                            hi: r,
-                            level: 0.0,
-                            n: 1,
-                        })
-                    })?;
-                    Some(Point {
-                        estimate,
-                        mark: match v.interval() {
-                            Some(e) => Mark::of(&e, false),
-                            None => Mark::NoInterval,
+                    Some(match v.interval() {
+                        Some(e) => Point {
+                            estimate: e,
+                            mark: Mark::of(&e, false),
+                            words: None,
                         },
+                        None => {
+                            let r = v.ratio()?;
+                            Point {
+                                estimate: crate::results::stats::Estimate {
+                                    median: r,
+                                    lo: r,
+                                    hi: r,
+                                    level: 0.0,
+                                    n: 1,
+                                },
+                                mark: Mark::NoInterval,
+                                words: Some("too few to tell"),
+                            }
+                        }
                     })
                 })
                 .collect()
@@ -110,10 +115,7 @@ pub(crate) fn ratio_chart(sets: &[ResultSet], common: &[CaseKey], labels: Vec<St
         .collect();
     RatioChart {
         stem: "compare-ratio".into(),
-        title: format!(
-            "Ratio to {} per case (median MB/s over median MB/s), with its interval",
-            first.name
-        ),
+        title: "Ratio to the first set per case (median MB/s over median MB/s), with its interval".into(),
         subtitle: subtitle(sets),
         labels,
         series: sets[1..]

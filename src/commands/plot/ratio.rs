@@ -49,6 +49,8 @@ pub(crate) fn equivalent(_case: &CaseSummary) -> bool {
 pub(crate) struct Point {
     pub estimate: Estimate,
     pub mark: Mark,
+    /// What to write beside it instead of the estimate's own text (`0.80x (too few to tell)`).
+    pub words: Option<&'static str>,
 }
 
 pub(crate) struct RatioChart {
@@ -76,6 +78,7 @@ impl RatioChart {
                 vec![Some(Point {
                     estimate: e,
                     mark: Mark::of(&e, equivalent(c)),
+                    words: None,
                 })]
             })
             .collect();
@@ -102,8 +105,12 @@ impl RatioChart {
     }
 }
 
-/// The text beside a point: `1.77x [1.56–2.11]`, `≈1.09x [0.98–1.18]`, `=1.01x [0.98–1.03]`, `1.20x (n=1)`.
+/// The text beside a point: `1.77x [1.56–2.11]`, `≈1.09x [0.98–1.18]`, `=1.01x [0.98–1.03]`, `1.20x (n=1)`, or
+/// the ratio and the point's own words.
 fn point_text(p: &Point) -> String {
+    if let Some(words) = p.words {
+        return format!("{:.2}x ({words})", p.estimate.median);
+    }
     let text = p.estimate.ratio_text();
     match p.mark {
         Mark::Same => format!("={}", text.trim_start_matches('≈')),
@@ -155,7 +162,7 @@ impl Figure for RatioChart {
             chart.draw_series(
                 points
                     .iter()
-                    .filter(|(_, p)| p.estimate.n >= 2)
+                    .filter(|(_, p)| p.mark != Mark::NoInterval)
                     .map(|(y, p)| PathElement::new([(p.estimate.lo, *y), (p.estimate.hi, *y)], c.stroke_width(3))),
             )?;
             let at_mark = |mark: Mark| {
@@ -172,7 +179,7 @@ impl Figure for RatioChart {
             )?;
             chart.draw_series(at_mark(Mark::NoInterval).map(|at| Cross::new(at, 7, c.stroke_width(3))))?;
             chart.draw_series(points.iter().map(|(y, p)| {
-                let right = if p.estimate.n >= 2 {
+                let right = if p.mark != Mark::NoInterval {
                     p.estimate.hi
                 } else {
                     p.estimate.median
@@ -247,7 +254,14 @@ mod tests {
         let same = Point {
             estimate: e(0.98, 1.01, 1.03, 8),
             mark: Mark::Same,
+            words: None,
         };
         assert_eq!(point_text(&same), "=1.01x [0.98–1.03]");
+        let few = Point {
+            estimate: e(0.8, 0.8, 0.8, 3),
+            mark: Mark::NoInterval,
+            words: Some("too few to tell"),
+        };
+        assert_eq!(point_text(&few), "0.80x (too few to tell)");
     }
 }

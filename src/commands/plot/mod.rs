@@ -208,8 +208,12 @@ pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
 
 /// Reads the rows of `dir/runs.csv` that count: status `ok`. None at all is an error, as there is nothing to draw.
 pub fn ok_rows(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    ok_of(dir, crate::results::record::read_rows(dir)?)
+}
+
+/// The ok rows of `rows` (read from `dir`), or the error `ok_rows` gives when there are none.
+pub(crate) fn ok_of(dir: &Path, rows: Vec<Row>) -> anyhow::Result<Vec<Row>> {
     let path = dir.join("runs.csv");
-    let rows = crate::results::record::read_rows(dir)?;
     let total = rows.len();
     let ok: Vec<Row> = rows.into_iter().filter(Row::is_ok).collect();
     anyhow::ensure!(
@@ -304,12 +308,11 @@ pub(crate) fn figures(dir: &Path, rows: &[Row], to: &mut impl Draw) -> anyhow::R
     Ok(())
 }
 
-/// Writes every figure of `dir/runs.csv` into `dir`, returning the files written (`report::plot_dir` adds the
-/// report).
-pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let rows = ok_rows(dir)?;
+/// Writes every figure of `ok` (a folder's ok rows, already read) into `dir`, returning the files written
+/// (`report::plot_dir`, which `xferbench plot` runs, adds the report).
+pub(crate) fn plot_rows(dir: &Path, ok: &[Row]) -> anyhow::Result<Vec<PathBuf>> {
     let mut to = ToFiles { dir, files: Vec::new() };
-    figures(dir, &rows, &mut to)?;
+    figures(dir, ok, &mut to)?;
     Ok(to.files)
 }
 

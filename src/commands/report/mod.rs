@@ -22,7 +22,11 @@ pub const REPORT: &str = "report.html";
 
 /// Writes `dir/report.html` from the folder's runs.csv, summary.json and plan.json; returns its path.
 pub fn write_folder(dir: &Path) -> anyhow::Result<PathBuf> {
-    let rows = crate::results::record::read_rows(dir)?;
+    write_folder_rows(dir, &crate::results::record::read_rows(dir)?)
+}
+
+/// `write_folder` with the folder's rows already read (once: a torn last row is reported once).
+fn write_folder_rows(dir: &Path, rows: &[Row]) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(!rows.is_empty(), "'{}' has no rows", dir.join("runs.csv").display());
     let ok: Vec<Row> = rows.iter().filter(|r| r.is_ok()).cloned().collect();
     let mut charts = ToSvg::default();
@@ -44,7 +48,7 @@ pub fn write_folder(dir: &Path) -> anyhow::Result<PathBuf> {
             &html::figure(stem, svg, CAPTIONS.iter().find(|(s, _)| s == stem).map_or("", |c| c.1)),
         ));
     }
-    body.push_str(&cases_section(&rows));
+    body.push_str(&cases_section(rows));
     let figures: String = others
         .iter()
         .map(|(stem, svg)| html::figure(stem, svg, CAPTIONS.iter().find(|(s, _)| s == stem).map_or("", |c| c.1)))
@@ -58,8 +62,9 @@ pub fn write_folder(dir: &Path) -> anyhow::Result<PathBuf> {
 /// `xferbench plot DIR` (and `run --plot`): every chart into the folder, then report.html; returns the files
 /// written, the report last.
 pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = plot::plot_dir(dir)?;
-    files.push(write_folder(dir)?);
+    let rows = crate::results::record::read_rows(dir)?;
+    let mut files = plot::plot_rows(dir, &plot::ok_of(dir, rows.clone())?)?;
+    files.push(write_folder_rows(dir, &rows)?);
     Ok(files)
 }
 

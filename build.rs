@@ -6,6 +6,10 @@
 //! changes (a commit or `git add`) and when the sources change (the tree may have become dirty). In a git worktree
 //! `.git` is a file and HEAD lives in the worktree's own git directory while branches live in the common one,
 //! so both are asked of git rather than assumed.
+//!
+//! Every git command runs with `--no-optional-locks`: a plain `git status` refreshes the index's cached file
+//! times and writes `.git/index` back, a file this script watches, so the next build would run it (and compile
+//! the crate) again with nothing changed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,7 +65,12 @@ fn watch_git(root: &Path) {
 
 /// One git command's trimmed standard output; `None` when git is missing or fails.
 fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).current_dir(root).output().ok()?;
+    let out = Command::new("git")
+        .arg("--no-optional-locks")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())

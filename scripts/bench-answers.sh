@@ -45,7 +45,7 @@ dirs() { for n in $(seq 1 "$RUNS"); do echo "$OUT/$1/$n"; done; }
 # shellcheck disable=SC2046
 "$bin" compare $(dirs after) >"$OUT/after.md"
 # compare's table of every set's vs sf (its heading and paragraph left out: said once above).
-section() { sed -n '/^## Ratios to sendfile, set by set/,/^MB\/s: median/p' "$1" | sed '$d' | sed -n '/^| /p'; }
+section() { sed -n '/^## Ratios to sendfile, set by set/,/^MB\/s: median/p' "$1" | sed '$d' | sed -n '/^|/p'; }
 {
     echo "# Do the main job's answers hold?"
     echo

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The article's experiment on this machine: a 1.2 GB file over loopback, serial sendfile against 10 threads
 # sending 10 MiB chunks striped (as the original Java code did), read+send as the "traditional" path, cold and warm
-# page cache, 4 trials each; then the 2017 medians beside this machine's (xferbench article). The trials are rounds
-# of one `xferbench run`: each round runs every case once, in an order that turns each round. Each trial sends the
-# file as many times as it takes to last MIN_TIME (passes; cold passes each start cold), and the table states times
-# per 1.2 GB.
+# page cache, 8 trials each (6 is the fewest whose interval reaches 95%; 8 leave room for a failed one); then the
+# 2017 medians beside this machine's (xferbench article). The trials are rounds of one `xferbench run`: each round
+# runs every case once, in an order that turns each round. Each trial sends the file as many times as it takes to
+# last MIN_TIME (passes; cold passes each start cold), and the table states times per 1.2 GB. The TCP congestion
+# control is named (CC, cubic unless given): it decides single-stream numbers more than anything else, and bbr
+# paces even loopback.
 #
 # Environment (defaults in brackets):
-#   SIZE       [1.2GB]   REPEAT [4 rounds]   THREADS [10]   CHUNK [10MiB]   MIN_TIME [0.5s]
+#   SIZE       [1.2GB]   REPEAT [8 rounds]   THREADS [10]   CHUNK [10MiB]   MIN_TIME [0.5s]   CC [cubic]
 #   OUT        result folder [results/article-<host>-<kernel>-<UTC date>]
 #   DROP_CACHES=1  also drop the whole page cache before cold cases (root), as the original study did
 #   XFERBENCH  the binary [target/release/xferbench, built if missing]
@@ -15,7 +17,8 @@
 . "$(dirname "$0")/lib/common.sh"
 
 SIZE=${SIZE:-1.2GB}
-REPEAT=${REPEAT:-4}
+REPEAT=${REPEAT:-8}
+CC=${CC:-cubic}
 THREADS=${THREADS:-10}
 CHUNK=${CHUNK:-10MiB}
 MIN_TIME=${MIN_TIME:-0.5s}
@@ -26,11 +29,11 @@ drop=()
 [ "${DROP_CACHES:-0}" = 1 ] && drop=(--drop-caches)
 
 echo "reproduce: $SIZE, sendfile vs parallel-sendfile x$THREADS ($CHUNK chunks, striped) vs read-send,"
-echo "           cold and warm, $REPEAT rounds of at least $MIN_TIME a trial, into $OUT"
+echo "           cold and warm, $REPEAT rounds of at least $MIN_TIME a trial, congestion control $CC, into $OUT"
 status=0
 # shellcheck disable=SC2086
 "$bin" run --size "$SIZE" --strategies sendfile,parallel-sendfile,read-send --threads "$THREADS" \
-    --chunk "$CHUNK" --layout striped --cache cold,warm --repeat "$REPEAT" --warmup 1 --min-time "$MIN_TIME" \
+    --chunk "$CHUNK" --layout striped --cache cold,warm --repeat "$REPEAT" --warmup 1 --min-time "$MIN_TIME" --cc "$CC" \
     --out "$OUT" --resume \
     "${drop[@]}" $EXTRA || status=$?
 [ "$status" -eq 130 ] && exit 130

@@ -1,7 +1,8 @@
 //! xferbench: what zero-copy really buys when a Linux box sends a file over TCP, serially and in parallel.
 //!
 //! Four layers, one folder each, top to bottom; nothing imports from a layer above it:
-//! - `commands`: `run` (`runner`), `sink`, `compare`, `article`, `plot`, `table` and `stats` (`outside`);
+//! - `commands`: `run` (`runner`), `sink`, `compare`, `article`, `plot`, `table` and `stats` (`outside`),
+//!   `report` (report.html), `completions` and `man` (`manual`);
 //! - `results`: one row (`record`), written whole (`export`) into a held folder (`lock`), the statistics (`stats`),
 //!   the summary of each case (`summary`), the one table writer (`table`);
 //! - `experiment`: the plan (`config`), the test file (`fixture`, `pattern`), the transfer paths (`strategy`,
@@ -29,9 +30,12 @@ pub use results::{export, lock, record, stats};
 pub mod dispatch {
     pub use crate::base::env::command as env;
     pub use crate::commands::article::table as article;
+    pub use crate::commands::compare::command as compare_command;
     pub use crate::commands::compare::compare_dirs as compare;
+    pub use crate::commands::manual::{completions, man};
     pub use crate::commands::outside::{median_mb_s, report as stats};
-    pub use crate::commands::plot::plot_dir as plot;
+    pub use crate::commands::report::plot_dir as plot;
+    pub use crate::commands::report::table_json;
     pub use crate::commands::runner::main as run;
     pub use crate::commands::sink::main as sink;
     pub use crate::experiment::fixture::command as fixture;

@@ -1,7 +1,7 @@
 //! The binary: parse, dispatch, print the error chain, exit with the documented status.
 
 use clap::Parser;
-use xferbench::cli::{Cli, Command};
+use xferbench::cli::{Cli, Command, Format};
 use xferbench::dispatch as commands;
 use xferbench::error::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError};
 
@@ -17,34 +17,27 @@ fn main() {
                 .for_each(|f| xferbench::out::println(&f.display().to_string()));
             0
         }),
-        Command::Table(args) => commands::table(&args.dir).map(|text| {
-            xferbench::out::print(&text);
-            0
+        Command::Table(args) => printed(match args.format {
+            Format::Text => commands::table(&args.dir),
+            Format::Json => commands::table_json(&args.dir),
         }),
         Command::Article(args) => commands::article(&args.dir, args.original.as_deref()).and_then(|table| {
             std::fs::write(args.dir.join("article.md"), &table)?;
             xferbench::out::print(&table);
             Ok(0)
         }),
-        Command::Compare(args) => commands::compare(&args.dirs, args.out.as_deref()).map(|table| {
-            xferbench::out::print(&table);
-            0
-        }),
-        Command::Env(args) => commands::env(args).map(|text| {
-            xferbench::out::print(&text);
-            0
-        }),
+        Command::Compare(args) => commands::compare_command(&args),
+        Command::Env(args) => printed(commands::env(args)),
         Command::Stats(args) => match (&args.mb_s, &args.file) {
             (Some(dir), _) => commands::median_mb_s(dir).map(|v| {
                 xferbench::out::println(&format!("{v:.1}"));
                 0
             }),
-            (None, Some(file)) => commands::stats(file, args.baseline.as_deref(), args.lower_is_better).map(|md| {
-                xferbench::out::print(&md);
-                0
-            }),
+            (None, Some(file)) => printed(commands::stats(file, args.baseline.as_deref(), args.lower_is_better)),
             (None, None) => Err(xferbench::error::UsageError::msg("stats needs a CSV file or --mb-s DIR").into()),
         },
+        Command::Completions(args) => printed(Ok(commands::completions(args.shell))),
+        Command::Man => printed(commands::man()),
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -73,4 +66,12 @@ fn exit_on_parse_error(err: clap::Error) -> ! {
     }
     eprintln!("xferbench: error: {} (see --help)", xferbench::cli::error_line(&err));
     std::process::exit(EXIT_USAGE)
+}
+
+/// A command whose whole answer is text for stdout: printed, exit 0.
+fn printed(text: anyhow::Result<String>) -> anyhow::Result<i32> {
+    text.map(|t| {
+        xferbench::out::print(&t);
+        0
+    })
 }

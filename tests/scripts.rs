@@ -89,7 +89,7 @@ fn article_reproduction_prints_both_sides() {
     assert!(dir.path().join("article/article.md").is_file());
 }
 
-/// The plan for a lent many-core machine, at a tiny size: the article, sweep and peers steps land under RESULTS/TAG
+/// The many-core plan, at a tiny size: the article, sweep and peers steps land under RESULTS/TAG
 /// and come back as one tarball whose members are named from RESULTS down, not by any absolute path.
 #[test]
 fn many_core_plan_runs_and_packs_one_tarball() {

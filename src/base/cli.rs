@@ -2,10 +2,11 @@
 //! and nothing more. Whatever depends on the machine (free space, CPUs online, root) and on several flags at once
 //! is `config`'s to check; no clap type reaches the core.
 
+use crate::base::help;
 use crate::base::model::{Cache, Cc, Layout, Named, Order, Passes, Preset, Repeat, RxMode, Strategy, VerifyOn};
 use crate::base::units::{self, CpuList};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,7 +85,9 @@ fn file_size(text: &str) -> Result<u64, String> {
     name = "xferbench",
     version,
     about = "What zero-copy really buys when a Linux box sends a file over TCP, serially and in parallel",
-    after_help = "Exit status: 0 all cases ok, 1 a runtime failure or a failed case, 2 a usage error, 130 interrupted."
+    after_help = "Exit status: 0 all cases ok, 1 a runtime failure or a failed case, 2 a usage error, 3 `compare \
+                  --fail-if-slower` found a slower case, 130 interrupted.\n\nStart with `xferbench run` (the main \
+                  job, about a minute) and read the table it prints; `xferbench <command> --help` shows examples."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -96,24 +99,50 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send a file through each strategy and record throughput, CPU, context switches and faults.
+    #[command(after_help = help::RUN)]
     Run(RunArgs),
     /// Receive streams and report on each: bytes, verification, byte times, CPU (serves until stopped).
+    #[command(after_help = help::SINK)]
     Sink(SinkArgs),
     /// Make (or reuse) the deterministic test file.
+    #[command(after_help = help::FIXTURE)]
     Fixture(FixtureArgs),
-    /// Draw the charts of a result folder from its runs.csv.
+    /// Draw the charts of a result folder from its runs.csv, and write its report.html.
+    #[command(after_help = help::PLOT)]
     Plot(PlotArgs),
     /// Print the table of a result folder from its runs.csv, as `run` prints it at its end.
-    Table(PlotArgs),
+    #[command(after_help = help::TABLE)]
+    Table(TableArgs),
     /// Line up result sets from different machines or kernels.
+    #[command(after_help = help::COMPARE)]
     Compare(CompareArgs),
     /// Put the article's 2017 medians beside a result folder's (writes DIR/article.md).
+    #[command(after_help = help::ARTICLE)]
     Article(ArticleArgs),
     /// Show what shapes this machine's numbers: kernel, mitigations, TCP sysctls, offloads, CPU policy, limits.
+    #[command(after_help = help::ENV)]
     Env(EnvArgs),
     /// Medians and paired ratios with intervals for results measured partly outside xferbench (a CSV of
     /// round,name,value), as `run` computes them.
+    #[command(after_help = help::STATS)]
     Stats(StatsArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(after_help = help::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), made from this help.
+    #[command(after_help = help::MAN)]
+    Man,
+}
+
+/// How a command prints its answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: the table (or listing) on stdout.
+    #[default]
+    Text,
+    /// For machines: one JSON document on stdout (docs/output.md lists its fields); whatever is for people goes to
+    /// stderr.
+    Json,
 }
 
 // Numbers and sizes take a leading '-' as their value (allow_hyphen_values), so that `--size -5MB` is refused with
@@ -123,8 +152,8 @@ pub struct RunArgs {
     /// Everything that shapes the measurement beside the cases.
     #[command(flatten)]
     pub settings: RunSettings,
-    /// Strategies to run, comma-separated; `parallel-X` runs X on --threads connections.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = DEFAULT_STRATEGIES, value_parser = named::<Strategy>(), hide_possible_values = true)]
+    /// Strategies to run, comma-separated; `parallel-X` runs X on --threads connections (--help lists them all).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = DEFAULT_STRATEGIES, value_parser = named::<Strategy>(), hide_possible_values = true, long_help = help::strategies())]
     pub strategies: Vec<Strategy>,
     /// Thread (connection) counts for parallel strategies, comma-separated.
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "10", allow_hyphen_values = true, value_parser = units::count_in(1, MAX_THREADS))]
@@ -186,6 +215,10 @@ pub struct RunArgs {
     /// Print the plan (cases, runs, bytes) and exit without making or sending anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// text: the table on stdout; json: the run's summary (summary.json) on stdout once it ends, the table on
+    /// stderr.
+    #[arg(long, value_name = "FORMAT", default_value = "text", conflicts_with = "dry_run")]
+    pub format: Format,
 }
 
 /// Every run setting beside the cases, in one struct: clap reads it from the command line, the plan carries it,
@@ -230,7 +263,7 @@ pub struct RunSettings {
     pub warmup: u32,
     /// Shortest timed section a repetition should have: `--passes auto` sends the file as many times as that takes
     /// (a quarter past it). The default was chosen by measurement: shorter repetitions give more rounds in the
-    /// main job's minute, and its ratios held better from run to run (results/README.md, answers-*).
+    /// main job's minute, and its ratios held better from run to run than with longer ones.
     #[arg(long, value_name = "DURATION", default_value = "0.25s", allow_hyphen_values = true, value_parser = units::duration)]
     #[serde(with = "units::duration_text")]
     pub min_time: Duration,
@@ -356,9 +389,26 @@ pub struct FixtureArgs {
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
-    /// A result folder holding runs.csv (`plot` writes the charts beside it).
+    /// A result folder holding runs.csv (`plot` writes the charts and report.html beside it).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// A result folder holding runs.csv (as `run --out` or `run` made it).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// text: the table; json: the folder's summary, its cases summarised afresh from runs.csv.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -366,10 +416,17 @@ pub struct CompareArgs {
     /// Result folders, each holding runs.csv; the first is the baseline of the ratios.
     #[arg(value_name = "DIR", num_args = 2.., required = true)]
     pub dirs: Vec<PathBuf>,
-    /// Also write the table and the chart there (compare.md, compare.png, compare.svg); without it, the table is
-    /// printed and nothing is written.
+    /// Also write the table, the charts and the report there (compare.md, compare.png, compare-ratio.png, their
+    /// SVGs, report.html); without it, the table is printed and nothing is written.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Exit 3 (and name them) when a case of a later set is slower than the first set's by more than PCT for sure:
+    /// the interval of its ratio lies wholly below 1 - PCT. Too few repetitions to tell is not a failure.
+    #[arg(long, value_name = "PCT", value_parser = units::percent)]
+    pub fail_if_slower: Option<f64>,
+    /// text: the Markdown on stdout; json: the comparison as JSON.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -390,9 +447,12 @@ pub struct StatsArgs {
 
 #[derive(Debug, Args)]
 pub struct EnvArgs {
-    /// The record as JSON (as summary.json holds it) instead of a listing.
+    /// The record as JSON (as summary.json holds it) instead of a listing: the same as --format json.
     #[arg(long)]
     pub json: bool,
+    /// text: a listing; json: the record as summary.json holds it.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub format: Format,
     /// Describe the storage holding this file (default: the current folder's).
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,

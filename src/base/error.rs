@@ -38,3 +38,6 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit status after SIGINT or SIGTERM stopped a run.
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit status of `compare --fail-if-slower` when a case is slower beyond the noise: neither a failure to run (1)
+/// nor a usage error (2), so that a CI can tell a regression from a broken job.
+pub const EXIT_SLOWER: i32 = 3;

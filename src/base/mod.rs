@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod env;
 pub mod error;
+pub mod help;
 pub mod model;
 pub mod out;
 pub mod units;

@@ -93,6 +93,29 @@ impl Table {
         }
         out
     }
+
+    /// As an HTML table (for report.html): cells escaped, right-aligned columns of class `num`.
+    pub fn html(&self) -> String {
+        let esc = |c: &str| c.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let class = |a: &Align| match a {
+            Align::Left => "",
+            Align::Right => " class=\"num\"",
+        };
+        let mut out = String::from("<table>\n<thead><tr>");
+        for (h, a) in &self.header {
+            out.push_str(&format!("<th{}>{}</th>", class(a), esc(h)));
+        }
+        out.push_str("</tr></thead>\n<tbody>\n");
+        for r in &self.rows {
+            out.push_str("<tr>");
+            for (c, (_, a)) in r.iter().zip(&self.header) {
+                out.push_str(&format!("<td{}>{}</td>", class(a), esc(c)));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n</table>\n");
+        out
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +146,15 @@ mod tests {
         let md = t.markdown();
         assert!(md.starts_with("| case | vs sf |\n|---|--:|\n"), "{md}");
         assert!(md.contains("| a\\|b |  |"), "{md}");
+    }
+
+    #[test]
+    fn html_escapes_and_marks_numbers() {
+        let mut t = sample();
+        t.row(["<b>&".to_string()]);
+        let html = t.html();
+        assert!(html.contains("<th>case</th><th class=\"num\">vs sf</th>"), "{html}");
+        assert!(html.contains("<td>&lt;b&gt;&amp;</td>"), "{html}");
+        assert_eq!(html.matches("<tr>").count(), 4, "{html}");
     }
 }

@@ -86,7 +86,7 @@ pub fn command(args: crate::base::cli::EnvArgs) -> anyhow::Result<String> {
     };
     let file = args.file.unwrap_or_else(|| ".".into());
     let record = detect(&file, peer);
-    Ok(match args.json {
+    Ok(match args.json || args.format == crate::base::cli::Format::Json {
         true => serde_json::to_string_pretty(&record)? + "\n",
         false => cc_line(&record) + &render_text(&record),
     })

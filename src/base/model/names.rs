@@ -106,14 +106,24 @@ macro_rules! as_text {
 pub(crate) use as_text;
 
 /// Declares the transfer methods once: `Method` and the names of every `Strategy` (each method alone, as
-/// `parallel-<method>`, and, for the methods listed after `broker:`, as `broker-<method>`) come from the same list.
+/// `parallel-<method>`, and, for the methods listed after `broker:`, as `broker-<method>`) come from the same list,
+/// and so does the line `run --help` gives each (`Method::about`, the variant's doc comment, which every method must
+/// have).
 macro_rules! methods {
-    ($($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ ; broker: [$($broker:ident),+ $(,)?]) => {
+    ($($(#[doc = $doc:literal])+ $variant:ident = $text:literal,)+ ; broker: [$($broker:ident),+ $(,)?]) => {
         named! {
             /// The transfer path of one connection.
-            #[derive(Default)]
             pub enum Method: "method" {
-                $($(#[$vmeta])* $variant = $text,)+
+                $($(#[doc = $doc])+ $variant = $text,)+
+            }
+        }
+
+        impl Method {
+            /// What the method does, in one line (its doc comment).
+            pub fn about(self) -> &'static str {
+                match self {
+                    $(Method::$variant => concat!($($doc),+).trim(),)+
+                }
             }
         }
 
@@ -152,7 +162,6 @@ methods! {
     /// mmap() the file, send() from the mapping: one copy.
     MmapSend = "mmap-send",
     /// sendfile() in `chunk`-sized calls: no copy through user space.
-    #[default]
     Sendfile = "sendfile",
     /// splice() file -> pipe -> socket: no copy through user space.
     Splice = "splice",
@@ -164,18 +173,25 @@ methods! {
     MsgZerocopy = "msg-zerocopy",
     /// IORING_OP_SEND_ZC from a mapping, `queue_depth` linked sends per submission, copies reported by the kernel.
     IoUringSendZc = "io-uring-send-zc",
-    /// IORING_OP_READ_FIXED of each piece into registered buffers, IORING_OP_SEND_ZC from them (`buf_index`),
-    /// the file and the socket registered: liburing's send-zerocopy shape.
+    /// IORING_OP_READ_FIXED into registered buffers, IORING_OP_SEND_ZC from them, file and socket registered
+    /// (liburing's send-zerocopy shape).
     IoUringSendZcFixed = "io-uring-send-zc-fixed",
     /// pread() with O_DIRECT into an aligned buffer, then send(): the disk path for cold runs.
     DirectReadSend = "direct-read-send",
     /// pread() into a user buffer, encrypt in user space (TLS 1.3, rustls), send() the records: Kafka's path
-    /// once TLS is on.
+    /// with TLS on.
     TlsReadSend = "tls-read-send",
     /// The same TLS session with its keys handed to the kernel (kTLS), then sendfile(): zero-copy with TLS.
     KtlsSendfile = "ktls-sendfile",
     ;
     broker: [ReadSend, Sendfile, TlsReadSend, KtlsSendfile]
+}
+
+/// Serial sendfile: the baseline every ratio is taken against.
+impl Default for Method {
+    fn default() -> Method {
+        Method::Sendfile
+    }
 }
 
 impl Method {

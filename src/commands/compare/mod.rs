@@ -7,7 +7,12 @@
 //! The first set is the baseline; its cases that no other set has are left out of the table and counted below it.
 
 mod chart;
+mod command;
 mod differs;
+mod gate;
+mod json;
+
+pub use command::command;
 
 use crate::base::model::{CaseKey, Cc, Flag, Labeler};
 use crate::base::units::format_bytes;
@@ -130,8 +135,10 @@ fn names(dirs: &[PathBuf]) -> Vec<String> {
 }
 
 /// Whether two sets of repetitions differ beyond their noise: the ratio of their medians (other over base) and
-/// its bootstrap interval (`stats::ratio_of_medians`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// its bootstrap interval (`stats::ratio_of_medians`). In JSON, `verdict` names the variant and the estimate's
+/// fields (or `ratio`, `base`, `other`) sit beside it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
     /// The interval leaves out 1.
     Differs(Estimate),
@@ -191,8 +198,8 @@ pub fn verdict(base: &[f64], other: &[f64]) -> Verdict {
     }
 }
 
-/// Compares the result folders and returns the markdown; with `out`, writes `compare.{md,png,svg}` there.
-pub fn compare_dirs(dirs: &[PathBuf], out: Option<&Path>) -> anyhow::Result<String> {
+/// The result sets of `dirs`, and the cases the first shares with any other (in key order).
+pub(crate) fn load(dirs: &[PathBuf]) -> anyhow::Result<(Vec<ResultSet>, Vec<CaseKey>)> {
     anyhow::ensure!(
         dirs.len() >= 2,
         "compare needs at least two result folders, got {}",
@@ -230,17 +237,37 @@ pub fn compare_dirs(dirs: &[PathBuf], out: Option<&Path>) -> anyhow::Result<Stri
         .filter(|c| others.iter().any(|o| o.cases.contains_key(*c)))
         .copied()
         .collect();
+    Ok((sets, common))
+}
 
+/// Compares the result folders and returns the Markdown; with `out`, writes it there with the charts and
+/// report.html (`write_out`).
+pub fn compare_dirs(dirs: &[PathBuf], out: Option<&Path>) -> anyhow::Result<String> {
+    let (sets, common) = load(dirs)?;
     let markdown = document(&sets, &common);
     if let Some(out) = out {
-        std::fs::create_dir_all(out).with_context(|| format!("cannot create '{}'", out.display()))?;
-        let md = out.join("compare.md");
-        std::fs::write(&md, &markdown).with_context(|| format!("cannot write '{}'", md.display()))?;
-        let labeler = Labeler::new(&common);
-        let labels = common.iter().map(|k| labeler.label(k)).collect();
-        plot::render(out, &chart::CompareChart::new(&sets, &common, labels))?;
+        write_out(out, &sets, &common, &markdown)?;
     }
     Ok(markdown)
+}
+
+/// Writes `compare.md`, the charts (`compare`, `compare-ratio`, PNG and SVG) and report.html into `out`.
+pub(crate) fn write_out(out: &Path, sets: &[ResultSet], common: &[CaseKey], markdown: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create '{}'", out.display()))?;
+    let md = out.join("compare.md");
+    std::fs::write(&md, markdown).with_context(|| format!("cannot write '{}'", md.display()))?;
+    let labeler = Labeler::new(common);
+    let labels: Vec<String> = common.iter().map(|k| labeler.label(k)).collect();
+    let bars = chart::CompareChart::new(sets, common, labels.clone());
+    let ratios = chart::ratio_chart(sets, common, labels);
+    plot::render(out, &bars)?;
+    plot::render(out, &ratios)?;
+    let svgs = vec![
+        (ratios.stem.clone(), plot::svg(&ratios)?),
+        ("compare".to_string(), plot::svg(&bars)?),
+    ];
+    crate::commands::report::write_comparison(out, markdown, &svgs)?;
+    Ok(())
 }
 
 /// The receiver, verification, queue depth and congestion control of a case, in words: what tells cases apart
@@ -414,7 +441,7 @@ fn cases_table(sets: &[ResultSet], common: &[CaseKey]) -> Table {
 }
 
 /// The markdown: which sets, what differs between them, then one row per common case.
-fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
+pub(crate) fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
     let first = &sets[0];
     let mut md = String::from("# xferbench compare\n\nResult sets (ratios are against the first):\n\n");
     for (i, set) in sets.iter().enumerate() {

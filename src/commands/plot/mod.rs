@@ -1,5 +1,6 @@
 //! Charts of a result folder: `xferbench plot DIR` reads `DIR/runs.csv` and writes each figure beside it as PNG
-//! (to look at) and SVG (to put in a page). Each figure lives in its own module; this one holds what they share:
+//! (to look at) and SVG (to put in a page), the answer first (`ratio`); report.html takes the same figures as SVG
+//! text (`ToSvg`). Each figure lives in its own module; this one holds what they share:
 //! the canvas size, the embedded font, the palette, case labels, medians and the code that draws one figure to
 //! both backends.
 //!
@@ -10,6 +11,7 @@ pub(crate) mod bands;
 mod consumers;
 mod cpu;
 mod latency;
+pub(crate) mod ratio;
 mod switches;
 mod throughput;
 mod timeline;
@@ -69,6 +71,48 @@ pub(crate) trait Figure {
         DB::ErrorType: 'static;
 }
 
+/// What is done with each figure of a folder: drawn into files, or kept as SVG text for a page.
+pub(crate) trait Draw {
+    fn figure(&mut self, fig: &impl Figure) -> anyhow::Result<()>;
+}
+
+/// Draws each figure into `dir/<stem>.png` and `.svg`, keeping the paths.
+pub(crate) struct ToFiles<'a> {
+    pub dir: &'a Path,
+    pub files: Vec<PathBuf>,
+}
+
+impl Draw for ToFiles<'_> {
+    fn figure(&mut self, fig: &impl Figure) -> anyhow::Result<()> {
+        self.files.extend(render(self.dir, fig)?);
+        Ok(())
+    }
+}
+
+/// Keeps each figure as (stem, SVG text), for report.html.
+#[derive(Default)]
+pub(crate) struct ToSvg {
+    pub svgs: Vec<(String, String)>,
+}
+
+impl Draw for ToSvg {
+    fn figure(&mut self, fig: &impl Figure) -> anyhow::Result<()> {
+        self.svgs.push((fig.stem().to_string(), svg(fig)?));
+        Ok(())
+    }
+}
+
+/// `fig` as SVG text (the same drawing as its .svg file).
+pub(crate) fn svg(fig: &impl Figure) -> anyhow::Result<String> {
+    register_font()?;
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
+        draw_on(&root, fig).with_context(|| format!("cannot draw {}", fig.stem()))?;
+    }
+    Ok(text)
+}
+
 /// Draws `fig` into `dir/<stem>.png` and `dir/<stem>.svg`, returning both paths.
 pub(crate) fn render(dir: &Path, fig: &impl Figure) -> anyhow::Result<Vec<PathBuf>> {
     register_font()?;
@@ -126,10 +170,51 @@ where
     Ok(area.titled(subtitle, (FONT, 18))?)
 }
 
+/// A heading of the figure's name and as many lines under it as `lines` holds (each wrapped to fit the canvas),
+/// and the rest of the area.
+pub(crate) fn titled_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    lines: &[String],
+) -> anyhow::Result<DrawingArea<DB, Shift>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut area = root.titled(title, (FONT, 30).into_font().style(FontStyle::Bold))?;
+    // DejaVu Sans at 18 px averages about 10 px a character: 130 characters fill the 1,400-pixel canvas.
+    for line in lines.iter().flat_map(|l| wrap(l, 130)) {
+        area = area.titled(&line, (FONT, 18))?;
+    }
+    Ok(area)
+}
+
+/// `text` cut into lines of at most `width` characters, at spaces (a word longer than that keeps its own line).
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 /// Reads the rows of `dir/runs.csv` that count: status `ok`. None at all is an error, as there is nothing to draw.
 pub fn ok_rows(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    ok_of(dir, crate::results::record::read_rows(dir)?)
+}
+
+/// The ok rows of `rows` (read from `dir`), or the error `ok_rows` gives when there are none.
+pub(crate) fn ok_of(dir: &Path, rows: Vec<Row>) -> anyhow::Result<Vec<Row>> {
     let path = dir.join("runs.csv");
-    let rows = crate::results::record::read_rows(dir)?;
     let total = rows.len();
     let ok: Vec<Row> = rows.into_iter().filter(Row::is_ok).collect();
     anyhow::ensure!(
@@ -208,30 +293,48 @@ pub(crate) fn read_series(dir: &Path) -> anyhow::Result<Vec<crate::results::reco
         .with_context(|| format!("'{}' does not parse", path.display()))
 }
 
-/// Writes every figure of `dir/runs.csv` into `dir`, returning the files written.
-pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let rows = ok_rows(dir)?;
-    let mut files = Vec::new();
+/// Every figure of a folder's ok rows (and its series), the answer first: the ratio chart (where a case has a
+/// ratio), throughput against threads (the cases that are not a broker's), a broker's consumers, CPU, switches,
+/// latency and the timeline (where series.csv has lines).
+pub(crate) fn figures(dir: &Path, rows: &[Row], to: &mut impl Draw) -> anyhow::Result<()> {
+    if let Some(r) = ratio::RatioChart::of_run(rows) {
+        to.figure(&r)?;
+    }
     // Threads are the x axis there; a broker's cases have consumers instead, and a chart of their own.
     let plain: Vec<Row> = rows.iter().filter(|r| r.consumers.is_none()).cloned().collect();
     if !plain.is_empty() {
-        files.extend(render(dir, &throughput::Throughput::new(&plain))?);
+        to.figure(&throughput::Throughput::new(&plain))?;
     }
-    if let Some(c) = consumers::ConsumerChart::new(&rows) {
-        files.extend(render(dir, &c)?);
+    if let Some(c) = consumers::ConsumerChart::new(rows) {
+        to.figure(&c)?;
     }
-    files.extend(render(dir, &cpu::Cpu::new(&rows))?);
-    files.extend(render(dir, &switches::Switches::new(&rows))?);
-    files.extend(render(dir, &latency::Latency::new(&rows))?);
-    if let Some(t) = timeline::Timeline::new(&rows, &read_series(dir)?) {
-        files.extend(render(dir, &t)?);
+    to.figure(&cpu::Cpu::new(rows))?;
+    to.figure(&switches::Switches::new(rows))?;
+    to.figure(&latency::Latency::new(rows))?;
+    if let Some(t) = timeline::Timeline::new(rows, &read_series(dir)?) {
+        to.figure(&t)?;
     }
-    Ok(files)
+    Ok(())
+}
+
+/// Writes every figure of `ok` (a folder's ok rows, already read) into `dir`, returning the files written
+/// (`report::plot_dir`, which `xferbench plot` runs, adds the report).
+pub(crate) fn plot_rows(dir: &Path, ok: &[Row]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut to = ToFiles { dir, files: Vec::new() };
+    figures(dir, ok, &mut to)?;
+    Ok(to.files)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_cuts_at_spaces() {
+        assert_eq!(wrap("a bb ccc dddd", 6), vec!["a bb", "ccc", "dddd"]);
+        assert_eq!(wrap("", 6), vec![""]);
+        assert_eq!(wrap("averyverylongword x", 4), vec!["averyverylongword", "x"]);
+    }
 
     #[test]
     fn spread_of_odd_and_even_counts() {

@@ -114,6 +114,7 @@ impl Summary<'_> {
 
 /// `xferbench run`: returns the exit status.
 pub fn main(args: RunArgs) -> anyhow::Result<i32> {
+    let json = args.format == crate::base::cli::Format::Json;
     let mut plan = config::expand(args)?;
     // Before anything else, and before any thread: the sender, the sink it spawns and every socket live in it.
     if let (Some(mtu), false) = (plan.settings.netns_mtu, plan.dry_run) {
@@ -178,7 +179,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
             return Err(e);
         }
     };
-    finish(&plan, &mut folder, &summary, &rows, &tally, &stop)
+    finish(&plan, &mut folder, &summary, (&rows, &tally), &stop, json)
 }
 
 /// After the walk: the folder is kept, its summary says how the run ended and the table is shown.
@@ -186,9 +187,9 @@ fn finish(
     plan: &Plan,
     folder: &mut Folder,
     summary: &Summary,
-    rows: &[Row],
-    tally: &walk::Tally,
+    (rows, tally): (&[Row], &walk::Tally),
     stop: &AtomicBool,
+    json: bool,
 ) -> anyhow::Result<i32> {
     folder.keep();
     let interrupted = tally.interrupted || stop.load(Ordering::Relaxed);
@@ -197,7 +198,10 @@ fn finish(
     } else {
         RunState::Finished
     };
-    folder.write_summary(&summary.file(rows, state, Some(Rounds::of(tally))))?;
+    let file = summary.file(rows, state, Some(Rounds::of(tally)));
+    folder.write_summary(&file)?;
+    // With --format json, stdout holds the summary alone; everything for people goes to stderr.
+    let json = json.then(|| serde_json::to_string_pretty(&file)).transpose()?;
     // The table shows the folder's rows of this plan's cases: a resumed run's rounds pair with the earlier ones.
     let shown: Vec<Row> = rows.iter().filter(|r| plan.cases.contains(&r.key())).cloned().collect();
     report(
@@ -205,7 +209,7 @@ fn finish(
         folder,
         if shown.is_empty() { rows } else { &shown },
         tally,
-        interrupted,
+        (interrupted, json),
     )
 }
 
@@ -342,18 +346,41 @@ fn stop_line(plan: &Plan, tally: &walk::Tally) -> Option<String> {
     }
 }
 
-/// The table, the charts, the closing line and the exit status.
-fn report(plan: &Plan, folder: &Folder, shown: &[Row], tally: &walk::Tally, interrupted: bool) -> anyhow::Result<i32> {
-    crate::base::out::outln!("{}", table(&summarise(shown)));
+/// The table, the charts and report.html, the closing line and the exit status; with `json` (the summary), the
+/// summary on stdout and the rest on stderr.
+fn report(
+    plan: &Plan,
+    folder: &Folder,
+    shown: &[Row],
+    tally: &walk::Tally,
+    (interrupted, json): (bool, Option<String>),
+) -> anyhow::Result<i32> {
+    let say = |text: String| match json {
+        Some(_) => eprintln!("{text}"),
+        None => crate::base::out::outln!("{text}"),
+    };
+    say(table(&summarise(shown)));
     if let Some(line) = stop_line(plan, tally) {
-        crate::base::out::outln!("{line}");
+        say(line);
     }
-    crate::base::out::outln!("results: {}", folder.dir.display());
-    if plan.plot && !shown.is_empty() {
-        match crate::commands::plot::plot_dir(&folder.dir) {
-            Ok(files) => crate::base::out::outln!("charts: {}", files.len()),
-            Err(e) => eprintln!("xferbench: warning: plotting failed: {e:#}"),
-        }
+    say(format!("results: {}", folder.dir.display()));
+    // `plot` writes report.html after the charts; without --plot it is written here, its charts inline only.
+    let written = if plan.plot && !shown.is_empty() {
+        crate::commands::report::plot_dir(&folder.dir).map(|mut files| {
+            let report = files.pop();
+            say(format!("charts: {}", files.len()));
+            report
+        })
+    } else {
+        crate::commands::report::write_folder(&folder.dir).map(Some)
+    };
+    match written {
+        Ok(Some(report)) => say(format!("report: {}", report.display())),
+        Ok(None) => {}
+        Err(e) => eprintln!("xferbench: warning: charts or report.html not written: {e:#}"),
+    }
+    if let Some(json) = json {
+        crate::base::out::print(&(json + "\n"));
     }
     if interrupted {
         eprintln!(

@@ -397,7 +397,7 @@ fn vs_cell(c: &CaseSummary) -> String {
 }
 
 /// The line above the table: the congestion control the cases ran under.
-fn cc_line(cases: &[CaseSummary]) -> String {
+pub fn cc_line(cases: &[CaseSummary]) -> String {
     let ccs: BTreeSet<Option<Cc>> = cases.iter().map(|c| c.key.cc).collect();
     let names: Vec<String> = ccs
         .iter()
@@ -424,6 +424,12 @@ pub fn table_of_dir(dir: &std::path::Path) -> anyhow::Result<String> {
 
 /// The terminal table: one line per case, then the notes and what the columns mean.
 pub fn table(cases: &[CaseSummary]) -> String {
+    let t = case_table(cases);
+    table_text(cases, &t)
+}
+
+/// The table's cells, one row per case, for any writer (the terminal's, report.html's).
+pub fn case_table(cases: &[CaseSummary]) -> Table {
     let labeler = Labeler::new(cases.iter().map(|c| &c.key)).without_chunk_and_cache();
     let mut t = Table::new([
         ("case", Align::Left),
@@ -469,6 +475,11 @@ pub fn table(cases: &[CaseSummary]) -> String {
             c.flags.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(" "),
         ]);
     }
+    t
+}
+
+/// The table for a terminal, with the line above it, the notes and the legend under it.
+fn table_text(cases: &[CaseSummary], t: &Table) -> String {
     let mut out = cc_line(cases);
     out.push_str(&t.terminal());
     out.push_str(&notes(cases));
@@ -486,7 +497,7 @@ pub fn table(cases: &[CaseSummary]) -> String {
 
 /// The notes under the table: each piece of advice once, naming every case it holds for by whatever sets it
 /// apart, then what limited each flow.
-fn notes(cases: &[CaseSummary]) -> String {
+pub fn notes(cases: &[CaseSummary]) -> String {
     let mut out = String::new();
     // One note per piece of advice, naming every case it holds for by whatever sets it apart.
     let named = Labeler::new(cases.iter().map(|c| &c.key));

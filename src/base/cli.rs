@@ -267,6 +267,10 @@ pub struct RunSettings {
     /// Submission queue depth of the io-uring strategies (io-uring, io-uring-send-zc and their -fixed forms).
     #[arg(long, value_name = "N", default_value = "8", value_parser = units::count_in(1, 4096))]
     pub queue_depth: u32,
+    /// The JDK home (with bin/java and bin/javac) of the jvm-* strategies [default: java and javac on PATH].
+    #[arg(long, value_name = "DIR")]
+    #[serde(default)]
+    pub java: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -109,6 +109,9 @@ fn once<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
 }
 
 /// Refuses the flags that cannot go together.
+/// The longest chunk a JVM strategy's buffer holds: a Java array's length is an int, a few short of 2^31.
+pub const JVM_MAX_CHUNK: u64 = i32::MAX as u64 - 8;
+
 fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError> {
     let s = &args.settings;
     if s.verify_on != VerifyWhere::Auto && !s.verify {
@@ -145,6 +148,13 @@ fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError
                 "{tls} needs --rx-mode copy: the sink must read the bytes to end the TLS session"
             )));
         }
+    }
+    if let Some(jvm) = args.strategies.iter().find(|s| s.method.jvm())
+        && let Some(chunk) = args.chunk.iter().find(|&&c| c > JVM_MAX_CHUNK)
+    {
+        return Err(UsageError::msg(format!(
+            "{jvm} takes --chunk up to {JVM_MAX_CHUNK} bytes (a Java array's limit), not {chunk}"
+        )));
     }
     if let Some(broker) = args.strategies.iter().find(|s| s.is_broker()) {
         return Err(UsageError::msg(format!(

@@ -34,70 +34,129 @@ pub fn open_streams(
     plans: &[StreamPlan],
     pass_notices: bool,
 ) -> Result<Opened, Failure> {
+    let mut opened = Opened {
+        socks: Vec::with_capacity(plans.len()),
+        sessions: Vec::with_capacity(plans.len()),
+        same_clock: ctx.target.transport != Transport::Raw,
+    };
+    let how = How {
+        case,
+        pass_notices,
+        owner: Owner::Here,
+    };
+    for stream_plan in plans {
+        let sock = connect(&ctx.target.addrs, &ctx.target.label).map_err(fail(Status::ConnectFailed))?;
+        greet(ctx, &how, row, stream_plan, sock, &mut opened)?;
+    }
+    Ok(opened)
+}
+
+/// Whose sockets a repetition sends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// This process's own.
+    Here,
+    /// A JVM's, reached through copies of its descriptors: its blocking calls are left without a send timeout,
+    /// as a Java program has them.
+    Jvm,
+}
+
+/// Sets up connections opened elsewhere (a JVM's), as `open_streams` does its own.
+pub fn greet_all(
+    ctx: &Context,
+    case: &CaseKey,
+    row: &mut Row,
+    plans: &[StreamPlan],
+    pass_notices: bool,
+    socks: Vec<TcpStream>,
+) -> Result<Opened, Failure> {
+    let mut opened = Opened {
+        socks: Vec::with_capacity(plans.len()),
+        sessions: Vec::with_capacity(plans.len()),
+        same_clock: ctx.target.transport != Transport::Raw,
+    };
+    let how = How {
+        case,
+        pass_notices,
+        owner: Owner::Jvm,
+    };
+    for (stream_plan, sock) in plans.iter().zip(socks) {
+        greet(ctx, &how, row, stream_plan, sock, &mut opened)?;
+    }
+    Ok(opened)
+}
+
+/// What every connection of a repetition is set up for.
+struct How<'a> {
+    case: &'a CaseKey,
+    /// The sink answers each pass's last byte (cold passes).
+    pass_notices: bool,
+    owner: Owner,
+}
+
+/// One connection's options, congestion control, and (unless raw) its header, the sink's ack and a TLS strategy's
+/// handshake; the connection joins `opened`.
+fn greet(
+    ctx: &Context,
+    how: &How,
+    row: &mut Row,
+    stream_plan: &StreamPlan,
+    sock: TcpStream,
+    opened: &mut Opened,
+) -> Result<(), Failure> {
+    let (case, pass_notices) = (how.case, how.pass_notices);
     let plan = ctx.plan;
     let target = ctx.target;
-    let raw = target.transport == Transport::Raw;
-    let local_boot = crate::base::env::boot_id();
-    let mut same_clock = !raw;
-    let mut socks = Vec::with_capacity(plans.len());
-    let mut sessions = Vec::with_capacity(plans.len());
-    let tls = case.strategy.method.tls();
-    for stream_plan in plans {
-        let sock = connect(&target.addrs, &target.label).map_err(fail(Status::ConnectFailed))?;
-        configure(&sock, plan, case, row).map_err(fail(Status::SetupFailed))?;
-        if !raw {
-            let header = StreamHeader {
-                run_id: ctx.run_id.to_string(),
-                case_id: row.case_id.clone(),
-                plan: *stream_plan,
-                seed: ctx.fixture.seed,
-                verify: plan.settings.verify,
-                token: plan.token.clone(),
-                // A spawned sink receives as each case asks; a remote one as its own --rx-mode says.
-                rx_mode: case.receiver.map(|(mode, _)| mode),
-                verify_on: plan.verify_on(),
-                passes: row.passes,
-                pass_notices,
-                tls,
-                interval_ms: plan.interval_ms(),
-            };
-            wire::write_header(&mut &sock, &header).map_err(|e| fail(Status::ConnectFailed)(e.into()))?;
-            if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {
-                return Err(Failure {
-                    status: Status::Interrupted,
-                    error: anyhow::anyhow!("stopped by a signal"),
-                });
-            }
-            let ack = read_ack(&mut BufReader::new(&sock))
-                .map_err(|e| fail(Status::Refused)(e.context(format!("sink at {}", target.label))))?;
-            same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
-            match case.receiver {
-                // The receiving side is set up over there: the row records what that sink said it uses.
-                None => {
-                    row.rx_mode = Some(ack.rx_mode);
-                    row.rx_buffer_bytes = Some(ack.rx_buffer_bytes);
-                    row.rcvbuf_bytes = ack.rcvbuf_bytes;
-                    row.sink_cpus = ack.cpus.clone().unwrap_or_default();
-                }
-                Some((mode, _)) if mode != ack.rx_mode => {
-                    return Err(fail(Status::SetupFailed)(anyhow::anyhow!(
-                        "the sink receives in mode {}",
-                        ack.rx_mode
-                    )));
-                }
-                Some(_) => {}
-            }
-            if tls {
-                sessions.push(Some(handshake(&sock, &ack, &target.label)?));
-            }
+    configure(&sock, plan, case, row, how.owner).map_err(fail(Status::SetupFailed))?;
+    if target.transport != Transport::Raw {
+        let header = StreamHeader {
+            run_id: ctx.run_id.to_string(),
+            case_id: row.case_id.clone(),
+            plan: *stream_plan,
+            seed: ctx.fixture.seed,
+            verify: plan.settings.verify,
+            token: plan.token.clone(),
+            // A spawned sink receives as each case asks; a remote one as its own --rx-mode says.
+            rx_mode: case.receiver.map(|(mode, _)| mode),
+            verify_on: plan.verify_on(),
+            passes: row.passes,
+            pass_notices,
+            tls: case.strategy.method.tls(),
+            interval_ms: plan.interval_ms(),
+        };
+        wire::write_header(&mut &sock, &header).map_err(|e| fail(Status::ConnectFailed)(e.into()))?;
+        if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {
+            return Err(Failure {
+                status: Status::Interrupted,
+                error: anyhow::anyhow!("stopped by a signal"),
+            });
         }
-        socks.push(sock);
+        let ack = read_ack(&mut BufReader::new(&sock))
+            .map_err(|e| fail(Status::Refused)(e.context(format!("sink at {}", target.label))))?;
+        let local_boot = crate::base::env::boot_id();
+        opened.same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
+        match case.receiver {
+            // The receiving side is set up over there: the row records what that sink said it uses.
+            None => {
+                row.rx_mode = Some(ack.rx_mode);
+                row.rx_buffer_bytes = Some(ack.rx_buffer_bytes);
+                row.rcvbuf_bytes = ack.rcvbuf_bytes;
+                row.sink_cpus = ack.cpus.clone().unwrap_or_default();
+            }
+            Some((mode, _)) if mode != ack.rx_mode => {
+                return Err(fail(Status::SetupFailed)(anyhow::anyhow!(
+                    "the sink receives in mode {}",
+                    ack.rx_mode
+                )));
+            }
+            Some(_) => {}
+        }
+        if header.tls {
+            opened.sessions.push(Some(handshake(&sock, &ack, &target.label)?));
+        }
     }
-    Ok(Opened {
-        socks,
-        sessions,
-        same_clock,
-    })
+    opened.socks.push(sock);
+    Ok(())
 }
 
 /// The sender's TLS handshake, pinned to the certificate the sink's ack announced (outside the timed section).
@@ -132,7 +191,7 @@ pub fn connect(addrs: &[SocketAddr], label: &str) -> anyhow::Result<TcpStream> {
 
 /// The sender's socket options, and its congestion control set and read back into the row (every stream's must be
 /// the case's, or the repetition would measure something else than it says).
-fn configure(sock: &TcpStream, plan: &Plan, case: &CaseKey, row: &mut Row) -> anyhow::Result<()> {
+fn configure(sock: &TcpStream, plan: &Plan, case: &CaseKey, row: &mut Row, owner: Owner) -> anyhow::Result<()> {
     use nix::sys::socket::{setsockopt, sockopt};
     let s = &plan.settings;
     sock.set_nodelay(s.nodelay)?;
@@ -149,8 +208,11 @@ fn configure(sock: &TcpStream, plan: &Plan, case: &CaseKey, row: &mut Row) -> an
         anyhow::bail!("congestion control {} asked, {used} in use", case.cc.unwrap_or(used));
     }
     row.congestion_control = Some(used);
-    // A blocked send wakes up this often to check the deadline and the stop flag.
-    sock.set_write_timeout(Some(SEND_WAKEUP))?;
+    // A blocked send wakes up this often to check the deadline and the stop flag (a JVM's are stopped by
+    // killing it).
+    if owner == Owner::Here {
+        sock.set_write_timeout(Some(SEND_WAKEUP))?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 
 use super::connect;
 use super::context::{Context, Failure, fail, interrupted};
+use super::jvm::{Running, Senders};
 use super::wait::Wait;
 use crate::base::env::monotonic_ns;
 use crate::base::model::{Cache, CaseKey, Flag, Layout, Status, Transport};
@@ -22,13 +23,22 @@ use std::time::{Duration, Instant};
 /// How long to wait for reports after a failed send, or for a raw receiver to close.
 const LINGER: Duration = Duration::from_secs(3);
 
-/// Runs one repetition of `case`, sending the file `passes` times, and describes it in a row.
-pub fn run(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32) -> Row {
+/// Runs one repetition of `case`, sending the file `passes` times (from the case's JVM for a JVM strategy), and
+/// describes it in a row.
+pub fn run(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32, jvm: Option<&mut Running>) -> Row {
     let mut row = base_row(ctx, case, number, round, passes);
-    if let Err(Failure { status, error }) = measure(ctx, case, &mut row) {
+    if let Err(Failure { status, error }) = measure(ctx, case, &mut row, jvm) {
         row.status = status;
         row.error = format!("{error:#}");
     }
+    row
+}
+
+/// The row of a repetition that could not begin (a JVM that would not start).
+pub fn failed(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32, why: Failure) -> Row {
+    let mut row = base_row(ctx, case, number, round, passes);
+    row.status = why.status;
+    row.error = format!("{:#}", why.error);
     row
 }
 
@@ -66,7 +76,7 @@ fn stream_plans(ctx: &Context, case: &CaseKey) -> Vec<StreamPlan> {
         .collect()
 }
 
-fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> {
+fn measure(ctx: &Context, case: &CaseKey, row: &mut Row, mut jvm: Option<&mut Running>) -> Result<(), Failure> {
     let plan = ctx.plan;
     let passes = row.passes;
     // A file that changed size since the run began would be sent as something else than what the plan says.
@@ -75,21 +85,29 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     let plans = stream_plans(ctx, case);
     // Cold passes wait for the sink's word that each pass is whole, so that the file can be evicted between.
     let cold_passes = case.cache == Cache::Cold && passes > 1;
-    let opened = connect::open_streams(ctx, case, row, &plans, cold_passes)?;
+    let opened = match jvm.as_deref_mut() {
+        Some(running) => super::jvm::open(ctx, case, row, running, &plans, cold_passes)?,
+        None => connect::open_streams(ctx, case, row, &plans, cold_passes)?,
+    };
     let socks = &opened.socks;
     let opts = SendOptions {
         chunk_bytes: case.chunk_bytes,
         queue_depth: plan.settings.queue_depth,
     };
-    let mut streams = Streams::prepare(
-        case.strategy.method,
-        &ctx.fixture.path,
-        &plans,
-        socks,
-        &opts,
-        opened.sessions,
-    )
-    .map_err(fail(Status::SetupFailed))?;
+    let mut streams = match jvm {
+        Some(running) => super::jvm::prepare(ctx, case, row, running, &plans, socks)?,
+        None => Senders::Native(
+            Streams::prepare(
+                case.strategy.method,
+                &ctx.fixture.path,
+                &plans,
+                socks,
+                &opts,
+                opened.sessions,
+            )
+            .map_err(fail(Status::SetupFailed))?,
+        ),
+    };
     let deadline = Instant::now() + plan.settings.timeout;
     let limits = Limits {
         deadline,
@@ -127,6 +145,10 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     let end = Snapshot::take().map_err(fail(Status::ProbeFailed))?;
 
     let stats = streams.stats();
+    if let Some(totals) = streams.totals() {
+        super::jvm::fill(row, totals);
+    }
+    streams.close(ctx.stop);
     fill_sender(row, case, &stats, &spans);
     fill_system(row, &spans, &end, cold_passes);
     fill_times(row, ctx, &spans, &replies, opened.same_clock, cold_passes);

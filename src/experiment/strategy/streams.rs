@@ -281,7 +281,7 @@ const SLICE: Duration = Duration::from_millis(200);
 /// Waits for the sink's one-line notice of a pass, reading exactly that line (the report may follow it): what is
 /// peeked before the newline is part of the line and is taken as it comes, so a sink that closes mid-line is seen
 /// at once rather than peeked at until the deadline.
-fn read_notice(sock: &TcpStream, ctl: &Control) -> Result<PassNotice, SendError> {
+pub fn read_notice(sock: &TcpStream, ctl: &Control) -> Result<PassNotice, SendError> {
     let io_err = |e: std::io::Error| SendError::Io {
         call: "recv(pass notice)",
         errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),

@@ -61,13 +61,13 @@ pub fn locate(home: Option<&Path>, who: &str) -> Result<Jdk, UsageError> {
             (Some(java), Some(javac)) => (java, javac),
             (java, _) => {
                 let missing = if java.is_some() {
-                    "javac (a JRE alone cannot compile the sender)"
+                    "javac is not on PATH (a JRE alone cannot compile the sender)"
                 } else {
-                    "java and javac"
+                    "neither java nor javac is on PATH"
                 };
                 return Err(UsageError::msg(format!(
-                    "{who} runs in a JVM and needs a JDK, but {missing} is not on PATH: {INSTALL} (or name a JDK \
-                     home with --java DIR)"
+                    "{who} runs in a JVM and needs a JDK, but {missing}: {INSTALL} (or name a JDK home with --java \
+                     DIR)"
                 )));
             }
         },

@@ -86,6 +86,11 @@ fn article_reproduction_prints_both_sides() {
     );
     assert!(text.contains("**3.62x**") && text.contains("**0.78x**"), "{text}");
     assert!(text.contains("Reading:"), "{text}");
+    // A JDK and strace are here (CI installs them): the study's Java paths fill the 2017 rows, the native under them.
+    assert!(
+        text.contains("| jvm-transferto |") && text.contains("| jvm-read-write |") && text.contains("| sendfile |"),
+        "{text}"
+    );
     assert!(dir.path().join("article/article.md").is_file());
 }
 

@@ -349,6 +349,33 @@ fn passes_versions_and_tls_benches_write_their_tables() {
     );
 }
 
+/// The JVM bench at a tiny size: one run, the Java paths against their native twins paired by `xferbench stats`,
+/// and each JVM case's first counted repetition ranked among its rounds.
+#[test]
+fn jvm_bench_pairs_each_java_path_with_its_native_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = succeeds(script("bench-jvm.sh", dir.path()).envs([
+        ("SIZE", "4MiB"),
+        ("CHUNK", "512KiB"),
+        ("THREADS", "2"),
+        // reno is in every kernel: the script's logic is tested, not this machine's algorithms.
+        ("CCS", "reno"),
+        ("REPEAT", "2"),
+        ("OUT", "jvm"),
+    ]));
+    let md = std::fs::read_to_string(dir.path().join("jvm/jvm.md")).unwrap();
+    assert_eq!(out.matches("### ").count(), 4, "{out}");
+    for line in [
+        "## warm-reno",
+        "### parallel-jvm-transferto-x2 against parallel-sendfile-x2",
+        "| jvm-nio | 2 |",
+        "| jvm-read-write:threads | 2 |",
+        "- jvm-transferto, warm, reno: round 1,",
+    ] {
+        assert!(md.contains(line), "{line}\n{md}");
+    }
+}
+
 /// The statistics live in the Rust code (`run`'s rounds, `xferbench stats`): no script computes a median, a quantile
 /// or an interval of its own, and none needs python.
 #[test]

@@ -172,63 +172,10 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
         ("here", Align::Left),
         ("here from", Align::Left),
     ]);
-    let mut readings = Vec::new();
-    for cache in [Cache::Cold, Cache::Warm] {
-        for (label, theirs, mine) in PATHS {
-            let present: Vec<Strategy> = mine.iter().copied().filter(|s| has(&rows, cache, *s)).collect();
-            let Some((filled, beside)) = present.split_first() else {
-                t.row([
-                    cache.to_string(),
-                    label.to_string(),
-                    cell(&original(&trials, cache, theirs)),
-                    "-".into(),
-                    "-".into(),
-                ]);
-                continue;
-            };
-            let here = |s: Strategy| cell(&ours(&rows, cache, s, threads_of(&rows, s).filter(|_| s.is_parallel())));
-            t.row([
-                cache.to_string(),
-                label.to_string(),
-                cell(&original(&trials, cache, theirs)),
-                here(*filled),
-                filled.to_string(),
-            ]);
-            for s in beside {
-                t.row([
-                    cache.to_string(),
-                    format!("{label} (native)"),
-                    "-".into(),
-                    here(*s),
-                    s.to_string(),
-                ]);
-            }
-        }
-        let then = match (
-            original(&trials, cache, "serial-transferTo"),
-            original(&trials, cache, "parallel-transferTo"),
-        ) {
-            (Some(s), Some(p)) => Some(s.seconds / p.seconds),
-            _ => None,
-        };
-        let pairs: Vec<(Strategy, Strategy)> = PAIRS
-            .into_iter()
-            .filter(|(p, s)| has(&rows, cache, *p) && has(&rows, cache, *s))
-            .collect();
-        for &(parallel, serial) in &pairs {
-            let now = speedup(&rows, cache, parallel, serial);
-            t.row([
-                cache.to_string(),
-                "**parallel speed-up over serial**".into(),
-                format!("**{}**", then.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))),
-                format!("**{}**", now.map_or_else(|| "-".into(), |e| e.ratio_text())),
-                format!("{parallel} / {serial}"),
-            ]);
-        }
-        let first_pair = pairs.first().copied().unwrap_or((PARALLEL_SENDFILE, SENDFILE));
-        let now = speedup(&rows, cache, first_pair.0, first_pair.1);
-        readings.push(reading(cache, then, now, &rows, first_pair));
-    }
+    let readings: Vec<String> = [Cache::Cold, Cache::Warm]
+        .into_iter()
+        .map(|cache| cache_rows(&mut t, &rows, &trials, cache))
+        .collect();
     out.push_str(&t.markdown());
     let shortest = rows
         .iter()
@@ -247,6 +194,59 @@ pub fn table(dir: &Path, original_csv: Option<&Path>) -> anyhow::Result<String> 
         writeln!(out, "- {r}")?;
     }
     Ok(out)
+}
+
+/// One cache state's rows of the table: each 2017 path filled from the first of its strategies the folder has (the
+/// others under it), then the parallel speed-up of each transferTo pair the folder has; returns the reading.
+fn cache_rows(t: &mut Table, rows: &[Row], trials: &[Trial], cache: Cache) -> String {
+    for (label, theirs, mine) in PATHS {
+        let then = cell(&original(trials, cache, theirs));
+        let present: Vec<Strategy> = mine.iter().copied().filter(|s| has(rows, cache, *s)).collect();
+        let Some((filled, beside)) = present.split_first() else {
+            t.row([cache.to_string(), label.to_string(), then, "-".into(), "-".into()]);
+            continue;
+        };
+        let here = |s: Strategy| cell(&ours(rows, cache, s, threads_of(rows, s).filter(|_| s.is_parallel())));
+        t.row([
+            cache.to_string(),
+            label.to_string(),
+            then,
+            here(*filled),
+            filled.to_string(),
+        ]);
+        for s in beside {
+            t.row([
+                cache.to_string(),
+                format!("{label} (native)"),
+                "-".into(),
+                here(*s),
+                s.to_string(),
+            ]);
+        }
+    }
+    let then = match (
+        original(trials, cache, "serial-transferTo"),
+        original(trials, cache, "parallel-transferTo"),
+    ) {
+        (Some(s), Some(p)) => Some(s.seconds / p.seconds),
+        _ => None,
+    };
+    let pairs: Vec<(Strategy, Strategy)> = PAIRS
+        .into_iter()
+        .filter(|(p, s)| has(rows, cache, *p) && has(rows, cache, *s))
+        .collect();
+    for &(parallel, serial) in &pairs {
+        let now = speedup(rows, cache, parallel, serial);
+        t.row([
+            cache.to_string(),
+            "**parallel speed-up over serial**".into(),
+            format!("**{}**", then.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))),
+            format!("**{}**", now.map_or_else(|| "-".into(), |e| e.ratio_text())),
+            format!("{parallel} / {serial}"),
+        ]);
+    }
+    let pair = pairs.first().copied().unwrap_or((PARALLEL_SENDFILE, SENDFILE));
+    reading(cache, then, speedup(rows, cache, pair.0, pair.1), rows, pair)
 }
 
 /// Which 2017 rows the JVM filled, in words: the study ran Java, and so did these rows where the folder has them.

@@ -12,8 +12,8 @@ use super::context::{Context, Failure, fail};
 use crate::base::error::UsageError;
 use crate::base::model::{CaseKey, Layout, Status};
 use crate::experiment::config::Plan;
-use crate::experiment::strategy::CallStats;
 use crate::experiment::strategy::streams::{Limits, Span, Streams};
+use crate::experiment::strategy::{CallStats, SendOptions};
 use crate::experiment::wire::{self, StreamPlan, StreamReport};
 use crate::jvm::check::{self, Check};
 use crate::jvm::jdk::{self, Compiled, Jdk};
@@ -223,8 +223,30 @@ impl Senders<'_> {
     }
 }
 
+/// A repetition's senders, set up: the case's JVM's streams, or this process's own (a TLS method's on `sessions`).
+pub fn senders<'a>(
+    ctx: &Context,
+    case: &CaseKey,
+    row: &mut Row,
+    jvm: Option<&'a mut Running>,
+    plans: &'a [StreamPlan],
+    socks: &'a [TcpStream],
+    sessions: Vec<Option<rustls::ClientConnection>>,
+) -> Result<Senders<'a>, Failure> {
+    if let Some(running) = jvm {
+        return prepare(ctx, case, row, running, plans, socks);
+    }
+    let opts = SendOptions {
+        chunk_bytes: case.chunk_bytes,
+        queue_depth: ctx.plan.settings.queue_depth,
+    };
+    Streams::prepare(case.strategy.method, &ctx.fixture.path, plans, socks, &opts, sessions)
+        .map(Senders::Native)
+        .map_err(fail(Status::SetupFailed))
+}
+
 /// The JVM's streams of a repetition, with its files open and buffers made; notes the repetition in the row.
-pub fn prepare<'a>(
+fn prepare<'a>(
     ctx: &Context,
     case: &CaseKey,
     row: &mut Row,

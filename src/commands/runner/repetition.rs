@@ -6,14 +6,14 @@
 
 use super::connect;
 use super::context::{Context, Failure, fail, interrupted};
-use super::jvm::{Running, Senders};
+use super::jvm::Running;
 use super::wait::Wait;
 use crate::base::env::monotonic_ns;
 use crate::base::model::{Cache, CaseKey, Flag, Layout, Status, Transport};
 use crate::experiment::cache;
 use crate::experiment::probe::{Delta, Snapshot};
-use crate::experiment::strategy::streams::{Limits, Span, Streams};
-use crate::experiment::strategy::{CallStats, SendOptions};
+use crate::experiment::strategy::CallStats;
+use crate::experiment::strategy::streams::{Limits, Span};
 use crate::experiment::wire::{self, StreamPlan, StreamReport};
 use crate::results::record::Row;
 use std::io::BufReader;
@@ -90,24 +90,7 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row, mut jvm: Option<&mut Ru
         None => connect::open_streams(ctx, case, row, &plans, cold_passes)?,
     };
     let socks = &opened.socks;
-    let opts = SendOptions {
-        chunk_bytes: case.chunk_bytes,
-        queue_depth: plan.settings.queue_depth,
-    };
-    let mut streams = match jvm {
-        Some(running) => super::jvm::prepare(ctx, case, row, running, &plans, socks)?,
-        None => Senders::Native(
-            Streams::prepare(
-                case.strategy.method,
-                &ctx.fixture.path,
-                &plans,
-                socks,
-                &opts,
-                opened.sessions,
-            )
-            .map_err(fail(Status::SetupFailed))?,
-        ),
-    };
+    let mut streams = super::jvm::senders(ctx, case, row, jvm, &plans, socks, opened.sessions)?;
     let deadline = Instant::now() + plan.settings.timeout;
     let limits = Limits {
         deadline,

@@ -108,10 +108,10 @@ fn once<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
     out
 }
 
-/// Refuses the flags that cannot go together.
 /// The longest chunk a JVM strategy's buffer holds: a Java array's length is an int, a few short of 2^31.
 pub const JVM_MAX_CHUNK: u64 = i32::MAX as u64 - 8;
 
+/// Refuses the flags that cannot go together.
 fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError> {
     let s = &args.settings;
     if s.verify_on != VerifyWhere::Auto && !s.verify {

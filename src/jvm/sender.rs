@@ -38,7 +38,9 @@ struct Ports {
     ports: Vec<u16>,
 }
 
-/// Opens `n` connections from the JVM to the first of `addrs` that answers, and reaches each from here.
+/// Opens `n` connections from the JVM to the first of `addrs` that answers, and reaches each from here. A
+/// connection the JVM could not open is a `CallError::Refused` (the JVM's death an `Exited`); anything else failed
+/// here.
 pub fn connect(
     jvm: &mut Jvm,
     method: Method,
@@ -57,13 +59,17 @@ pub fn connect(
                     socks: found.into_iter().map(|s| s.sock).collect(),
                 });
             }
-            Err(e @ CallError::Refused(_)) => {
-                last = Some(anyhow::anyhow!("cannot connect to {addr} from the JVM: {e}"))
+            Err(CallError::Refused(why)) => {
+                last = Some(CallError::Refused(format!(
+                    "cannot connect to {addr} from the JVM: {why}"
+                )))
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("no address to connect to")))
+    Err(last
+        .unwrap_or_else(|| CallError::Refused("no address to connect to".into()))
+        .into())
 }
 
 /// What the JVM spent over the spans, beside the rows' common columns.

@@ -17,7 +17,7 @@ use crate::experiment::strategy::{CallStats, SendOptions};
 use crate::experiment::wire::{self, StreamPlan, StreamReport};
 use crate::jvm::check::{self, Check};
 use crate::jvm::jdk::{self, Compiled, Jdk};
-use crate::jvm::process::Jvm;
+use crate::jvm::process::{CallError, Jvm};
 use crate::jvm::sender::{self, Totals};
 use crate::results::record::Row;
 use std::collections::HashMap;
@@ -175,8 +175,17 @@ pub fn open(
     pass_notices: bool,
 ) -> Result<Opened, Failure> {
     let n = plans.len() as u32;
-    let connected = sender::connect(&mut running.jvm, case.strategy.method, &ctx.target.addrs, n, ctx.stop)
-        .map_err(fail(Status::ConnectFailed))?;
+    let connected =
+        sender::connect(&mut running.jvm, case.strategy.method, &ctx.target.addrs, n, ctx.stop).map_err(|e| {
+            let status = match e.downcast_ref::<CallError>() {
+                Some(CallError::Refused(_)) => Status::ConnectFailed,
+                Some(CallError::Exited(_)) => Status::SenderExited,
+                Some(CallError::Stopped) => Status::Interrupted,
+                // Timed out, or this process could not reach the JVM's sockets.
+                _ => Status::SetupFailed,
+            };
+            fail(status)(e)
+        })?;
     connect::greet_all(ctx, case, row, plans, pass_notices, connected.socks)
 }
 

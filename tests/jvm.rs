@@ -264,8 +264,12 @@ fn cc_holds_for_the_jvm_s_sockets() {
     }
 }
 
+/// JVM start, class loading and the first compilations precede the first timed repetition by construction: the
+/// JVM is started and used (check pass, warm-up) before it. Whether the first counted repetition is then as fast as
+/// the rest is a timing question for a quiet machine: `scripts/bench-jvm.sh` ranks it among its rounds (on this
+/// project's loaded build machines single repetitions of a few tens of milliseconds vary threefold either way).
 #[test]
-fn one_jvm_serves_a_case_and_its_first_timed_repetition_is_not_slower() {
+fn one_jvm_serves_a_case_from_its_check_pass_to_its_last_round() {
     let dir = tmp();
     let (_, rows) = run_ok(
         dir.path(),
@@ -290,13 +294,9 @@ fn one_jvm_serves_a_case_and_its_first_timed_repetition_is_not_slower() {
     // The check pass and the warm-up ran in the same JVM before the first round, and no JVM started since.
     let before: Vec<Option<u32>> = counted.iter().map(|r| r.jvm_repetitions_before).collect();
     assert_eq!(before, vec![Some(2), Some(3), Some(4), Some(5)]);
-    // Start, class loading and the first compilations are behind it: the first is not the slow one (the bound is
-    // loose for a loaded machine; a JVM started inside the timed section costs several times a repetition here).
-    let mut rest: Vec<f64> = counted[1..].iter().map(|r| r.throughput_mb_s).collect();
-    rest.sort_by(f64::total_cmp);
-    assert!(
-        counted[0].throughput_mb_s >= 0.5 * rest[1],
-        "first {} MB/s against {rest:?}",
-        counted[0].throughput_mb_s
-    );
+    for r in &counted {
+        assert_eq!(r.status, Status::Ok, "{}", r.error);
+        // What the JIT and the collector still did while the threads sent is measured, not assumed away.
+        assert!(r.jvm_jit_ms.is_some() && r.jvm_gc_ms.is_some(), "{r:?}");
+    }
 }

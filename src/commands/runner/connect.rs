@@ -34,21 +34,13 @@ pub fn open_streams(
     plans: &[StreamPlan],
     pass_notices: bool,
 ) -> Result<Opened, Failure> {
-    let mut opened = Opened {
-        socks: Vec::with_capacity(plans.len()),
-        sessions: Vec::with_capacity(plans.len()),
-        same_clock: ctx.target.transport != Transport::Raw,
-    };
     let how = How {
         case,
         pass_notices,
         owner: Owner::Here,
     };
-    for stream_plan in plans {
-        let sock = connect(&ctx.target.addrs, &ctx.target.label).map_err(fail(Status::ConnectFailed))?;
-        greet(ctx, &how, row, stream_plan, sock, &mut opened)?;
-    }
-    Ok(opened)
+    let next = || connect(&ctx.target.addrs, &ctx.target.label).map_err(fail(Status::ConnectFailed));
+    greet_each(ctx, &how, row, plans, next)
 }
 
 /// Whose sockets a repetition sends on.
@@ -61,7 +53,7 @@ pub enum Owner {
     Jvm,
 }
 
-/// Sets up connections opened elsewhere (a JVM's), as `open_streams` does its own.
+/// Sets up connections opened elsewhere (a JVM's, one per plan), as `open_streams` does its own.
 pub fn greet_all(
     ctx: &Context,
     case: &CaseKey,
@@ -70,18 +62,36 @@ pub fn greet_all(
     pass_notices: bool,
     socks: Vec<TcpStream>,
 ) -> Result<Opened, Failure> {
-    let mut opened = Opened {
-        socks: Vec::with_capacity(plans.len()),
-        sessions: Vec::with_capacity(plans.len()),
-        same_clock: ctx.target.transport != Transport::Raw,
-    };
     let how = How {
         case,
         pass_notices,
         owner: Owner::Jvm,
     };
-    for (stream_plan, sock) in plans.iter().zip(socks) {
-        greet(ctx, &how, row, stream_plan, sock, &mut opened)?;
+    let mut socks = socks.into_iter();
+    let next = || {
+        socks
+            .next()
+            .ok_or_else(|| fail(Status::SetupFailed)(anyhow::anyhow!("fewer connections than streams")))
+    };
+    greet_each(ctx, &how, row, plans, next)
+}
+
+/// Each plan's connection, from `next`, set up in turn.
+fn greet_each(
+    ctx: &Context,
+    how: &How,
+    row: &mut Row,
+    plans: &[StreamPlan],
+    mut next: impl FnMut() -> Result<TcpStream, Failure>,
+) -> Result<Opened, Failure> {
+    let mut opened = Opened {
+        socks: Vec::with_capacity(plans.len()),
+        sessions: Vec::with_capacity(plans.len()),
+        same_clock: ctx.target.transport != Transport::Raw,
+    };
+    for stream_plan in plans {
+        let sock = next()?;
+        greet(ctx, how, row, stream_plan, sock, &mut opened)?;
     }
     Ok(opened)
 }

@@ -8,6 +8,8 @@
 //! - `experiment`: the plan (`config`), the test file (`fixture`, `pattern`), the transfer paths (`strategy`,
 //!   `tls`), the page cache (`cache`), the kernel's counters (`probe`), the socket's settings (`tcp`), the wire
 //!   protocol (`wire`), aligned buffers (`buffer`);
+//! - `jvm` (beside `results`, above `experiment`): the JDK, the JVM sender and its process, for the `jvm-*`
+//!   strategies that `runner` drives;
 //! - `base`, the vocabulary and the machine: `model`, `cli`, `units`, `env`, `error`, `out`.
 //!
 //! Beside `results`, between `commands` and `experiment`: `broker`, a broker's network threads serving many
@@ -20,6 +22,7 @@ mod base;
 mod broker;
 mod commands;
 mod experiment;
+mod jvm;
 mod results;
 
 pub use base::{cli, env, error, model, out};

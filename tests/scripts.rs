@@ -86,6 +86,11 @@ fn article_reproduction_prints_both_sides() {
     );
     assert!(text.contains("**3.62x**") && text.contains("**0.78x**"), "{text}");
     assert!(text.contains("Reading:"), "{text}");
+    // A JDK and strace are here (CI installs them): the study's Java paths fill the 2017 rows, the native under them.
+    assert!(
+        text.contains("| jvm-transferto |") && text.contains("| jvm-read-write |") && text.contains("| sendfile |"),
+        "{text}"
+    );
     assert!(dir.path().join("article/article.md").is_file());
 }
 
@@ -342,6 +347,33 @@ fn passes_versions_and_tls_benches_write_their_tables() {
         !Path::new(env!("CARGO_MANIFEST_DIR")).join("fx").exists(),
         "a fixture folder was made in the repository"
     );
+}
+
+/// The JVM bench at a tiny size: one run, the Java paths against their native twins paired by `xferbench stats`,
+/// and each JVM case's first counted repetition ranked among its rounds.
+#[test]
+fn jvm_bench_pairs_each_java_path_with_its_native_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = succeeds(script("bench-jvm.sh", dir.path()).envs([
+        ("SIZE", "4MiB"),
+        ("CHUNK", "512KiB"),
+        ("THREADS", "2"),
+        // reno is in every kernel: the script's logic is tested, not this machine's algorithms.
+        ("CCS", "reno"),
+        ("REPEAT", "2"),
+        ("OUT", "jvm"),
+    ]));
+    let md = std::fs::read_to_string(dir.path().join("jvm/jvm.md")).unwrap();
+    assert_eq!(out.matches("### ").count(), 4, "{out}");
+    for line in [
+        "## warm-reno",
+        "### parallel-jvm-transferto-x2 against parallel-sendfile-x2",
+        "| jvm-nio | 2 |",
+        "| jvm-read-write:threads | 2 |",
+        "- jvm-transferto, warm, reno: round 1,",
+    ] {
+        assert!(md.contains(line), "{line}\n{md}");
+    }
 }
 
 /// The statistics live in the Rust code (`run`'s rounds, `xferbench stats`): no script computes a median, a quantile

@@ -328,6 +328,10 @@ pub struct RunSettings {
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = units::count_in(1, MAX_THREADS))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_consumers: Option<u32>,
+    /// The JDK home (with bin/java and bin/javac) of the jvm-* strategies [default: java and javac on PATH].
+    #[arg(long, value_name = "DIR")]
+    #[serde(default)]
+    pub java: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -110,6 +110,9 @@ fn once<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
     out
 }
 
+/// The longest chunk a JVM strategy's buffer holds: a Java array's length is an int, a few short of 2^31.
+pub const JVM_MAX_CHUNK: u64 = i32::MAX as u64 - 8;
+
 /// Refuses the flags that cannot go together.
 fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError> {
     let s = &args.settings;
@@ -147,6 +150,13 @@ fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError
                 "{tls} needs --rx-mode copy: the sink must read the bytes to end the TLS session"
             )));
         }
+    }
+    if let Some(jvm) = args.strategies.iter().find(|s| s.method.jvm())
+        && let Some(chunk) = args.chunk.iter().find(|&&c| c > JVM_MAX_CHUNK)
+    {
+        return Err(UsageError::msg(format!(
+            "{jvm} takes --chunk up to {JVM_MAX_CHUNK} bytes (a Java array's limit), not {chunk}"
+        )));
     }
     check_broker(args)?;
     match s.repeat {

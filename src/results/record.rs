@@ -169,9 +169,11 @@ pub struct Row {
     pub sink_tcp_rcv_rtt_us: Option<f64>,
     #[serde(default)]
     pub sink_tcp_rcv_space_bytes: Option<f64>,
-    /// System calls the strategy made in the timed section (transfer calls plus any retries).
+    /// System calls the strategy made in the timed section (transfer calls plus any retries; a JVM strategy: the
+    /// Java calls its threads made, `transferTo`, `read` and `write`, whose system calls `jvm_calls` counts).
     pub syscalls: u64,
-    /// Bytes the sender copied through user space (read-send: 2x the bytes sent, mmap-send: 1x, sendfile: 0).
+    /// Bytes the sender copied through user space (read-send: 2x the bytes sent, mmap-send: 1x, sendfile: 0; a JVM
+    /// strategy: as its check pass's calls copied, file reads plus socket writes, per byte sent).
     pub user_copy_bytes: u64,
     /// Minor page faults of the sender process over the timed section.
     pub minor_faults: u64,
@@ -247,6 +249,28 @@ pub struct Row {
     /// The TLS 1.3 cipher suite of a TLS strategy's sessions (e.g. `TLS13_AES_256_GCM_SHA384`; empty otherwise).
     #[serde(default)]
     pub tls_cipher: String,
+    /// A JVM strategy's JVM: its version, vendor, VM and options (`17.0.15+6-Debian-1deb12u1 (Debian, OpenJDK
+    /// 64-Bit Server VM; -Xmx1g)`); empty otherwise. Its process's CPU, switches and faults are the `sender_*` and
+    /// fault columns.
+    #[serde(default)]
+    pub jvm_version: String,
+    /// A JVM strategy: the system calls that carried the bytes in the case's check pass under strace (`sendfile`,
+    /// `mmap+write`, `read+write`), and every traced call on the stream's socket and file with its count and bytes.
+    #[serde(default)]
+    pub jvm_path: String,
+    #[serde(default)]
+    pub jvm_calls: String,
+    /// A JVM strategy: CPU seconds of its sending threads over the timed section (/proc/PID/task/TID/schedstat).
+    #[serde(default)]
+    pub jvm_send_cpu_s: Option<f64>,
+    /// A JVM strategy: milliseconds the JVM spent compiling (JIT) and collecting garbage while its threads sent.
+    #[serde(default)]
+    pub jvm_jit_ms: Option<f64>,
+    #[serde(default)]
+    pub jvm_gc_ms: Option<f64>,
+    /// A JVM strategy: repetitions this JVM ran before this one (its check pass and the case's warm-ups counted).
+    #[serde(default)]
+    pub jvm_repetitions_before: Option<u32>,
     /// Kernel release (`uname -r`).
     pub kernel: String,
     /// Host name.

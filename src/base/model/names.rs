@@ -183,6 +183,13 @@ methods! {
     TlsReadSend = "tls-read-send",
     /// The same TLS session with its keys handed to the kernel (kTLS), then sendfile(): zero-copy with TLS.
     KtlsSendfile = "ktls-sendfile",
+    /// In a JVM: `FileChannel.transferTo` of `chunk` bytes per call into a `SocketChannel`, Kafka's path (on Linux
+    /// one sendfile per call; the check pass records the calls that really ran, `jvm_path`).
+    JvmTransferto = "jvm-transferto",
+    /// In a JVM: `FileInputStream.read` into a heap `byte[chunk]`, then a `java.net.Socket`'s stream (plain IO).
+    JvmReadWrite = "jvm-read-write",
+    /// In a JVM: `FileChannel.read` into a direct `ByteBuffer` of `chunk`, then `SocketChannel.write` (NIO).
+    JvmNio = "jvm-nio",
     ;
     broker: [ReadSend, Sendfile, TlsReadSend, KtlsSendfile]
 }
@@ -201,6 +208,11 @@ impl Method {
             self,
             Method::IoUring | Method::IoUringFixed | Method::IoUringSendZc | Method::IoUringSendZcFixed
         )
+    }
+
+    /// Whether the method runs in a JVM (`jvm-*`), driven by the runner over the JVM's command channel.
+    pub fn jvm(self) -> bool {
+        matches!(self, Method::JvmTransferto | Method::JvmReadWrite | Method::JvmNio)
     }
 
     /// Whether the method's streams are TLS sessions (the sink terminates them).

@@ -48,6 +48,8 @@ named! {
         BrokenPipe = "broken-pipe",
         /// Another error of a transfer call.
         IoError = "io-error",
+        /// The process that sends (a JVM strategy's JVM) exited before the repetition ended.
+        SenderExited = "sender-exited",
     }
 }
 

@@ -34,63 +34,148 @@ pub fn open_streams(
     plans: &[StreamPlan],
     pass_notices: bool,
 ) -> Result<Opened, Failure> {
+    let how = How {
+        case,
+        pass_notices,
+        owner: Owner::Here,
+        stall: stall_group(ctx, row),
+    };
+    let next = || connect(&ctx.target.addrs, &ctx.target.label).map_err(fail(Status::ConnectFailed));
+    greet_each(ctx, &how, row, plans, next)
+}
+
+/// Whose sockets a repetition sends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// This process's own.
+    Here,
+    /// A JVM's, reached through copies of its descriptors: its blocking calls are left without a send timeout,
+    /// as a Java program has them.
+    Jvm,
+}
+
+/// Sets up connections opened elsewhere (a JVM's, one per plan), as `open_streams` does its own.
+pub fn greet_all(
+    ctx: &Context,
+    case: &CaseKey,
+    row: &mut Row,
+    plans: &[StreamPlan],
+    pass_notices: bool,
+    socks: Vec<TcpStream>,
+) -> Result<Opened, Failure> {
+    let how = How {
+        case,
+        pass_notices,
+        owner: Owner::Jvm,
+        stall: stall_group(ctx, row),
+    };
+    let mut socks = socks.into_iter();
+    let next = || {
+        socks
+            .next()
+            .ok_or_else(|| fail(Status::SetupFailed)(anyhow::anyhow!("fewer connections than streams")))
+    };
+    greet_each(ctx, &how, row, plans, next)
+}
+
+/// Each plan's connection, from `next`, set up in turn.
+fn greet_each(
+    ctx: &Context,
+    how: &How,
+    row: &mut Row,
+    plans: &[StreamPlan],
+    mut next: impl FnMut() -> Result<TcpStream, Failure>,
+) -> Result<Opened, Failure> {
+    let mut opened = Opened {
+        socks: Vec::with_capacity(plans.len()),
+        sessions: Vec::with_capacity(plans.len()),
+        same_clock: ctx.target.transport != Transport::Raw,
+    };
+    for stream_plan in plans {
+        let sock = next()?;
+        greet(ctx, how, row, stream_plan, sock, &mut opened)?;
+    }
+    Ok(opened)
+}
+
+/// What every connection of a repetition is set up for.
+struct How<'a> {
+    case: &'a CaseKey,
+    /// The sink answers each pass's last byte (cold passes).
+    pass_notices: bool,
+    owner: Owner,
+    /// With stalled consumers: the repetition's group, and how many consumers stall.
+    stall: Option<(String, u32)>,
+}
+
+impl How<'_> {
+    /// A stream's part in its repetition's stall group: the first consumers stall, the others count.
+    fn stall(&self, plan: &StreamPlan) -> Option<wire::Stall> {
+        let (group, stalled) = self.stall.as_ref()?;
+        Some(wire::Stall {
+            group: group.clone(),
+            waits: plan.index < *stalled,
+            others: plan.streams.saturating_sub(*stalled),
+        })
+    }
+}
+
+/// The stall group of a repetition with stalled consumers: a name no other repetition has.
+fn stall_group(ctx: &Context, row: &Row) -> Option<(String, u32)> {
+    let stalled = row.stalled_consumers.filter(|&n| n > 0)?;
+    let group = format!("{}/{}/{}", ctx.run_id, row.case_id, crate::base::env::monotonic_ns());
+    Some((group, stalled))
+}
+
+/// One connection's options, congestion control, and (unless raw) its header, the sink's ack and a TLS strategy's
+/// handshake; the connection joins `opened`.
+fn greet(
+    ctx: &Context,
+    how: &How,
+    row: &mut Row,
+    stream_plan: &StreamPlan,
+    sock: TcpStream,
+    opened: &mut Opened,
+) -> Result<(), Failure> {
+    let (case, pass_notices) = (how.case, how.pass_notices);
     let plan = ctx.plan;
     let target = ctx.target;
-    let raw = target.transport == Transport::Raw;
-    let local_boot = crate::base::env::boot_id();
-    let mut same_clock = !raw;
-    let mut socks = Vec::with_capacity(plans.len());
-    let mut sessions = Vec::with_capacity(plans.len());
-    let tls = case.strategy.method.tls();
-    // The streams of one repetition with stalled consumers share a group name no other repetition has.
-    let group = format!("{}/{}/{}", ctx.run_id, row.case_id, crate::base::env::monotonic_ns());
-    let stalled = row.stalled_consumers.unwrap_or(0);
-    for stream_plan in plans {
-        let sock = connect(&target.addrs, &target.label).map_err(fail(Status::ConnectFailed))?;
-        configure(&sock, plan, case, row).map_err(fail(Status::SetupFailed))?;
-        if !raw {
-            let header = StreamHeader {
-                run_id: ctx.run_id.to_string(),
-                case_id: row.case_id.clone(),
-                plan: *stream_plan,
-                seed: ctx.fixture.seed,
-                verify: plan.settings.verify,
-                token: plan.token.clone(),
-                // A spawned sink receives as each case asks; a remote one as its own --rx-mode says.
-                rx_mode: case.receiver.map(|(mode, _)| mode),
-                verify_on: plan.verify_on(),
-                passes: row.passes,
-                pass_notices,
-                tls,
-                interval_ms: plan.interval_ms(),
-                stall: (stalled > 0).then(|| wire::Stall {
-                    group: group.clone(),
-                    waits: stream_plan.index < stalled,
-                    others: stream_plan.streams.saturating_sub(stalled),
-                }),
-            };
-            wire::write_header(&mut &sock, &header).map_err(|e| fail(Status::ConnectFailed)(e.into()))?;
-            if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {
-                return Err(Failure {
-                    status: Status::Interrupted,
-                    error: anyhow::anyhow!("stopped by a signal"),
-                });
-            }
-            let ack = read_ack(&mut BufReader::new(&sock))
-                .map_err(|e| fail(Status::Refused)(e.context(format!("sink at {}", target.label))))?;
-            same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
-            take_ack(&ack, &header, case, row, &target.label)?;
-            if tls {
-                sessions.push(Some(handshake(&sock, &ack, &target.label)?));
-            }
+    configure(&sock, plan, case, row, how.owner).map_err(fail(Status::SetupFailed))?;
+    if target.transport != Transport::Raw {
+        let header = StreamHeader {
+            run_id: ctx.run_id.to_string(),
+            case_id: row.case_id.clone(),
+            plan: *stream_plan,
+            seed: ctx.fixture.seed,
+            verify: plan.settings.verify,
+            token: plan.token.clone(),
+            // A spawned sink receives as each case asks; a remote one as its own --rx-mode says.
+            rx_mode: case.receiver.map(|(mode, _)| mode),
+            verify_on: plan.verify_on(),
+            passes: row.passes,
+            pass_notices,
+            tls: case.strategy.method.tls(),
+            interval_ms: plan.interval_ms(),
+            stall: how.stall(stream_plan),
+        };
+        wire::write_header(&mut &sock, &header).map_err(|e| fail(Status::ConnectFailed)(e.into()))?;
+        if super::wait::readable(&sock, ACK_TIMEOUT, ctx.stop) == Wait::Stopped {
+            return Err(Failure {
+                status: Status::Interrupted,
+                error: anyhow::anyhow!("stopped by a signal"),
+            });
         }
-        socks.push(sock);
+        let ack = read_ack(&mut BufReader::new(&sock))
+            .map_err(|e| fail(Status::Refused)(e.context(format!("sink at {}", target.label))))?;
+        let local_boot = crate::base::env::boot_id();
+        opened.same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
+        take_ack(&ack, &header, case, row, &target.label)?;
+        if header.tls {
+            opened.sessions.push(Some(handshake(&sock, &ack, &target.label)?));
+        }
     }
-    Ok(Opened {
-        socks,
-        sessions,
-        same_clock,
-    })
+    opened.socks.push(sock);
+    Ok(())
 }
 
 /// What the ack tells the row (a remote sink's receiver), and whether it answers what the header asked.
@@ -149,7 +234,7 @@ pub fn connect(addrs: &[SocketAddr], label: &str) -> anyhow::Result<TcpStream> {
 
 /// The sender's socket options, and its congestion control set and read back into the row (every stream's must be
 /// the case's, or the repetition would measure something else than it says).
-fn configure(sock: &TcpStream, plan: &Plan, case: &CaseKey, row: &mut Row) -> anyhow::Result<()> {
+fn configure(sock: &TcpStream, plan: &Plan, case: &CaseKey, row: &mut Row, owner: Owner) -> anyhow::Result<()> {
     use nix::sys::socket::{setsockopt, sockopt};
     let s = &plan.settings;
     sock.set_nodelay(s.nodelay)?;
@@ -166,8 +251,11 @@ fn configure(sock: &TcpStream, plan: &Plan, case: &CaseKey, row: &mut Row) -> an
         anyhow::bail!("congestion control {} asked, {used} in use", case.cc.unwrap_or(used));
     }
     row.congestion_control = Some(used);
-    // A blocked send wakes up this often to check the deadline and the stop flag.
-    sock.set_write_timeout(Some(SEND_WAKEUP))?;
+    // A blocked send wakes up this often to check the deadline and the stop flag (a JVM's are stopped by
+    // killing it).
+    if owner == Owner::Here {
+        sock.set_write_timeout(Some(SEND_WAKEUP))?;
+    }
     Ok(())
 }
 

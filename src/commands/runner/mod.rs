@@ -7,7 +7,9 @@ mod connect;
 mod consumers;
 mod context;
 mod folder;
+mod jvm;
 mod repetition;
+mod senders;
 mod wait;
 mod walk;
 
@@ -121,6 +123,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         crate::experiment::netns::enter(mtu)?;
     }
     config::check_machine(&mut plan)?;
+    // A JVM case without a JDK or strace is refused here, before anything is made, sent or written.
+    let jvms = jvm::Jvms::prepare(&plan, plan.dry_run)?;
     if plan.dry_run {
         print_plan(&plan)?;
         return Ok(0);
@@ -152,6 +156,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         sink,
         stop: &stop,
         began: std::time::Instant::now(),
+        jvms,
     };
     let summary = Summary {
         run_id: &run_id,
@@ -432,6 +437,8 @@ struct Live<'a> {
     stop: &'a AtomicBool,
     /// When the walk began (`--max-time` counts from here).
     began: std::time::Instant,
+    /// The JVM of each JVM case.
+    jvms: jvm::Jvms,
 }
 
 impl walk::Measure for Live<'_> {
@@ -457,7 +464,14 @@ impl walk::Measure for Live<'_> {
             target: &self.target,
             stop: self.stop,
         };
-        Ok(repetition::run(&ctx, case, number, round, passes))
+        let running = match case.strategy.method.jvm() {
+            false => None,
+            true => match self.jvms.running(&ctx, case) {
+                Ok(running) => Some(running),
+                Err(why) => return Ok(repetition::failed(&ctx, case, number, round, passes, why)),
+            },
+        };
+        Ok(repetition::run(&ctx, case, number, round, passes, running))
     }
 }
 

@@ -6,13 +6,14 @@
 
 use super::connect;
 use super::context::{Context, Failure, fail, interrupted};
+use super::jvm::Running;
 use super::wait::Wait;
 use crate::base::env::monotonic_ns;
 use crate::base::model::{Cache, CaseKey, Flag, Layout, Status, Transport};
 use crate::experiment::cache;
 use crate::experiment::probe::{Delta, Snapshot};
-use crate::experiment::strategy::streams::{Limits, Span, Streams};
-use crate::experiment::strategy::{CallStats, SendOptions};
+use crate::experiment::strategy::CallStats;
+use crate::experiment::strategy::streams::{Limits, Span};
 use crate::experiment::wire::{self, StreamPlan, StreamReport};
 use crate::results::record::Row;
 use std::io::BufReader;
@@ -22,13 +23,22 @@ use std::time::{Duration, Instant};
 /// How long to wait for reports after a failed send, or for a raw receiver to close.
 const LINGER: Duration = Duration::from_secs(3);
 
-/// Runs one repetition of `case`, sending the file `passes` times, and describes it in a row.
-pub fn run(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32) -> Row {
+/// Runs one repetition of `case`, sending the file `passes` times (from the case's JVM for a JVM strategy), and
+/// describes it in a row.
+pub fn run(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32, jvm: Option<&mut Running>) -> Row {
     let mut row = base_row(ctx, case, number, round, passes);
-    if let Err(Failure { status, error }) = measure(ctx, case, &mut row) {
+    if let Err(Failure { status, error }) = measure(ctx, case, &mut row, jvm) {
         row.status = status;
         row.error = format!("{error:#}");
     }
+    row
+}
+
+/// The row of a repetition that could not begin (a JVM that would not start).
+pub fn failed(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32, why: Failure) -> Row {
+    let mut row = base_row(ctx, case, number, round, passes);
+    row.status = why.status;
+    row.error = format!("{:#}", why.error);
     row
 }
 
@@ -66,7 +76,7 @@ fn stream_plans(ctx: &Context, case: &CaseKey) -> Vec<StreamPlan> {
         .collect()
 }
 
-fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> {
+fn measure(ctx: &Context, case: &CaseKey, row: &mut Row, mut jvm: Option<&mut Running>) -> Result<(), Failure> {
     let plan = ctx.plan;
     let passes = row.passes;
     // A file that changed size since the run began would be sent as something else than what the plan says.
@@ -75,9 +85,12 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     let plans = stream_plans(ctx, case);
     // Cold passes wait for the sink's word that each pass is whole, so that the file can be evicted between.
     let cold_passes = case.cache == Cache::Cold && passes > 1;
-    let opened = connect::open_streams(ctx, case, row, &plans, cold_passes)?;
+    let opened = match jvm.as_deref_mut() {
+        Some(running) => super::jvm::open(ctx, case, row, running, &plans, cold_passes)?,
+        None => connect::open_streams(ctx, case, row, &plans, cold_passes)?,
+    };
     let socks = &opened.socks;
-    let mut senders = Senders::prepare(ctx, case, &plans, socks, opened.sessions).map_err(fail(Status::SetupFailed))?;
+    let mut senders = super::senders::senders(ctx, case, row, jvm, &plans, socks, opened.sessions)?;
     let deadline = Instant::now() + plan.settings.timeout;
     let limits = Limits {
         deadline,
@@ -115,6 +128,10 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
     let end = Snapshot::take().map_err(fail(Status::ProbeFailed))?;
 
     let stats = senders.stats();
+    if let Some(totals) = senders.totals() {
+        super::jvm::fill(row, totals);
+    }
+    senders.close(ctx.stop);
     fill_sender(row, case, &stats, &spans);
     fill_system(row, &spans, &end, cold_passes);
     fill_times(row, ctx, &spans, &replies, opened.same_clock, cold_passes);
@@ -125,63 +142,6 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row) -> Result<(), Failure> 
         super::consumers::fill(row, case, &spans, &replies.reports, opened.same_clock);
     }
     judge(row, ctx, send_failed, &replies)
-}
-
-/// Who sends a case: a thread per connection (`Streams`), or a broker's network threads over its consumers.
-enum Senders<'a> {
-    Streams(Streams<'a>),
-    Broker(crate::broker::Broker<'a>),
-}
-
-impl<'a> Senders<'a> {
-    /// Builds every connection's path, outside the timed section.
-    fn prepare(
-        ctx: &Context,
-        case: &CaseKey,
-        plans: &'a [StreamPlan],
-        socks: &'a [TcpStream],
-        sessions: Vec<Option<rustls::ClientConnection>>,
-    ) -> anyhow::Result<Senders<'a>> {
-        let method = case.strategy.method;
-        let path = &ctx.fixture.path;
-        if let Some(c) = case.consumers {
-            let shape = crate::broker::Shape {
-                network_threads: case.threads,
-                fetch_bytes: c.fetch_bytes,
-                read_bytes: crate::experiment::config::BROKER_READ_BYTES,
-            };
-            let broker = crate::broker::Broker::prepare(method, path, ctx.fixture.size, socks, shape, sessions)?;
-            return Ok(Senders::Broker(broker));
-        }
-        let opts = SendOptions {
-            chunk_bytes: case.chunk_bytes,
-            queue_depth: ctx.plan.settings.queue_depth,
-        };
-        Ok(Senders::Streams(Streams::prepare(
-            method, path, plans, socks, &opts, sessions,
-        )?))
-    }
-
-    fn run(&mut self, passes: u32, notices: bool, last: bool, limits: Limits) -> anyhow::Result<Span> {
-        match self {
-            Senders::Streams(s) => s.run(passes, notices, last, limits),
-            Senders::Broker(b) => b.run(passes, notices, last, limits),
-        }
-    }
-
-    /// Lets go of what keeps the file's pages resident (a broker's paths hold no mappings).
-    fn release_pages(&mut self) {
-        if let Senders::Streams(s) = self {
-            s.release_pages();
-        }
-    }
-
-    fn stats(&self) -> CallStats {
-        match self {
-            Senders::Streams(s) => s.stats(),
-            Senders::Broker(b) => b.stats(),
-        }
-    }
 }
 
 /// The connections' own view: the sender's sockets' TCP_INFO after the last span (its counters cover every pass),

@@ -169,6 +169,12 @@ pub enum SendError {
     Setup(String),
     #[error("{0}")]
     Peer(String),
+    /// A sending process of its own (a JVM) failed, in its words.
+    #[error("{0}")]
+    Sender(String),
+    /// A sending process of its own (a JVM) exited before the pass was sent.
+    #[error("{0}")]
+    SenderExited(String),
 }
 
 impl SendError {
@@ -189,6 +195,8 @@ impl SendError {
             SendError::FileShrank(_) => Status::FileChanged,
             SendError::Setup(_) => Status::SetupFailed,
             SendError::Peer(_) => Status::SinkError,
+            SendError::Sender(_) => Status::IoError,
+            SendError::SenderExited(_) => Status::SenderExited,
         }
     }
 }
@@ -320,6 +328,9 @@ pub fn prepare(
         Method::IoUringSendZcFixed => Box::new(io_uring_zc::IoUringSendZc::fixed(&file, sock, opts)?),
         Method::DirectReadSend => Box::new(direct_read_send::DirectReadSend::new(file, opts)?),
         Method::TlsReadSend | Method::KtlsSendfile => unreachable!("TLS methods are prepared above"),
+        Method::JvmTransferto | Method::JvmReadWrite | Method::JvmNio => {
+            anyhow::bail!("{method} sends from a JVM (jvm::sender), not from this process")
+        }
     })
 }
 

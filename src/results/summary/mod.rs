@@ -66,6 +66,8 @@ metrics! {
     sender_cpu_s_per_gb = |r| r.per_gb(r.sender_user_s + r.sender_sys_s);
     sender_user_s_per_gb = |r| r.per_gb(r.sender_user_s);
     sender_sys_s_per_gb = |r| r.per_gb(r.sender_sys_s);
+    /// A JVM strategy: its sending threads' CPU (the whole JVM's is `sender_cpu_s_per_gb`).
+    jvm_send_cpu_s_per_gb = |r| r.per_gb(r.jvm_send_cpu_s?);
     sink_cpu_s_per_gb = |r| r.per_gb(r.sink_user_s? + r.sink_sys_s?);
     sink_user_s_per_gb = |r| r.per_gb(r.sink_user_s?);
     /// The receiving threads' CPU over the wall time of one core per stream: near 1, the receiver was the

@@ -1,0 +1,292 @@
+import java.io.EOFException;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * One connection and the file it sends, by one of the study's three Java paths:
+ * <ul>
+ *   <li>{@code jvm-transferto}: {@code FileChannel.transferTo} of one chunk per call into a {@code SocketChannel},
+ *       as Kafka sends log segments (on Linux the JDK makes it one sendfile per call, or falls back; xferbench's
+ *       check pass sees which);</li>
+ *   <li>{@code jvm-read-write}: {@code FileInputStream.read} into a heap {@code byte[chunk]}, then the
+ *       {@code OutputStream} of a {@code java.net.Socket}: plain Java IO;</li>
+ *   <li>{@code jvm-nio}: {@code FileChannel.read} into a direct {@code ByteBuffer} of one chunk, then
+ *       {@code SocketChannel.write}.</li>
+ * </ul>
+ * Every call of the path is timed with System.nanoTime into a log-linear histogram (32 steps per power of two).
+ */
+final class Stream {
+    /** How long a connection attempt may take, as xferbench's own senders allow. */
+    private static final int CONNECT_TIMEOUT_MS = 5000;
+    /** Histogram buckets: 32 per power of two up to 2^63 ns. */
+    private static final int BUCKETS = 60 * 32;
+
+    final int index;
+    private final Socket socket;
+    private final SocketChannel channel;
+    private String method;
+    private int chunk;
+    private long[] groups;
+    private FileChannel fileChannel;
+    private FileInputStream in;
+    private OutputStream out;
+    private byte[] heap;
+    private ByteBuffer direct;
+    /** Where the file's own position stands, for the methods that read at it. */
+    private long position;
+
+    /** The sending thread's kernel id (from /proc/thread-self), for xferbench to read its counters. */
+    volatile long tid;
+
+    // What the last span did.
+    private long bytes;
+    private long calls;
+    private long firstNs;
+    private long lastNs;
+    private String error;
+    private String errorCall;
+    private long endedAt = -1;
+    private final long[] hist = new long[BUCKETS];
+
+    private Stream(int index, Socket socket, SocketChannel channel) {
+        this.index = index;
+        this.socket = socket;
+        this.channel = channel;
+    }
+
+    static Stream connect(int index, String method, String host, int port) throws IOException {
+        InetSocketAddress to = new InetSocketAddress(host, port);
+        if (method.equals("jvm-read-write")) {
+            Socket s = new Socket();
+            s.connect(to, CONNECT_TIMEOUT_MS);
+            return new Stream(index, s, null);
+        }
+        SocketChannel c = SocketChannel.open();
+        c.socket().connect(to, CONNECT_TIMEOUT_MS);
+        return new Stream(index, null, c);
+    }
+
+    int localPort() {
+        return socket != null ? socket.getLocalPort() : channel.socket().getLocalPort();
+    }
+
+    /** The file, the buffer and the ranges: everything that is set-up, before the timed section. */
+    void prepare(Path file, String method, int chunk, long[] groups) throws IOException {
+        this.method = method;
+        this.chunk = chunk;
+        this.groups = groups;
+        closeFile();
+        position = 0;
+        switch (method) {
+            case "jvm-transferto":
+                fileChannel = FileChannel.open(file, StandardOpenOption.READ);
+                break;
+            case "jvm-read-write":
+                in = new FileInputStream(file.toFile());
+                out = socket.getOutputStream();
+                heap = new byte[chunk];
+                break;
+            case "jvm-nio":
+                fileChannel = FileChannel.open(file, StandardOpenOption.READ);
+                direct = ByteBuffer.allocateDirect(chunk);
+                break;
+            default:
+                throw new IllegalArgumentException("unknown method '" + method + "'");
+        }
+    }
+
+    void learnTid() {
+        try {
+            String self = Files.readSymbolicLink(Paths.get("/proc/thread-self")).toString();
+            tid = Long.parseLong(self.substring(self.lastIndexOf('/') + 1));
+        } catch (IOException | RuntimeException e) {
+            tid = 0;
+        }
+    }
+
+    /** Sends every range `passes` times; a failure is kept for the reply, never thrown. */
+    void send(int passes) {
+        bytes = 0;
+        calls = 0;
+        firstNs = 0;
+        lastNs = 0;
+        error = null;
+        errorCall = null;
+        endedAt = -1;
+        java.util.Arrays.fill(hist, 0);
+        try {
+            for (int pass = 0; pass < passes; pass++) {
+                for (int g = 0; g + 3 < groups.length; g += 4) {
+                    for (long k = 0; k < groups[g + 3]; k++) {
+                        long start = groups[g] + k * groups[g + 2];
+                        sendRange(start, start + groups[g + 1]);
+                    }
+                }
+            }
+        } catch (EOFException e) {
+            error = e.getMessage();
+            errorCall = "eof";
+        } catch (IOException | RuntimeException e) {
+            error = e.getMessage() != null ? e.getMessage() : e.toString();
+        }
+    }
+
+    /** One range in pieces of at most one chunk, each piece until all of it went. */
+    private void sendRange(long start, long end) throws IOException {
+        for (long piece = start; piece < end; piece += chunk) {
+            long pieceEnd = Math.min(piece + chunk, end);
+            for (long at = piece; at < pieceEnd; ) {
+                long n = sendPiece(at, (int) (pieceEnd - at));
+                if (n <= 0) {
+                    endedAt = at;
+                    throw new EOFException("the file ended early at offset " + at);
+                }
+                at += n;
+                bytes += n;
+            }
+        }
+    }
+
+    /** Moves file bytes at..at+len towards the socket; returns how many went (0: the file ended). */
+    private long sendPiece(long at, int len) throws IOException {
+        switch (method) {
+            case "jvm-transferto": {
+                errorCall = "transferTo";
+                long t0 = System.nanoTime();
+                long n = fileChannel.transferTo(at, len, channel);
+                record(t0);
+                return n;
+            }
+            case "jvm-read-write":
+                return readWrite(at, len);
+            default:
+                return nio(at, len);
+        }
+    }
+
+    private long readWrite(long at, int len) throws IOException {
+        if (position != at) {
+            in.getChannel().position(at);
+            position = at;
+        }
+        errorCall = "read";
+        int got = 0;
+        while (got < len) {
+            long t0 = System.nanoTime();
+            int n = in.read(heap, got, len - got);
+            record(t0);
+            if (n < 0) {
+                break;
+            }
+            got += n;
+        }
+        position += got;
+        if (got > 0) {
+            errorCall = "write";
+            long t0 = System.nanoTime();
+            out.write(heap, 0, got);
+            record(t0);
+        }
+        return got;
+    }
+
+    private long nio(long at, int len) throws IOException {
+        if (position != at) {
+            fileChannel.position(at);
+            position = at;
+        }
+        direct.clear();
+        direct.limit(len);
+        errorCall = "read";
+        while (direct.hasRemaining()) {
+            long t0 = System.nanoTime();
+            int n = fileChannel.read(direct);
+            record(t0);
+            if (n < 0) {
+                break;
+            }
+        }
+        direct.flip();
+        int got = direct.remaining();
+        position += got;
+        errorCall = "write";
+        while (direct.hasRemaining()) {
+            long t0 = System.nanoTime();
+            channel.write(direct);
+            record(t0);
+        }
+        return got;
+    }
+
+    /** Times the call that began at t0: counted, bucketed, and the span's first call and last return kept. */
+    private void record(long t0) {
+        long t1 = System.nanoTime();
+        if (calls++ == 0) {
+            firstNs = t0;
+        }
+        lastNs = t1;
+        hist[bucket(Math.max(1, t1 - t0))]++;
+    }
+
+    /** Values under 32 ns exactly; above, 32 steps per power of two (about 3%). */
+    static int bucket(long ns) {
+        if (ns < 32) {
+            return (int) ns;
+        }
+        int e = 63 - Long.numberOfLeadingZeros(ns);
+        int m = (int) ((ns >>> (e - 5)) & 31);
+        return (e - 4) * 32 + m;
+    }
+
+    /** The last span as JSON. */
+    String result() {
+        StringBuilder h = new StringBuilder();
+        for (int b = 0; b < hist.length; b++) {
+            if (hist[b] != 0) {
+                h.append(h.length() == 0 ? "" : ",").append('[').append(b).append(',').append(hist[b]).append(']');
+            }
+        }
+        return "{\"tid\":" + tid + ",\"bytes\":" + bytes + ",\"calls\":" + calls + ",\"first_ns\":" + firstNs
+                + ",\"last_ns\":" + lastNs + ",\"hist\":[" + h + "],\"error\":" + Json.text(error)
+                + ",\"error_call\":" + Json.text(error == null ? null : errorCall)
+                + ",\"ended_at\":" + (endedAt < 0 ? "null" : Long.toString(endedAt)) + "}";
+    }
+
+    private void closeFile() throws IOException {
+        if (fileChannel != null) {
+            fileChannel.close();
+            fileChannel = null;
+        }
+        if (in != null) {
+            in.close();
+            in = null;
+        }
+    }
+
+    void close() {
+        try {
+            closeFile();
+        } catch (IOException e) {
+            // Closing a read-only file cannot lose anything.
+        }
+        try {
+            if (socket != null) {
+                socket.close();
+            } else {
+                channel.close();
+            }
+        } catch (IOException e) {
+            // The connection's end is xferbench's to judge, through its own copy of the socket.
+        }
+    }
+}

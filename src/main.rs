@@ -17,7 +17,7 @@ fn main() {
                 .for_each(|f| xferbench::out::println(&f.display().to_string()));
             0
         }),
-        Command::Table(args) => commands::table(&args.dir).map(|text| {
+        Command::Table(args) => commands::table(&args.dir, args.margin.same_within).map(|text| {
             xferbench::out::print(&text);
             0
         }),
@@ -26,10 +26,12 @@ fn main() {
             xferbench::out::print(&table);
             Ok(0)
         }),
-        Command::Compare(args) => commands::compare(&args.dirs, args.out.as_deref()).map(|table| {
-            xferbench::out::print(&table);
-            0
-        }),
+        Command::Compare(args) => {
+            commands::compare(&args.dirs, args.out.as_deref(), args.margin.same_within).map(|table| {
+                xferbench::out::print(&table);
+                0
+            })
+        }
         Command::Env(args) => commands::env(args).map(|text| {
             xferbench::out::print(&text);
             0
@@ -39,7 +41,13 @@ fn main() {
                 xferbench::out::println(&format!("{v:.1}"));
                 0
             }),
-            (None, Some(file)) => commands::stats(file, args.baseline.as_deref(), args.lower_is_better).map(|md| {
+            (None, Some(file)) => commands::stats(
+                file,
+                args.baseline.as_deref(),
+                args.lower_is_better,
+                args.margin.same_within,
+            )
+            .map(|md| {
                 xferbench::out::print(&md);
                 0
             }),

@@ -97,7 +97,7 @@ pub enum Command {
     /// Draw the charts of a result folder from its runs.csv.
     Plot(PlotArgs),
     /// Print the table of a result folder from its runs.csv, as `run` prints it at its end.
-    Table(PlotArgs),
+    Table(TableArgs),
     /// Line up result sets from different machines or kernels.
     Compare(CompareArgs),
     /// Put the article's 2017 medians beside a result folder's (writes DIR/article.md).
@@ -163,6 +163,17 @@ pub struct RunArgs {
     /// Print the plan (cases, runs, bytes) and exit without making or sending anything.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub margin: Margin,
+}
+
+/// How ratios are judged: read by `run`, `table`, `compare` and `stats`, never part of a measurement.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Margin {
+    /// An interval of a ratio that lies within this much of 1.00 (at a full 95% level) is marked `=`, the same
+    /// within that margin; one that holds 1.00 but reaches beyond it is `≈`, not distinguishable.
+    #[arg(long, value_name = "PCT", default_value = "5%", value_parser = units::percent)]
+    pub same_within: f64,
 }
 
 /// Every run setting beside the cases, in one struct: clap reads it from the command line, the plan carries it,
@@ -182,12 +193,14 @@ pub struct RunSettings {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
     /// Counted repetitions of each case, run in rounds (each round runs every case once, in --order): a count, or
-    /// auto (rounds are added until every case's interval is within --ci, or --max-time is up; at least 6, the
-    /// fewest whose interval reaches 95%).
+    /// auto (rounds are added until every case's 99% interval is within --ci, or --max-time is up; at least 8, the
+    /// fewest whose interval reaches 99%; the table reports the 95% intervals, which hold their level under this
+    /// rule).
     #[arg(long, value_name = "N|auto", default_value = "auto", allow_hyphen_values = true, value_parser = Repeat::parse)]
     pub repeat: Repeat,
-    /// With --repeat auto: how narrow every case's interval must get, as its half-width over its median (the
-    /// ratio to serial sendfile, or the median MB/s of a case without one) [default: 5%].
+    /// With --repeat auto: how narrow every case's 99% interval must get, as how far its farther end lies from its
+    /// median, over the median (the ratio to serial sendfile, or the median MB/s of a case without one) [default:
+    /// 5%].
     #[arg(long, value_name = "PCT", value_parser = units::percent)]
     pub ci: Option<f64>,
     /// With --repeat auto: the longest the rounds may take (warm-ups not counted); the report names the cases
@@ -334,6 +347,15 @@ pub struct PlotArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TableArgs {
+    /// A result folder holding runs.csv.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub margin: Margin,
+}
+
+#[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Result folders, each holding runs.csv; the first is the baseline of the ratios.
     #[arg(value_name = "DIR", num_args = 2.., required = true)]
@@ -342,6 +364,8 @@ pub struct CompareArgs {
     /// printed and nothing is written.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub margin: Margin,
 }
 
 #[derive(Debug, Args)]
@@ -358,6 +382,8 @@ pub struct StatsArgs {
     /// Print the median MB/s of a result folder's ok rows instead (one number, for a script's CSV).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "baseline", "lower_is_better"])]
     pub mb_s: Option<PathBuf>,
+    #[command(flatten)]
+    pub margin: Margin,
 }
 
 #[derive(Debug, Args)]

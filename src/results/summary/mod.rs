@@ -128,7 +128,6 @@ pub struct CaseSummary {
     /// Ok repetitions whose timed section lasted under `SHORT_RUN_S` (flagged `short-run` in runs.csv): a faster
     /// mode than the pass count was set for. They are kept and counted in `ok_runs`, the median and `vs sf`, so
     /// that the faster mode is not selected out.
-    #[serde(default)]
     pub short_runs: usize,
     pub metrics: Metrics,
     /// The median MB/s with its distribution-free interval (`stats`).

@@ -18,8 +18,8 @@ fn main() {
             0
         }),
         Command::Table(args) => printed(match args.format {
-            Format::Text => commands::table(&args.dir),
-            Format::Json => commands::table_json(&args.dir),
+            Format::Text => commands::table(&args.dir, args.margin.same_within),
+            Format::Json => commands::table_json(&args.dir, args.margin.same_within),
         }),
         Command::Article(args) => commands::article(&args.dir, args.original.as_deref()).and_then(|table| {
             std::fs::write(args.dir.join("article.md"), &table)?;
@@ -33,7 +33,12 @@ fn main() {
                 xferbench::out::println(&format!("{v:.1}"));
                 0
             }),
-            (None, Some(file)) => printed(commands::stats(file, args.baseline.as_deref(), args.lower_is_better)),
+            (None, Some(file)) => printed(commands::stats(
+                file,
+                args.baseline.as_deref(),
+                args.lower_is_better,
+                args.margin.same_within,
+            )),
             (None, None) => Err(xferbench::error::UsageError::msg("stats needs a CSV file or --mb-s DIR").into()),
         },
         Command::Completions(args) => printed(Ok(commands::completions(args.shell))),

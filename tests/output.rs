@@ -56,7 +56,7 @@ fn run_prints_its_summary_as_json_and_writes_a_report() {
     );
     // The same document as summary.json, and the table for people on stderr.
     assert_eq!(doc, common::summary(&out));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("vs sf [95% interval]"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("vs sf [interval]"));
     assert!(out.join("report.html").is_file());
 }
 
@@ -111,7 +111,7 @@ fn compare_prints_json_with_verdicts() {
     let b = &warm["sets"][1]["against_first"];
     assert_eq!(b["verdict"], "differs", "{warm}");
     assert!(
-        b["lo"].as_f64().unwrap() > 1.5 && b["hi"].as_f64().unwrap() < 2.5,
+        b["estimate"]["lo"].as_f64().unwrap() > 1.5 && b["estimate"]["hi"].as_f64().unwrap() < 2.5,
         "{b}"
     );
     assert_eq!(warm["sets"][0]["n"], 4);

@@ -178,7 +178,7 @@ fn peers_bench_writes_ratios_cpu_and_rows() {
         assert!(md.contains(heading), "{heading:?} missing from:\n{md}");
     }
     // Every comparison is xferbench stats': the first against its baseline, paired round by round.
-    assert!(md.contains("vs baseline [95% interval]"), "{md}");
+    assert!(md.contains("vs baseline [interval]"), "{md}");
     for name in [
         "xferbench-sendfile",
         "xferbench-read-send",
@@ -220,7 +220,7 @@ fn rx_buffer_script_measures_each_size_with_and_without_verify() {
     let md = std::fs::read_to_string(dir.path().join("rx/rx-buffer.md")).unwrap();
     assert!(md.contains("## MB/s of each size against 256KiB\n"), "{md}");
     assert!(md.contains("## MB/s of each size against 256KiB-verify"), "{md}");
-    assert!(md.contains("vs baseline [95% interval]"), "{md}");
+    assert!(md.contains("vs baseline [interval]"), "{md}");
     for size in ["64KiB", "256KiB"] {
         // Against the default, and with --verify against without, each paired round by round.
         assert!(md.contains(&format!("### {size}\n")), "{size}: {md}");
@@ -280,7 +280,7 @@ fn passes_versions_and_tls_benches_write_their_tables() {
         md.contains("## sendfile\n") && md.contains("## parallel-sendfile\n"),
         "{md}"
     );
-    assert!(md.contains("vs baseline [95% interval]"), "{md}");
+    assert!(md.contains("vs baseline [interval]"), "{md}");
     assert_eq!(
         ratio_rows(&md, "passes-3").len(),
         2,
@@ -309,7 +309,7 @@ fn passes_versions_and_tls_benches_write_their_tables() {
         .collect::<Vec<_>>(),
     );
     let md = std::fs::read_to_string(dir.path().join("versions/versions.md")).unwrap();
-    assert!(md.contains("vs baseline [95% interval]"), "{md}");
+    assert!(md.contains("vs baseline [interval]"), "{md}");
     // This build against the bare loop and against the other build; the main job's spread of each.
     assert_eq!(ratio_rows(&md, "this").len(), 2, "{md}");
     assert!(paired(&md, "base"), "{md}");
@@ -326,7 +326,7 @@ fn passes_versions_and_tls_benches_write_their_tables() {
         "| tls-read-send |",
         "| ktls-sendfile |",
         "TLS13_",
-        "vs sf [95% interval]",
+        "vs sf [interval]",
     ] {
         assert!(md.contains(s), "{s} in:\n{md}");
     }
@@ -373,6 +373,42 @@ fn jvm_bench_pairs_each_java_path_with_its_native_twin() {
         "- jvm-transferto, warm, reno: round 1,",
     ] {
         assert!(md.contains(line), "{line}\n{md}");
+    }
+}
+
+/// The short-repetitions bench at a tiny size, with this build as its own BASE: each build's runs lined up by
+/// `compare` (every run's `vs sf`), and the short repetitions counted.
+#[test]
+fn short_reps_bench_lines_up_both_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "--fixture-dir {} --size 4MiB --repeat 2 --strategies sendfile,read-send --min-time 0.05s",
+        dir.path().join("fx").display()
+    );
+    let text = succeeds(
+        script("bench-short-reps.sh", dir.path())
+            .env("BASE", env!("CARGO_BIN_EXE_xferbench"))
+            .envs([("RUNS", "2"), ("OUT", "short")])
+            .env("EXTRA", extra),
+    );
+    let md = std::fs::read_to_string(dir.path().join("short/short-reps.md")).unwrap();
+    assert!(
+        md.contains("## BASE: short repetitions measured again and dropped"),
+        "{md}\n{text}"
+    );
+    assert!(
+        md.contains("## This build: short repetitions kept, flagged and counted"),
+        "{md}"
+    );
+    // compare's table of the runs' vs sf, once per build: read-send in each, against both runs.
+    assert_eq!(md.lines().filter(|l| l.starts_with("| read-send")).count(), 2, "{md}");
+    for build in ["base", "this"] {
+        for n in 1..=2 {
+            assert!(
+                dir.path().join(format!("short/{build}/{n}/runs.csv")).is_file(),
+                "{build} {n}"
+            );
+        }
     }
 }
 

@@ -219,6 +219,17 @@ pub struct RunArgs {
     /// stderr.
     #[arg(long, value_name = "FORMAT", default_value = "text", conflicts_with = "dry_run")]
     pub format: Format,
+    #[command(flatten)]
+    pub margin: Margin,
+}
+
+/// How ratios are judged: read by `run`, `table`, `compare` and `stats`, never part of a measurement.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Margin {
+    /// An interval of a ratio that lies within this much of 1.00 (at a full 95% level) is marked `=`, the same
+    /// within that margin; one that holds 1.00 but reaches beyond it is `≈`, not distinguishable.
+    #[arg(long, value_name = "PCT", default_value = "5%", value_parser = units::percent)]
+    pub same_within: f64,
 }
 
 /// Every run setting beside the cases, in one struct: clap reads it from the command line, the plan carries it,
@@ -238,12 +249,14 @@ pub struct RunSettings {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
     /// Counted repetitions of each case, run in rounds (each round runs every case once, in --order): a count, or
-    /// auto (rounds are added until every case's interval is within --ci, or --max-time is up; at least 6, the
-    /// fewest whose interval reaches 95%).
+    /// auto (rounds are added until every case's 99% interval is within --ci, or --max-time is up; at least 8, the
+    /// fewest whose interval reaches 99%; the table reports the 95% intervals, which hold their level under this
+    /// rule).
     #[arg(long, value_name = "N|auto", default_value = "auto", allow_hyphen_values = true, value_parser = Repeat::parse)]
     pub repeat: Repeat,
-    /// With --repeat auto: how narrow every case's interval must get, as its half-width over its median (the
-    /// ratio to serial sendfile, or the median MB/s of a case without one) [default: 5%].
+    /// With --repeat auto: how narrow every case's 99% interval must get, as how far its farther end lies from its
+    /// median, over the median (the ratio to serial sendfile, or the median MB/s of a case without one) [default:
+    /// 5%].
     #[arg(long, value_name = "PCT", value_parser = units::percent)]
     pub ci: Option<f64>,
     /// With --repeat auto: the longest the rounds may take (warm-ups not counted); the report names the cases
@@ -406,6 +419,8 @@ pub struct TableArgs {
     /// text: the table; json: the folder's summary, its cases summarised afresh from runs.csv.
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub format: Format,
+    #[command(flatten)]
+    pub margin: Margin,
 }
 
 #[derive(Debug, Args)]
@@ -431,6 +446,8 @@ pub struct CompareArgs {
     /// text: the Markdown on stdout; json: the comparison as JSON.
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub format: Format,
+    #[command(flatten)]
+    pub margin: Margin,
 }
 
 #[derive(Debug, Args)]
@@ -447,6 +464,8 @@ pub struct StatsArgs {
     /// Print the median MB/s of a result folder's ok rows instead (one number, for a script's CSV).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "baseline", "lower_is_better"])]
     pub mb_s: Option<PathBuf>,
+    #[command(flatten)]
+    pub margin: Margin,
 }
 
 #[derive(Debug, Args)]

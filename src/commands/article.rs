@@ -8,7 +8,7 @@
 
 use crate::base::model::{Cache, Method, Strategy};
 use crate::results::record::Row;
-use crate::results::stats::{Estimate, Stat, paired_ratios};
+use crate::results::stats::{DEFAULT_SAME_WITHIN, Estimate, Says, Stat, margin_text, paired_ratios, percent_floor};
 use crate::results::table::{Align, Table};
 use anyhow::Context;
 use serde::Deserialize;
@@ -241,7 +241,10 @@ fn cache_rows(t: &mut Table, rows: &[Row], trials: &[Trial], cache: Cache) -> St
             cache.to_string(),
             "**parallel speed-up over serial**".into(),
             format!("**{}**", then.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))),
-            format!("**{}**", now.map_or_else(|| "-".into(), |e| e.ratio_text())),
+            format!(
+                "**{}**",
+                now.map_or_else(|| "-".into(), |e| e.ratio_text(DEFAULT_SAME_WITHIN))
+            ),
             format!("{parallel} / {serial}"),
         ]);
     }
@@ -344,18 +347,25 @@ fn reading(cache: Cache, then: Option<f64>, now: Option<Estimate>, rows: &[Row],
             "is {:.2}x here, from one pair: too few rounds to tell from the noise",
             now.median
         )
+    } else if now.verdict(DEFAULT_SAME_WITHIN).says == Says::Same {
+        format!(
+            "here is {} ({rounds}, {} interval): the same as serial within {} on this machine",
+            now.interval_text(DEFAULT_SAME_WITHIN),
+            percent_floor(now.level),
+            margin_text(DEFAULT_SAME_WITHIN)
+        )
     } else if now.holds(1.0) {
         format!(
-            "here is {} ({rounds}, {:.0}% interval): not distinguishable from serial on this machine",
-            now.interval_text(),
-            now.level * 100.0
+            "here is {} ({rounds}, {} interval): not distinguishable from serial on this machine",
+            now.interval_text(DEFAULT_SAME_WITHIN),
+            percent_floor(now.level)
         )
     } else {
         format!(
-            "is {} here ({}, {rounds}, {:.0}% interval)",
+            "is {} here ({}, {rounds}, {} interval)",
             verdict(now.median),
-            now.interval_text(),
-            now.level * 100.0
+            now.interval_text(DEFAULT_SAME_WITHIN),
+            percent_floor(now.level)
         )
     };
     format!(
@@ -435,11 +445,11 @@ mod tests {
         };
         let (warm, cold) = (line("warm"), line("cold"));
         assert!(
-            warm.contains("here is ≈1.03x [0.95–1.10] (6 round(s), 97% interval): not distinguishable from serial"),
+            warm.contains("here is ≈1.03x [0.95–1.10] (6 round(s), 96% interval): not distinguishable from serial"),
             "{text}"
         );
         assert!(
-            cold.contains("is slower here (0.50x [0.50–0.50], 6 round(s), 97% interval)"),
+            cold.contains("is slower here (0.50x [0.50–0.50], 6 round(s), 96% interval)"),
             "{text}"
         );
     }
@@ -481,7 +491,7 @@ mod tests {
             // No jvm-nio rows: the native path fills the NIO row, and says so.
             "| warm | NIO read+write | 4.47 s (268 MB/s, n=3) | 3.00 s (400 MB/s, n=6) | read-send |",
             "| warm | **parallel speed-up over serial** | **3.62x** | **2.00x [2.00–2.00]** | parallel-jvm-transferto / jvm-transferto |",
-            "| warm | **parallel speed-up over serial** | **3.62x** | **≈1.00x [1.00–1.00]** | parallel-sendfile / sendfile |",
+            "| warm | **parallel speed-up over serial** | **3.62x** | **=1.00x [1.00–1.00]** | parallel-sendfile / sendfile |",
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }

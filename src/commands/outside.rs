@@ -4,7 +4,7 @@
 //! better unless told); the report gives each name's median and range and its ratio to the baseline paired round
 //! by round, with the interval `run` puts on `vs sf`.
 
-use crate::results::stats::{Estimate, Stat, paired_ratios};
+use crate::results::stats::{Estimate, Stat, margin_text, paired_ratios};
 use crate::results::table::{Align, Table};
 use anyhow::Context;
 use serde::Deserialize;
@@ -60,8 +60,9 @@ fn read(path: &Path) -> anyhow::Result<Series> {
     Ok(series)
 }
 
-/// The report on `path`: each name against `baseline` (default: the first name), as Markdown.
-pub fn report(path: &Path, baseline: Option<&str>, lower_is_better: bool) -> anyhow::Result<String> {
+/// The report on `path`: each name against `baseline` (default: the first name), as Markdown, each ratio judged
+/// against the margin `same_within` (`--same-within`).
+pub fn report(path: &Path, baseline: Option<&str>, lower_is_better: bool, same_within: f64) -> anyhow::Result<String> {
     let series = read(path)?;
     let base_name = baseline.unwrap_or(&series[0].0).to_string();
     let Some((_, base)) = series.iter().find(|(n, _)| *n == base_name) else {
@@ -78,7 +79,7 @@ pub fn report(path: &Path, baseline: Option<&str>, lower_is_better: bool) -> any
         ("n", Align::Right),
         ("median", Align::Right),
         ("min–max", Align::Right),
-        ("vs baseline [95% interval]", Align::Left),
+        ("vs baseline [interval]", Align::Left),
     ]);
     for (name, values) in &series {
         let v: Vec<f64> = values.values().copied().collect();
@@ -94,7 +95,7 @@ pub fn report(path: &Path, baseline: Option<&str>, lower_is_better: bool) -> any
             "baseline".to_string()
         } else {
             match Estimate::of_median(&paired_ratios(a, b)) {
-                Some(e) => e.ratio_text(),
+                Some(e) => e.ratio_text(same_within),
                 None if common == 0 => "no round in common".into(),
                 None => "no ratio: the divisor is 0 in every common round".into(),
             }
@@ -115,13 +116,15 @@ pub fn report(path: &Path, baseline: Option<&str>, lower_is_better: bool) -> any
     Ok(format!(
         "{}\n{rounds} round(s). vs baseline: the median of the per-round ratios to {base_name}{}, with the interval \
          that holds the true median with at least 95% (order statistics; with fewer than 6 rounds the whole range, \
-         its real level after it); ≈ = the interval holds 1.00: not distinguishable here.\n",
+         its real level after it, floored); = the interval lies within {} of 1.00 (--same-within): the same within \
+         that margin; ≈ the interval holds 1.00 but reaches beyond the margin: not distinguishable here.\n",
         t.markdown(),
         if lower_is_better {
             " (its value over each name's: lower is better, so above 1 is faster)"
         } else {
             ""
-        }
+        },
+        margin_text(same_within)
     ))
 }
 
@@ -161,12 +164,12 @@ mod tests {
             text.push_str(&format!("{round},bare,{speed}\n{round},fast,{}\n", speed * 1.5));
         }
         let f = csv(&text);
-        let md = report(f.path(), None, false).unwrap();
+        let md = report(f.path(), None, false, 0.05).unwrap();
         assert!(md.contains("| fast | 6 |"), "{md}");
         assert!(md.contains("1.50x [1.50–1.50]"), "{md}");
         assert!(md.contains("| bare | 6 |") && md.contains("baseline"), "{md}");
         // Times: lower is better, and the ratio still reads as a speed-up.
-        let md = report(f.path(), Some("fast"), true).unwrap();
+        let md = report(f.path(), Some("fast"), true, 0.05).unwrap();
         assert!(md.contains("1.50x [1.50–1.50]"), "{md}");
     }
 
@@ -177,18 +180,22 @@ mod tests {
         assert_eq!(number(0.0045678), "0.004568");
         assert_eq!(number(0.0), "0");
         let f = csv("round,name,value\n1,a,0\n1,b,2\n");
-        assert!(report(f.path(), None, false).unwrap().contains("the divisor is 0"));
+        assert!(
+            report(f.path(), None, false, 0.05)
+                .unwrap()
+                .contains("the divisor is 0")
+        );
     }
 
     #[test]
     fn bad_files_are_one_line_errors() {
-        let e = |text: &str| format!("{:#}", report(csv(text).path(), None, false).unwrap_err());
+        let e = |text: &str| format!("{:#}", report(csv(text).path(), None, false, 0.05).unwrap_err());
         assert!(e("round,name,value\n1,a,x\n").contains("line 2 is not round,name,value"));
         assert!(e("round,name,value\n1,a,1\n1,a,2\n").contains("two values in round 1"));
         assert!(e("round,name,value\n").contains("holds no values"));
         assert!(e("round,name,value\n1,a,inf\n").contains("not a finite number"));
         let f = csv("round,name,value\n1,a,1\n");
-        let e = report(f.path(), Some("b"), false).unwrap_err().to_string();
+        let e = report(f.path(), Some("b"), false, 0.05).unwrap_err().to_string();
         assert!(e.contains("--baseline") && e.contains("it has a"), "{e}");
     }
 }

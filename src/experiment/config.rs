@@ -45,6 +45,8 @@ pub struct Plan {
     pub dry_run: bool,
     /// The sink's secret: sent in headers, never written to a file.
     pub token: Option<String>,
+    /// `--same-within`: the margin the summary judges each `vs sf` against (a reading, not a measurement).
+    pub same_within: f64,
 }
 
 impl Plan {
@@ -77,7 +79,7 @@ impl Plan {
         )
     }
 
-    /// --ci: the relative half-width `--repeat auto` narrows every interval to.
+    /// --ci: how far `--repeat auto` lets every 99% interval reach from its median (its farther end, relative).
     pub fn ci(&self) -> f64 {
         self.settings.ci.unwrap_or(DEFAULT_CI)
     }
@@ -360,6 +362,7 @@ pub fn expand(mut args: RunArgs) -> Result<Plan, UsageError> {
         quiet: args.quiet,
         dry_run: args.dry_run,
         token: args.token,
+        same_within: args.margin.same_within,
     })
 }
 

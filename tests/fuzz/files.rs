@@ -142,7 +142,7 @@ fn result_folders_compared() {
             )
             .unwrap();
             let charts = scratch().join("charts");
-            let _ = xferbench::dispatch::compare(&[golden().join("out"), dir], Some(&charts));
+            let _ = xferbench::dispatch::compare(&[golden().join("out"), dir], Some(&charts), 0.05);
             Ok(())
         },
     );

@@ -79,7 +79,7 @@ fn subtitle(sets: &[ResultSet]) -> Vec<String> {
 
 /// Each later set's median over the first set's per common case, with the verdict's interval (a cross where
 /// there were too few repetitions to tell).
-pub(crate) fn ratio_chart(sets: &[ResultSet], common: &[CaseKey], labels: Vec<String>) -> RatioChart {
+pub(crate) fn ratio_chart(sets: &[ResultSet], common: &[CaseKey], labels: Vec<String>, same_within: f64) -> RatioChart {
     let first = &sets[0];
     let points = common
         .iter()
@@ -87,11 +87,11 @@ pub(crate) fn ratio_chart(sets: &[ResultSet], common: &[CaseKey], labels: Vec<St
             sets[1..]
                 .iter()
                 .map(|o| {
-                    let v = verdict(&first.cases.get(k)?.mb_s, &o.cases.get(k)?.mb_s);
+                    let v = verdict(&first.cases.get(k)?.mb_s, &o.cases.get(k)?.mb_s, same_within);
                     Some(match v.interval() {
                         Some(e) => Point {
                             estimate: e,
-                            mark: Mark::of(&e, false),
+                            mark: Mark::of(&e, matches!(v, super::Verdict::Same { .. })),
                             words: None,
                         },
                         None => {

@@ -9,14 +9,15 @@ use crate::base::error::EXIT_SLOWER;
 /// `--fail-if-slower` found a case slower for sure).
 pub fn command(args: &CompareArgs) -> anyhow::Result<i32> {
     let (sets, common) = super::load(&args.dirs)?;
-    let markdown = super::document(&sets, &common);
+    let within = args.margin.same_within;
+    let markdown = super::document(&sets, &common, within);
     if let Some(out) = &args.out {
-        super::write_out(out, &sets, &common, &markdown)?;
+        super::write_out(out, &sets, &common, &markdown, within)?;
     }
     let gate: Option<Gate> = args.fail_if_slower.map(|pct| gate::check(&sets, &common, pct));
     match args.format {
         Format::Text => crate::base::out::print(&markdown),
-        Format::Json => crate::base::out::print(&super::json::document(&sets, &common, gate.as_ref())?),
+        Format::Json => crate::base::out::print(&super::json::document(&sets, &common, gate.as_ref(), within)?),
     }
     let Some(gate) = gate else { return Ok(0) };
     eprintln!("{}", gate.words());

@@ -36,7 +36,9 @@ impl Verdict {
     /// The ratio's interval, where there is one (not with too few repetitions).
     pub fn interval(&self) -> Option<Estimate> {
         match self {
-            Verdict::Differs(e) | Verdict::Same(e) => Some(*e),
+            Verdict::Differs { estimate }
+            | Verdict::NotDistinguishable { estimate }
+            | Verdict::Same { estimate, .. } => Some(*estimate),
             Verdict::TooFew { .. } => None,
         }
     }
@@ -57,7 +59,8 @@ pub fn check(sets: &[ResultSet], common: &[CaseKey], threshold: f64) -> Gate {
             let (Some(base), Some(m)) = (first.cases.get(k), other.cases.get(k)) else {
                 continue;
             };
-            match verdict(&base.mb_s, &m.mb_s).interval() {
+            // The margin decides only the words of a verdict, not its interval.
+            match verdict(&base.mb_s, &m.mb_s, crate::results::stats::DEFAULT_SAME_WITHIN).interval() {
                 None => gate.too_few.push(format!("{}: {}", other.name, labeler.label(k))),
                 Some(e) => {
                     gate.compared += 1;

@@ -60,7 +60,12 @@ struct Side<'a> {
 }
 
 /// The JSON document, pretty-printed, with a final newline.
-pub fn document(sets: &[ResultSet], common: &[CaseKey], gate: Option<&Gate>) -> anyhow::Result<String> {
+pub fn document(
+    sets: &[ResultSet],
+    common: &[CaseKey],
+    gate: Option<&Gate>,
+    same_within: f64,
+) -> anyhow::Result<String> {
     let first = &sets[0];
     let doc = Document {
         sets: sets
@@ -79,13 +84,13 @@ pub fn document(sets: &[ResultSet], common: &[CaseKey], gate: Option<&Gate>) -> 
                 items: differs::between(&first.facts, &o.facts),
             })
             .collect(),
-        cases: common.iter().map(|k| case(sets, k)).collect(),
+        cases: common.iter().map(|k| case(sets, k, same_within)).collect(),
         fail_if_slower: gate,
     };
     Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }
 
-fn case<'a>(sets: &'a [ResultSet], k: &CaseKey) -> Case<'a> {
+fn case<'a>(sets: &'a [ResultSet], k: &CaseKey, same_within: f64) -> Case<'a> {
     let base = sets[0].cases.get(k);
     let sides = sets
         .iter()
@@ -99,7 +104,9 @@ fn case<'a>(sets: &'a [ResultSet], k: &CaseKey) -> Case<'a> {
                 file_bytes: m.file_bytes.iter().copied().collect(),
                 passes: m.passes.iter().copied().collect(),
                 vs_sendfile: s.ratios.get(k).and_then(|r| Estimate::of_median(r)),
-                against_first: (i > 0).then(|| base.map(|b| verdict(&b.mb_s, &m.mb_s))).flatten(),
+                against_first: (i > 0)
+                    .then(|| base.map(|b| verdict(&b.mb_s, &m.mb_s, same_within)))
+                    .flatten(),
             })
         })
         .collect();

@@ -18,16 +18,13 @@ use crate::base::model::{CaseKey, Cc, Flag, Labeler};
 use crate::base::units::format_bytes;
 use crate::commands::plot;
 use crate::results::record::Row;
-use crate::results::stats::{Estimate, median, ratio_of_medians};
+use crate::results::stats::{Estimate, Says, margin_text, median, percent_floor, ratio_interval};
 use crate::results::table::{Align, Table};
 use anyhow::Context;
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
-
-/// Fewest repetitions on each side for a verdict: below, the bootstrap's interval would rest on too few values to
-/// mean anything, and the verdict says "too few to tell".
-pub const MIN_PER_SIDE: usize = 4;
 
 /// One case of one result set.
 pub(crate) struct Measured {
@@ -135,16 +132,20 @@ fn names(dirs: &[PathBuf]) -> Vec<String> {
 }
 
 /// Whether two sets of repetitions differ beyond their noise: the ratio of their medians (other over base) and
-/// its bootstrap interval (`stats::ratio_of_medians`). In JSON, `verdict` names the variant and the estimate's
-/// fields (or `ratio`, `base`, `other`) sit beside it.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+/// the exact rank interval of the ratio between them (`stats::ratio_interval`), judged against 1 and the margin
+/// `--same-within`. It says "differs" of two sets from one distribution at most 1 - its level of the time, at
+/// every size it decides (a simulation test holds it to that). In JSON, `verdict` names the variant and its fields
+/// (`estimate`, `same_within`, or `ratio`, `base`, `other`) sit beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
-    /// The interval leaves out 1.
-    Differs(Estimate),
-    /// The interval holds 1.
-    Same(Estimate),
-    /// A side has fewer than `MIN_PER_SIDE` repetitions: the ratio of medians, without a verdict.
+    /// The interval leaves out 1, and does not lie within the margin.
+    Differs { estimate: Estimate },
+    /// The interval holds 1 but reaches beyond the margin: not distinguishable, and not shown the same.
+    NotDistinguishable { estimate: Estimate },
+    /// The interval lies within the margin: the same within `same_within`.
+    Same { estimate: Estimate, same_within: f64 },
+    /// The sets are too small for any interval to reach 95% (3 a side, or fewer): the ratio of medians alone.
     TooFew {
         ratio: Option<f64>,
         base: usize,
@@ -152,12 +153,22 @@ pub enum Verdict {
     },
 }
 
-/// `yes [1.05–1.15]`, `no [0.93–1.08]`, `too few to tell (n=5 and 3)`: the words of compare.md.
+/// `yes [1.05–1.15] 97%`, `no [0.93–1.08] 96%`, `the same within ±5% [0.98–1.03] 96%`, `too few to tell (n=3 and
+/// 3)`: the words of compare.md, each interval with its real level, floored.
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let interval = |e: &Estimate| format!("[{:.2}–{:.2}] {}", e.lo, e.hi, percent_floor(e.level));
         match self {
-            Verdict::Differs(e) => write!(f, "yes [{:.2}–{:.2}]", e.lo, e.hi),
-            Verdict::Same(e) => write!(f, "no [{:.2}–{:.2}]", e.lo, e.hi),
+            Verdict::Differs { estimate } => write!(f, "yes {}", interval(estimate)),
+            Verdict::NotDistinguishable { estimate } => write!(f, "no {}", interval(estimate)),
+            Verdict::Same { estimate, same_within } => {
+                write!(
+                    f,
+                    "the same within {} {}",
+                    margin_text(*same_within),
+                    interval(estimate)
+                )
+            }
             Verdict::TooFew { base, other, .. } => write!(f, "too few to tell (n={base} and {other})"),
         }
     }
@@ -167,16 +178,18 @@ impl Verdict {
     /// The ratio of medians, other over base.
     pub fn ratio(&self) -> Option<f64> {
         match self {
-            Verdict::Differs(e) | Verdict::Same(e) => Some(e.median),
+            Verdict::Differs { estimate }
+            | Verdict::NotDistinguishable { estimate }
+            | Verdict::Same { estimate, .. } => Some(estimate.median),
             Verdict::TooFew { ratio, .. } => *ratio,
         }
     }
 }
 
-/// Whether `other` differs from `base` beyond the noise: the bootstrap interval of the ratio of their medians,
-/// with at least `MIN_PER_SIDE` repetitions on each side.
-pub fn verdict(base: &[f64], other: &[f64]) -> Verdict {
-    if base.len() < MIN_PER_SIDE || other.len() < MIN_PER_SIDE {
+/// Whether `other` differs from `base` beyond the noise, or is the same within `same_within`: the exact rank
+/// interval of the ratio between them, where the sets are large enough for one to reach 95%.
+pub fn verdict(base: &[f64], other: &[f64], same_within: f64) -> Verdict {
+    let Some(estimate) = ratio_interval(base, other) else {
         let ratio = match (median(base), median(other)) {
             (Some(a), Some(b)) if a > 0.0 => Some(b / a),
             _ => None,
@@ -186,15 +199,11 @@ pub fn verdict(base: &[f64], other: &[f64]) -> Verdict {
             base: base.len(),
             other: other.len(),
         };
-    }
-    match ratio_of_medians(base, other) {
-        Some(e) if e.holds(1.0) => Verdict::Same(e),
-        Some(e) => Verdict::Differs(e),
-        None => Verdict::TooFew {
-            ratio: None,
-            base: base.len(),
-            other: other.len(),
-        },
+    };
+    match estimate.verdict(same_within).says {
+        Says::Same => Verdict::Same { estimate, same_within },
+        Says::NotDistinguishable | Says::NoInterval => Verdict::NotDistinguishable { estimate },
+        Says::Above | Says::Below => Verdict::Differs { estimate },
     }
 }
 
@@ -240,26 +249,32 @@ pub(crate) fn load(dirs: &[PathBuf]) -> anyhow::Result<(Vec<ResultSet>, Vec<Case
     Ok((sets, common))
 }
 
-/// Compares the result folders and returns the Markdown; with `out`, writes it there with the charts and
-/// report.html (`write_out`).
-pub fn compare_dirs(dirs: &[PathBuf], out: Option<&Path>) -> anyhow::Result<String> {
+/// Compares the result folders and returns the Markdown, each verdict judged against `same_within`
+/// (`--same-within`); with `out`, writes it there with the charts and report.html (`write_out`).
+pub fn compare_dirs(dirs: &[PathBuf], out: Option<&Path>, same_within: f64) -> anyhow::Result<String> {
     let (sets, common) = load(dirs)?;
-    let markdown = document(&sets, &common);
+    let markdown = document(&sets, &common, same_within);
     if let Some(out) = out {
-        write_out(out, &sets, &common, &markdown)?;
+        write_out(out, &sets, &common, &markdown, same_within)?;
     }
     Ok(markdown)
 }
 
 /// Writes `compare.md`, the charts (`compare`, `compare-ratio`, PNG and SVG) and report.html into `out`.
-pub(crate) fn write_out(out: &Path, sets: &[ResultSet], common: &[CaseKey], markdown: &str) -> anyhow::Result<()> {
+pub(crate) fn write_out(
+    out: &Path,
+    sets: &[ResultSet],
+    common: &[CaseKey],
+    markdown: &str,
+    same_within: f64,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create '{}'", out.display()))?;
     let md = out.join("compare.md");
     std::fs::write(&md, markdown).with_context(|| format!("cannot write '{}'", md.display()))?;
     let labeler = Labeler::new(common);
     let labels: Vec<String> = common.iter().map(|k| labeler.label(k)).collect();
     let bars = chart::CompareChart::new(sets, common, labels.clone());
-    let ratios = chart::ratio_chart(sets, common, labels);
+    let ratios = chart::ratio_chart(sets, common, labels, same_within);
     plot::render(out, &bars)?;
     plot::render(out, &ratios)?;
     let svgs = vec![
@@ -347,7 +362,7 @@ fn what_differs(md: &mut String, sets: &[ResultSet]) {
 /// Whether the sets agree on each case's ratio to sendfile: every set's paired ratio and interval, the median of
 /// all their per-round ratios pooled, how far the sets' medians spread, and how many sets' intervals hold the
 /// pooled median (with intervals at 95%, about 19 of 20 should, when the sets measured the same thing).
-fn agreement(sets: &[ResultSet], common: &[CaseKey]) -> String {
+fn agreement(sets: &[ResultSet], common: &[CaseKey], same_within: f64) -> String {
     let cases: Vec<&CaseKey> = common
         .iter()
         .filter(|k| sets.iter().any(|s| s.ratios.contains_key(k)))
@@ -374,7 +389,11 @@ fn agreement(sets: &[ResultSet], common: &[CaseKey]) -> String {
         let with_interval: Vec<&Estimate> = per_set.iter().flatten().filter(|e| e.n >= 2).collect();
         let holding = with_interval.iter().filter(|e| e.holds(pooled)).count();
         let mut cells = vec![labeler.label(k)];
-        cells.extend(per_set.iter().map(|e| e.map_or_else(|| "—".into(), |e| e.ratio_text())));
+        cells.extend(
+            per_set
+                .iter()
+                .map(|e| e.map_or_else(|| "—".into(), |e| e.ratio_text(same_within))),
+        );
         cells.push(format!("{pooled:.2}x"));
         cells.push(format!("{:.0}%", spread * 100.0));
         cells.push(format!("{holding} of {}", with_interval.len()));
@@ -389,7 +408,7 @@ fn agreement(sets: &[ResultSet], common: &[CaseKey]) -> String {
 }
 
 /// One row per common case: its medians in each set, the ratio to the first and whether it differs.
-fn cases_table(sets: &[ResultSet], common: &[CaseKey]) -> Table {
+fn cases_table(sets: &[ResultSet], common: &[CaseKey], same_within: f64) -> Table {
     let (first, others) = (&sets[0], &sets[1..]);
     let base_head = format!("{} MB/s (n, file × passes)", first.name);
     let mut columns: Vec<(String, Align)> = [
@@ -406,7 +425,7 @@ fn cases_table(sets: &[ResultSet], common: &[CaseKey]) -> Table {
     for o in others {
         columns.push((format!("{} MB/s (n, file × passes)", o.name), Align::Right));
         columns.push((format!("{} ratio", o.name), Align::Right));
-        columns.push((format!("{} differs [95% interval]", o.name), Align::Left));
+        columns.push((format!("{} differs [interval] level", o.name), Align::Left));
     }
     let mut t = Table::new(columns);
     let cell = |m: &Measured| {
@@ -427,7 +446,7 @@ fn cases_table(sets: &[ResultSet], common: &[CaseKey]) -> Table {
         for o in others {
             match o.cases.get(k) {
                 Some(m) => {
-                    let v = verdict(&base.mb_s, &m.mb_s);
+                    let v = verdict(&base.mb_s, &m.mb_s, same_within);
                     cells.push(cell(m));
                     cells.push(v.ratio().map_or_else(|| "n/a".into(), |r| format!("{r:.2}")));
                     cells.push(v.to_string());
@@ -441,7 +460,7 @@ fn cases_table(sets: &[ResultSet], common: &[CaseKey]) -> Table {
 }
 
 /// The markdown: which sets, what differs between them, then one row per common case.
-pub(crate) fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
+pub(crate) fn document(sets: &[ResultSet], common: &[CaseKey], same_within: f64) -> String {
     let first = &sets[0];
     let mut md = String::from("# xferbench compare\n\nResult sets (ratios are against the first):\n\n");
     for (i, set) in sets.iter().enumerate() {
@@ -458,16 +477,20 @@ pub(crate) fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
     }
     what_differs(&mut md, sets);
     md.push_str("## Cases\n\n");
-    md.push_str(&cases_table(sets, common).markdown());
-    let _ = write!(md, "{}", agreement(sets, common));
+    md.push_str(&cases_table(sets, common, same_within).markdown());
+    let _ = write!(md, "{}", agreement(sets, common, same_within));
     let _ = writeln!(
         md,
         "\nMB/s: median over the ok repetitions (MB = 10^6 bytes; every pass of the file counted). ratio: the other \
-         set's median over the first's. \"differs\": whether the {:.0}% interval of that ratio (a percentile \
-         bootstrap of {} resamples of each side, seeded, so the same sets give the same interval) leaves out 1.00; \
-         with fewer than {MIN_PER_SIDE} repetitions on either side, too few to tell.",
-        crate::results::stats::LEVEL * 100.0,
-        crate::results::stats::RESAMPLES
+         set's median over the first's. \"differs\": whether the interval of the ratio between the sets leaves out \
+         1.00 (the exact rank interval of the pairwise ratios, behind the Wilcoxon rank-sum test: at least {} \
+         whatever the distribution, its real level after it, floored; it says \"yes\" of two sets from one \
+         distribution at most 1 - that level of the time); \"the same within {}\": the interval lies within that \
+         margin of 1.00 (--same-within); too few to tell where no interval reaches {} (3 repetitions a side, or \
+         fewer).",
+        percent_floor(crate::results::stats::LEVEL),
+        margin_text(same_within),
+        percent_floor(crate::results::stats::LEVEL),
     );
     let only_first = first.cases.len() - common.len();
     if only_first > 0 {
@@ -481,60 +504,4 @@ pub(crate) fn document(sets: &[ResultSet], common: &[CaseKey]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verdicts_come_from_the_interval_and_too_few_say_so() {
-        let v = |a: &[f64], b: &[f64]| verdict(a, b);
-        let differs = v(&[100.0, 101.0, 99.0, 100.5, 99.5], &[120.0, 121.0, 119.0, 120.5, 119.5]);
-        assert!(
-            matches!(differs, Verdict::Differs(e) if e.lo > 1.15 && e.hi < 1.25),
-            "{differs:?}"
-        );
-        assert!(differs.to_string().starts_with("yes [1."), "{differs}");
-        let same = v(&[100.0, 103.0, 97.0, 101.0], &[99.0, 104.0, 98.0, 102.0]);
-        assert!(matches!(same, Verdict::Same(_)), "{same:?}");
-        assert!(same.to_string().starts_with("no ["), "{same}");
-        // Five and three repetitions, ranges apart: too few to tell, never "yes".
-        let few = v(&[100.0, 101.0, 102.0, 103.0, 104.0], &[110.0, 111.0, 112.0]);
-        assert_eq!(few.to_string(), "too few to tell (n=5 and 3)");
-        assert!((few.ratio().unwrap() - 111.0 / 102.0).abs() < 1e-12);
-        assert_eq!(v(&[], &[1.0]).ratio(), None);
-    }
-
-    #[test]
-    fn sets_that_agree_on_a_ratio_hold_the_pooled_median() {
-        let row = |strategy: &str, round: u32, mb_s: f64| Row {
-            strategy: strategy.parse().unwrap(),
-            threads: if strategy.starts_with("parallel") { 4 } else { 1 },
-            layout: if strategy.starts_with("parallel") {
-                crate::base::model::Layout::Striped
-            } else {
-                crate::base::model::Layout::Single
-            },
-            round,
-            throughput_mb_s: mb_s,
-            status: crate::base::model::Status::Ok,
-            ..Row::default()
-        };
-        let set = |name: &str, ratio: f64, jitter: f64| {
-            let rows: Vec<Row> = (1..=6)
-                .flat_map(|r| {
-                    let j = 1.0 + jitter * f64::from(r % 3);
-                    [
-                        row("sendfile", r, 1000.0),
-                        row("parallel-sendfile", r, 1000.0 * ratio * j),
-                    ]
-                })
-                .collect();
-            ResultSet::new(Path::new("/nonexistent"), name.into(), &rows, true)
-        };
-        let sets = [set("a", 1.5, 0.02), set("b", 1.5, 0.03), set("c", 2.5, 0.01)];
-        let common: Vec<CaseKey> = sets[0].cases.keys().copied().collect();
-        let md = agreement(&sets, &common);
-        let line = md.lines().find(|l| l.starts_with("| parallel-sendfile")).expect(&md);
-        assert!(line.contains("| 1.56x |"), "pooled: {line}");
-        assert!(line.contains("| 2 of 3 |"), "the odd set out: {line}");
-    }
-}
+mod tests;

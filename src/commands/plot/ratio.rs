@@ -37,11 +37,11 @@ impl Mark {
     }
 }
 
-/// Whether a case was found the same as sendfile within the equivalence margin (`=`). The summary carries no such
-/// verdict yet, so no case is; this is the one place where it plugs in: return the summary's verdict here and the
-/// chart and the report draw `=` apart from `≈`.
-pub(crate) fn equivalent(_case: &CaseSummary) -> bool {
-    false
+/// Whether a case was found the same as sendfile within the equivalence margin (`=`, `--same-within`), as the
+/// summary's verdict says: the chart and the report draw it apart from `≈`.
+pub(crate) fn equivalent(case: &CaseSummary) -> bool {
+    case.vs_sendfile_verdict
+        .is_some_and(|v| v.says == crate::results::stats::Says::Same)
 }
 
 /// One point: a ratio, with its interval where it has one.
@@ -114,7 +114,8 @@ fn point_text(p: &Point) -> String {
     if let Some(words) = p.words {
         return format!("{:.2}x ({words})", p.estimate.median);
     }
-    let text = p.estimate.ratio_text();
+    // With no margin the text marks only `≈`; whether the point is `=` is its mark's, judged where it was made.
+    let text = p.estimate.ratio_text(0.0);
     match p.mark {
         Mark::Same => format!("={}", text.trim_start_matches('≈')),
         _ => text,

@@ -3,7 +3,7 @@
 //! table says; a folder without summary.json gets `{"cases": [...]}` alone. Every field comes from the summary's
 //! own types (`summary::CaseSummary`), so a field added to them appears here unasked.
 
-use crate::results::summary::{CaseSummary, summarise};
+use crate::results::summary::{CaseSummary, summarise_within};
 use serde::Serialize;
 use std::path::Path;
 
@@ -15,8 +15,8 @@ struct Document {
     cases: Vec<CaseSummary>,
 }
 
-/// The JSON document, pretty-printed, with a final newline.
-pub fn table_json(dir: &Path) -> anyhow::Result<String> {
+/// The JSON document, pretty-printed, with a final newline; each verdict judged against `same_within`.
+pub fn table_json(dir: &Path, same_within: f64) -> anyhow::Result<String> {
     let rows = crate::results::record::read_rows(dir)?;
     anyhow::ensure!(!rows.is_empty(), "'{}' has no rows", dir.join("runs.csv").display());
     let mut rest = std::fs::read_to_string(dir.join("summary.json"))
@@ -26,7 +26,7 @@ pub fn table_json(dir: &Path) -> anyhow::Result<String> {
     rest.remove("cases");
     let doc = Document {
         rest,
-        cases: summarise(&rows),
+        cases: summarise_within(&rows, same_within),
     };
     Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }

@@ -165,9 +165,11 @@ fn cases_section(rows: &[Row]) -> String {
     inner.push_str(&case_table(&cases).html().replacen("<table>", "<table id=\"cases\">", 1));
     inner.push_str(
         "<p>median: MB/s (10<sup>6</sup> bytes/s), every pass counted; n: ok repetitions; vs sf: the median of the \
-         per-round ratios to serial sendfile with its interval (95%, or the level after it where there were too few \
-         rounds); ≈: the interval holds 1.00, not distinguishable from sendfile here. docs/output.md describes \
-         every column.</p>\n",
+         per-round ratios to serial sendfile (a broker case's to broker-sendfile) with its interval (95%, or the \
+         level after it, floored, where there were too few rounds); =: the interval lies within the margin of 1.00 \
+         (--same-within, 5% here), the same as sendfile within it; ≈: the interval holds 1.00 but reaches beyond the \
+         margin, not distinguishable from sendfile here and not shown the same. docs/output.md describes every \
+         column.</p>\n",
     );
     let notes: Vec<String> = notes(&cases)
         .lines()

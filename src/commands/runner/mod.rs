@@ -22,7 +22,7 @@ use crate::experiment::config::PlanFile;
 use crate::experiment::config::{self, Plan, Source};
 use crate::experiment::fixture::{self, Fixture};
 use crate::results::record::Row;
-use crate::results::summary::{CaseSummary, summarise, table};
+use crate::results::summary::{CaseSummary, summarise_within, table};
 use anyhow::Context;
 use context::Target;
 use folder::Folder;
@@ -52,8 +52,13 @@ struct Rounds {
     /// `done` (every round asked for), `decided` (--repeat auto: every interval within --ci), `max-time`, `cap`,
     /// `failure`.
     stop: &'static str,
-    /// --repeat auto: the cases whose interval did not get within --ci, and its relative half-width.
+    /// --repeat auto: the cases whose interval did not get within --ci, and how far their deciding interval
+    /// reached (its farther end over the median).
     undecided: Vec<(String, f64)>,
+    /// --repeat auto: the level of the interval the rounds were stopped on (`stats::DECIDE_LEVEL`); the cases'
+    /// intervals are reported at 95%.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decided_at_level: Option<f64>,
 }
 
 impl Rounds {
@@ -68,6 +73,7 @@ impl Rounds {
                 walk::Stop::Failure => "failure",
             },
             undecided: t.undecided.iter().map(|(k, w)| (k.id(), *w)).collect(),
+            decided_at_level: t.auto.then_some(crate::results::stats::DECIDE_LEVEL),
         }
     }
 }
@@ -96,6 +102,8 @@ struct Summary<'a> {
     environment: &'a Environment,
     system: &'a crate::base::env::Record,
     fixture: &'a Fixture,
+    /// `--same-within`: the margin each `vs sf` is judged against.
+    same_within: f64,
 }
 
 impl Summary<'_> {
@@ -109,7 +117,7 @@ impl Summary<'_> {
             system: self.system,
             file: self.fixture.path.display().to_string(),
             file_bytes: self.fixture.size,
-            cases: summarise(rows),
+            cases: summarise_within(rows, self.same_within),
         }
     }
 }
@@ -164,6 +172,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         environment: &env,
         system: &system,
         fixture: &fixture,
+        same_within: plan.same_within,
     };
     folder.write_summary(&summary.file(&rows, RunState::Running, None))?;
     let walked = {
@@ -301,8 +310,9 @@ fn rounds_words(plan: &Plan) -> String {
     match plan.settings.repeat {
         crate::base::model::Repeat::Fixed(n) => n.to_string(),
         crate::base::model::Repeat::Auto => format!(
-            "auto (at least {}, until every interval is within ±{:.1}%, at most {})",
-            crate::results::stats::rounds_for_level(),
+            "auto (at least {}, until every {} interval is within ±{:.1}%, at most {})",
+            crate::results::stats::rounds_to_decide(),
+            crate::results::stats::percent_floor(crate::results::stats::DECIDE_LEVEL),
             plan.ci() * 100.0,
             humantime::format_duration(plan.max_time())
         ),
@@ -323,27 +333,29 @@ fn ccs(plan: &Plan) -> String {
 /// What `--repeat auto` found, in a line.
 fn stop_line(plan: &Plan, tally: &walk::Tally) -> Option<String> {
     let ci = plan.ci() * 100.0;
+    let decide = crate::results::stats::percent_floor(crate::results::stats::DECIDE_LEVEL);
     let cases = || {
         tally
             .undecided
             .iter()
-            .map(|(k, w)| format!("{k} (±{:.1}%)", w * 100.0))
+            .map(|(k, w)| format!("{k} (reaches ±{:.1}%)", w * 100.0))
             .collect::<Vec<_>>()
             .join("; ")
     };
     match tally.stop {
         walk::Stop::Decided => Some(format!(
-            "--repeat auto: every case's interval within ±{ci:.1}% after {} rounds",
+            "--repeat auto: every case's {decide} interval within ±{ci:.1}% after {} rounds (the table shows the 95% \
+             intervals)",
             tally.rounds
         )),
         walk::Stop::MaxTime => Some(format!(
-            "--repeat auto: --max-time {} was up after {} rounds; not within ±{ci:.1}%: {}",
+            "--repeat auto: --max-time {} was up after {} rounds; {decide} interval not within ±{ci:.1}%: {}",
             humantime::format_duration(plan.max_time()),
             tally.rounds,
             cases()
         )),
         walk::Stop::Cap => Some(format!(
-            "--repeat auto: {} rounds (the cap) ran; not within ±{ci:.1}%: {}",
+            "--repeat auto: {} rounds (the cap) ran; {decide} interval not within ±{ci:.1}%: {}",
             tally.rounds,
             cases()
         )),
@@ -364,7 +376,7 @@ fn report(
         Some(_) => eprintln!("{text}"),
         None => crate::base::out::outln!("{text}"),
     };
-    say(table(&summarise(shown)));
+    say(table(&summarise_within(shown, plan.same_within)));
     if let Some(line) = stop_line(plan, tally) {
         say(line);
     }
@@ -520,7 +532,7 @@ fn print_plan(plan: &Plan) -> anyhow::Result<()> {
     let s = &plan.settings;
     let rounds = match s.repeat {
         crate::base::model::Repeat::Fixed(n) => n,
-        crate::base::model::Repeat::Auto => crate::results::stats::rounds_for_level() as u32,
+        crate::base::model::Repeat::Auto => crate::results::stats::rounds_to_decide() as u32,
     };
     let runs = plan.cases.len() as u64 * u64::from(s.warmup + rounds);
     let at_least = if s.repeat == crate::base::model::Repeat::Auto {

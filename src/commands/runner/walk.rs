@@ -1,8 +1,13 @@
 //! Walks the plan in rounds: first every case's warm-ups (the first of which finds the pass count), then rounds in
 //! which every case runs once, in an order that turns each round (`--order`), so that drift in the machine lands on
 //! every case alike and `vs sf` can pair the repetitions of one round. Each row is handed on to be written before
-//! the next repetition starts. With `--repeat auto`, rounds are added until every case's interval is as narrow as
-//! `--ci` asks, or `--max-time` is up.
+//! the next repetition starts. With `--repeat auto`, rounds are added until every case's interval at
+//! `stats::DECIDE_LEVEL` (99%) is as narrow as `--ci` asks (`stats::stop_reach`), or `--max-time` is up; the table
+//! then reports the 95% intervals, which hold their level under that rule where stopping on them would not.
+//!
+//! No counted repetition is dropped: one that came out shorter than planned (a faster mode than the warm-ups saw)
+//! is kept, flagged `short-run` when it lasted under `summary::SHORT_RUN_S`, and counted; later rounds get a pass
+//! count that lasts `--min-time` at its pace. Measuring it again would select against the faster mode.
 //!
 //! A resumed run goes on from the round and the case where the last one stopped: every case runs the rounds it has
 //! no ok row for, with the pass count its earlier rows used, and ends with exactly one ok row per round.
@@ -13,7 +18,7 @@
 use crate::base::model::{CaseKey, Flag, Order, Passes, Repeat, Status};
 use crate::experiment::config::Plan;
 use crate::results::record::Row;
-use crate::results::stats::rounds_for_level;
+use crate::results::stats::{rounds_to_decide, stop_reach};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -64,8 +69,10 @@ pub struct Tally {
     /// The last round that ran.
     pub rounds: u32,
     pub stop: Stop,
-    /// With `--repeat auto`, the cases whose interval did not get within `--ci`, with its relative half-width.
+    /// With `--repeat auto`, the cases whose deciding interval did not get within `--ci`, with how far it reached.
     pub undecided: Vec<(CaseKey, f64)>,
+    /// The rounds ran under `--repeat auto`.
+    pub auto: bool,
     /// Stopped by SIGINT or SIGTERM.
     pub interrupted: bool,
 }
@@ -180,7 +187,10 @@ pub fn walk(
         m,
         out,
         stop,
-        tally: Tally::default(),
+        tally: Tally {
+            auto: plan.settings.repeat == Repeat::Auto,
+            ..Tally::default()
+        },
         reached: false,
     };
     let mut cases = w.begin();
@@ -362,68 +372,69 @@ impl Walk<'_> {
 
     /// One counted repetition of `c` in `round`. False: a signal stopped it.
     ///
-    /// A fast mode the warm-ups never saw makes a repetition shorter than planned. Under `--min-time` it is kept and
-    /// later rounds get a pass count that lasts `--min-time` at its pace; under `SHORT_RUN_S` (too short to time
-    /// well) it is not counted: like a warm-up it is not written, and the repetition is measured again in the same
-    /// round at the raised count, so that its round keeps its pair.
+    /// A fast mode the warm-ups never saw makes a repetition shorter than planned. It is kept and counted whatever
+    /// its length (flagged `short-run` under `SHORT_RUN_S`): measuring it again until it came out long would keep
+    /// the slow mode's repetitions and drop the fast one's. Under `--min-time`, later rounds get a pass count that
+    /// lasts `--min-time` at its pace.
     fn counted(&mut self, c: &mut CaseState, round: u32) -> anyhow::Result<bool> {
         let min_time = self.plan.settings.min_time;
         let auto = self.plan.passes() == Passes::Auto;
-        loop {
-            let Some(passes) = c.passes else {
-                return Ok(true); // its calibration failed: the case has failed
-            };
-            c.ran = true;
-            let Some(mut row) = self.measure(&c.key, c.next_rep, round, passes)? else {
-                return Ok(false);
-            };
-            if c.capped {
-                row.add_flag(Flag::PassesCapped);
-            }
-            let of = match self.plan.settings.repeat {
-                Repeat::Fixed(n) => n.to_string(),
-                Repeat::Auto => "auto".into(),
-            };
-            let label = c.label(self.plan.cases.len());
-            self.out.say(format!("round {round}/{of} {label}: {}", result(&row)));
-            let ok = row.is_ok();
-            let pass_s = row.wall_s / f64::from(passes);
-            let raised = aim(pass_s, min_time).max(passes);
-            let grow = ok && auto && raised > passes && row.wall_s < min_time.as_secs_f64();
-            if grow && row.wall_s < crate::results::summary::SHORT_RUN_S {
-                c.passes = Some(raised);
-                self.out.say(format!(
-                    "{label}: too short to time ({:.3} s), not counted: measured again with {raised} passes",
-                    row.wall_s
-                ));
-                continue;
-            }
-            c.next_rep += 1;
-            self.keep(row)?;
-            if !ok {
-                c.failed = true;
-                return Ok(true);
-            }
-            c.done.insert(round);
-            if grow {
-                c.passes = Some(raised);
-                self.out.say(format!(
-                    "{label}: that repetition ran under --min-time: {raised} passes from the next round on"
-                ));
-            }
+        let Some(passes) = c.passes else {
+            return Ok(true); // its calibration failed: the case has failed
+        };
+        c.ran = true;
+        let Some(mut row) = self.measure(&c.key, c.next_rep, round, passes)? else {
+            return Ok(false);
+        };
+        if c.capped {
+            row.add_flag(Flag::PassesCapped);
+        }
+        let ok = row.is_ok();
+        let short = ok && row.wall_s < crate::results::summary::SHORT_RUN_S;
+        if short {
+            row.add_flag(Flag::ShortRun);
+        }
+        let of = match self.plan.settings.repeat {
+            Repeat::Fixed(n) => n.to_string(),
+            Repeat::Auto => "auto".into(),
+        };
+        let label = c.label(self.plan.cases.len());
+        self.out.say(format!("round {round}/{of} {label}: {}", result(&row)));
+        let raised = aim(row.wall_s / f64::from(passes), min_time).max(passes);
+        let grow = ok && auto && raised > passes && row.wall_s < min_time.as_secs_f64();
+        c.next_rep += 1;
+        self.keep(row)?;
+        if !ok {
+            c.failed = true;
             return Ok(true);
         }
+        c.done.insert(round);
+        if short {
+            self.out.say(format!(
+                "{label}: that repetition lasted under {} s (a faster mode than the pass count was set for): kept, \
+                 flagged short-run and counted",
+                crate::results::summary::SHORT_RUN_S
+            ));
+        }
+        if grow {
+            c.passes = Some(raised);
+            self.out.say(format!(
+                "{label}: that repetition ran under --min-time: {raised} passes from the next round on"
+            ));
+        }
+        Ok(true)
     }
 
     /// `--repeat auto`: whether to stop before `round`, and why.
     fn auto_stop(&mut self, cases: &[CaseState], round: u32, started: Duration, longest: Duration) -> Option<Stop> {
-        if round <= rounds_for_level() as u32 {
+        if round <= rounds_to_decide() as u32 {
             return None;
         }
         let undecided = self.undecided(cases);
         if undecided.is_empty() {
             self.out.say(format!(
-                "--repeat auto: every case within ±{:.1}% after {} rounds",
+                "--repeat auto: every case's {} interval within ±{:.1}% after {} rounds",
+                crate::results::stats::percent_floor(crate::results::stats::DECIDE_LEVEL),
                 self.plan.ci() * 100.0,
                 round - 1
             ));
@@ -444,11 +455,12 @@ impl Walk<'_> {
         None
     }
 
-    /// The cases still running whose interval is wider than `--ci` (or short of 95%), with its half-width.
-    /// A serial sendfile case that other cases of the plan are measured against is not asked for a narrow interval
-    /// of its own: what matters of it is in their ratios.
+    /// The cases still running whose interval at `DECIDE_LEVEL` reaches further than `--ci` from its median (or
+    /// does not reach that level yet), with how far it reaches (`stats::stop_reach`). A serial sendfile case that
+    /// other cases of the plan are measured against is not asked for a narrow interval of its own: what matters of
+    /// it is in their ratios.
     fn undecided(&self, cases: &[CaseState]) -> Vec<(CaseKey, f64)> {
-        let summary = crate::results::summary::summarise(self.rows);
+        let values = crate::results::summary::deciding_values(self.rows);
         let ci = self.plan.ci();
         let is_a_baseline = |k: &CaseKey| {
             cases
@@ -459,12 +471,8 @@ impl Walk<'_> {
             .iter()
             .filter(|c| !c.failed && !is_a_baseline(&c.key))
             .filter_map(|c| {
-                let s = summary.iter().find(|s| s.key == c.key);
-                let width = s
-                    .and_then(|s| s.deciding())
-                    .filter(|e| e.full_level())
-                    .map_or(f64::INFINITY, |e| e.relative_half_width());
-                (width > ci).then_some((c.key, width))
+                let reach = values.get(&c.key).map_or(f64::INFINITY, |v| stop_reach(v));
+                (reach > ci).then_some((c.key, reach))
             })
             .collect()
     }

@@ -4,13 +4,16 @@
 use serde::{Serialize, Serializer};
 use std::fmt;
 
-/// A warning about a case, written as it has always been (`failed:2`, `short-run`, ...).
+/// A warning about a case, written as it has always been (`failed:2`, `short-run`, `short:1`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseFlag {
     /// This many repetitions failed.
     Failed(usize),
     /// The median timed section is too short to time well.
     ShortRun,
+    /// This many ok repetitions lasted under `SHORT_RUN_S` (a faster mode than the pass count was set for): kept
+    /// and counted, not measured again.
+    Short(usize),
     /// The repetitions spread too far to quote one number.
     Spread,
     /// The repetitions fall into two clusters: the median describes neither.
@@ -38,6 +41,7 @@ impl fmt::Display for CaseFlag {
         match self {
             CaseFlag::Failed(n) => write!(f, "failed:{n}"),
             CaseFlag::ShortRun => f.write_str("short-run"),
+            CaseFlag::Short(n) => write!(f, "short:{n}"),
             CaseFlag::Spread => f.write_str("spread"),
             CaseFlag::Bimodal => f.write_str("bimodal"),
             CaseFlag::Paced => f.write_str("paced"),

@@ -1,7 +1,7 @@
 //! Who limited a flow, as TCP itself saw it: the kernel's timers of a connection (TCP_INFO's busy time, and the
 //! parts of it stalled by the receiver's window and by the send buffer) as shares of the timed section, per case.
-//! The `receiver-bound` verdict, which comes from the sink's CPU, is checked against the receive window's stalls;
-//! where the two disagree, a note says so.
+//! The `receiver-bound` verdict, which comes from the sink's CPU, is set beside the receive window's stalls; where
+//! the two disagree, a note says what each saw.
 
 use super::{CaseFlag, CaseSummary};
 use serde::Serialize;
@@ -69,14 +69,14 @@ pub fn judge(case: &mut CaseSummary) {
     let bound = case.flags.contains(&CaseFlag::ReceiverBound);
     if bound && rwnd < WINDOW_QUIET {
         case.advice.push(format!(
-            "receiver-bound by the sink's CPU, yet TCP saw its receive window stall only {:.0}% of the timed \
-             section: the receiver kept its window open, so its CPU cost and not its window held the flow back",
+            "receiver-bound by the sink's CPU, while TCP saw its receive window stall only {:.0}% of the timed \
+             section: the receiver's window stayed open while its CPU was busy",
             rwnd * 100.0
         ));
     } else if !bound && matches!(limit, Limit::ReceiverWindow { .. }) {
         case.advice.push(format!(
-            "TCP saw the receive window stall {:.0}% of the timed section on the worst connection: the receiver held \
-             the flow back, though the sink's threads were not busy enough to flag receiver-bound",
+            "TCP saw the receive window stall {:.0}% of the timed section on the worst connection, though the sink's \
+             threads were not busy enough to flag receiver-bound: the flow waited on the receiver's window",
             rwnd * 100.0
         ));
     }

@@ -18,7 +18,7 @@ use crate::base::model::{CaseKey, Cc, Flag, Labeler, Named, Strategy, Transport}
 use crate::base::units::{format_bytes, format_rate_mb_s};
 use crate::results::record::{PairKey, Row};
 pub use crate::results::stats::Stat;
-use crate::results::stats::{Estimate, Modes, modes, paired_ratios};
+use crate::results::stats::{DEFAULT_SAME_WITHIN, Estimate, Modes, Verdict, modes, paired_ratios};
 use crate::results::table::{Align, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,10 +72,7 @@ metrics! {
     sink_user_s_per_gb = |r| r.per_gb(r.sink_user_s?);
     /// The receiving threads' CPU over the wall time of one core per stream: near 1, the receiver was the
     /// bottleneck. Checking threads (`--verify-on thread`) run beside them and are left out.
-    sink_busy_ratio = |r| {
-        let cpu = r.sink_user_s? + r.sink_sys_s? - r.sink_checker_cpu_s.unwrap_or(0.0);
-        (r.wall_s > 0.0).then(|| cpu / (r.wall_s * f64::from(r.connections())))
-    };
+    sink_busy_ratio = receiver::busy;
     softirq_s_per_gb = |r| r.per_gb(r.softirq_s);
     /// Sender, sink and softirq CPU per GB.
     cpu_s_per_gb = |r| r.per_gb(
@@ -138,12 +135,19 @@ pub struct CaseSummary {
     pub passes: Vec<u32>,
     pub ok_runs: usize,
     pub failed_runs: usize,
+    /// Ok repetitions whose timed section lasted under `SHORT_RUN_S` (flagged `short-run` in runs.csv): a faster
+    /// mode than the pass count was set for. They are kept and counted in `ok_runs`, the median and `vs sf`, so
+    /// that the faster mode is not selected out.
+    pub short_runs: usize,
     pub metrics: Metrics,
     /// The median MB/s with its distribution-free interval (`stats`).
     pub throughput_mb_s: Option<Estimate>,
     /// The ratio to serial sendfile with the same chunk, cache, receiver and congestion control: one ratio per
     /// round both ran in, their median and its interval. None for sendfile itself and where it did not run.
     pub vs_sendfile: Option<Estimate>,
+    /// What `vs_sendfile`'s interval says (`same` within `--same-within`, `not-distinguishable`, `above` or `below`
+    /// 1) and its real level: the table's `=`, `≈` or no mark.
+    pub vs_sendfile_verdict: Option<Verdict>,
     /// The two clusters of a case whose repetitions fall into two (flag `bimodal`).
     pub modes: Option<Modes>,
     /// What limited the flow, as the kernel's TCP_INFO timers saw it (None: not recorded).
@@ -163,11 +167,6 @@ impl CaseSummary {
     /// This case is its own baseline (serial sendfile).
     pub fn is_baseline(&self) -> bool {
         self.key.sendfile_baseline() == self.key
-    }
-
-    /// What `--repeat auto` narrows: the ratio to sendfile where the case has one, else its median MB/s.
-    pub fn deciding(&self) -> Option<&Estimate> {
-        self.vs_sendfile.as_ref().or(self.throughput_mb_s.as_ref())
     }
 }
 
@@ -197,8 +196,26 @@ pub fn ratios_to_sendfile(rows: &[Row]) -> BTreeMap<CaseKey, Vec<f64>> {
         .collect()
 }
 
-/// Groups rows by case (in the order cases first appear) and summarises each.
+/// The values `--repeat auto` decides each case on: its ratios to sendfile where its baseline is among the rows,
+/// else its ok repetitions' MB/s (what `CaseSummary::deciding` estimates).
+pub fn deciding_values(rows: &[Row]) -> BTreeMap<CaseKey, Vec<f64>> {
+    let mut values = ratios_to_sendfile(rows);
+    values.retain(|_, v| !v.is_empty());
+    let paired: BTreeSet<CaseKey> = values.keys().copied().collect();
+    for r in rows.iter().filter(|r| r.is_ok() && !paired.contains(&r.key())) {
+        values.entry(r.key()).or_default().push(r.throughput_mb_s);
+    }
+    values
+}
+
+/// Groups rows by case (in the order cases first appear) and summarises each, judging ratios against
+/// `DEFAULT_SAME_WITHIN`.
 pub fn summarise(rows: &[Row]) -> Vec<CaseSummary> {
+    summarise_within(rows, DEFAULT_SAME_WITHIN)
+}
+
+/// `summarise`, judging each `vs sf` against `same_within` (`--same-within`).
+pub fn summarise_within(rows: &[Row], same_within: f64) -> Vec<CaseSummary> {
     let mut order: Vec<CaseKey> = Vec::new();
     let mut groups: BTreeMap<CaseKey, Vec<&Row>> = BTreeMap::new();
     for row in rows {
@@ -213,10 +230,12 @@ pub fn summarise(rows: &[Row]) -> Vec<CaseSummary> {
         .iter()
         .map(|k| {
             let vs = ratios.get(k).and_then(|r| Estimate::of_median(r));
-            summarise_case(*k, &groups[k], vs)
+            let mut case = summarise_case(*k, &groups[k], vs);
+            case.vs_sendfile_verdict = vs.map(|e| e.verdict(same_within));
+            case
         })
         .collect();
-    receiver::compare(&mut cases);
+    receiver::compare(&mut cases, &groups);
     for c in &mut cases {
         limit::judge(c);
     }
@@ -250,9 +269,11 @@ fn summarise_case(key: CaseKey, rows: &[&Row], vs_sendfile: Option<Estimate>) ->
         passes: distinct(ok.iter().map(|r| r.passes)),
         ok_runs: ok.len(),
         failed_runs: rows.len() - ok.len(),
+        short_runs: ok.iter().filter(|r| r.wall_s < SHORT_RUN_S).count(),
         metrics: Metrics::of(&ok),
         throughput_mb_s: Estimate::of_median(&mb_s),
         vs_sendfile,
+        vs_sendfile_verdict: None,
         modes: modes(&mb_s),
         limit: None,
         flags: Vec::new(),
@@ -287,6 +308,20 @@ fn flag_numbers(case: &mut CaseSummary, rows: &[&Row]) {
             wall.median
         );
         case.flag(CaseFlag::ShortRun, advice);
+    } else if case.short_runs > 0 {
+        let advice = format!(
+            "{} of {} repetitions lasted under {SHORT_RUN_S} s (a faster mode than the pass count was set for; later \
+             rounds got more passes): kept and counted, so that the faster mode is not selected out, though so short \
+             a timed section is timed less well (flagged short-run in runs.csv){}",
+            case.short_runs,
+            case.ok_runs,
+            if case.is_baseline() {
+                "; the other cases' vs sf divide by them in their rounds"
+            } else {
+                ""
+            }
+        );
+        case.flag(CaseFlag::Short(case.short_runs), advice);
     }
     if let Some(m) = case.modes {
         let advice = format!(
@@ -305,9 +340,16 @@ fn flag_numbers(case: &mut CaseSummary, rows: &[&Row]) {
         && case.ok_runs >= 2
         && t.spread() > WIDE_SPREAD
     {
+        let reach = case.throughput_mb_s.map_or_else(String::new, |e| {
+            format!(
+                ", and the median's interval reaches ±{:.0}%",
+                e.relative_reach() * 100.0
+            )
+        });
         let advice = format!(
-            "runs spread {:.0}% around the median: add rounds (--repeat, or --repeat auto), raise --min-time, quiet \
-             the machine, or pin with --sender-cpus",
+            "runs spread {:.0}% (max-min over the median, which grows with the number of repetitions){reach}: more \
+             rounds (--repeat, or --repeat auto) narrow the median's interval, not the spread; a quieter machine, \
+             pinning (--sender-cpus) or a longer --min-time narrow the spread",
             t.spread() * 100.0
         );
         case.flag(CaseFlag::Spread, advice);
@@ -393,7 +435,7 @@ fn flag_conditions(case: &mut CaseSummary, rows: &[&Row]) {
 fn vs_cell(c: &CaseSummary) -> String {
     match (&c.vs_sendfile, c.is_baseline()) {
         (_, true) => "base".into(),
-        (Some(e), false) => e.ratio_text(),
+        (Some(e), false) => e.ratio_text(c.vs_sendfile_verdict.map_or(DEFAULT_SAME_WITHIN, |v| v.same_within)),
         (None, false) => "-".into(),
     }
 }
@@ -417,11 +459,11 @@ pub fn cc_line(cases: &[CaseSummary]) -> String {
     )
 }
 
-/// The table of a result folder's runs.csv (`xferbench table DIR`).
-pub fn table_of_dir(dir: &std::path::Path) -> anyhow::Result<String> {
+/// The table of a result folder's runs.csv (`xferbench table DIR`), each `vs sf` judged against `same_within`.
+pub fn table_of_dir(dir: &std::path::Path, same_within: f64) -> anyhow::Result<String> {
     let rows = crate::results::record::read_rows(dir)?;
     anyhow::ensure!(!rows.is_empty(), "'{}' has no rows", dir.join("runs.csv").display());
-    Ok(table(&summarise(&rows)))
+    Ok(table(&summarise_within(&rows, same_within)))
 }
 
 /// The terminal table: one line per case, then the notes and what the columns mean.
@@ -441,7 +483,7 @@ pub fn case_table(cases: &[CaseSummary]) -> Table {
         ("passes", Align::Right),
         ("median", Align::Right),
         ("spread", Align::Right),
-        ("vs sf [95% interval]", Align::Left),
+        ("vs sf [interval]", Align::Left),
         ("CPU s/GB", Align::Right),
         ("snd s/GB", Align::Right),
         ("ctxsw/GB", Align::Right),
@@ -485,16 +527,29 @@ fn table_text(cases: &[CaseSummary], t: &Table) -> String {
     let mut out = cc_line(cases);
     out.push_str(&t.terminal());
     out.push_str(&notes(cases));
-    out.push_str(
-        "\nmedian = MB/s (10^6 bytes/s) over ok repetitions, every pass of the file counted (* two modes: see the \
-         notes); n = ok repetitions; passes = times the file went per repetition; spread = (max-min)/median; vs sf = \
-         the median of the per-round ratios to serial sendfile with the same chunk, cache, receiver and congestion \
-         control, with the interval that holds the true median with at least 95% (order statistics; with fewer \
-         than 6 rounds the whole range, its real level after it); ≈ = the interval holds 1.00: not distinguishable \
-         from sendfile here; CPU s/GB = sender + sink + softirq CPU seconds per 10^9 bytes; snd = sender only.\n",
-    );
+    out.push_str(&legend(cases));
     out.push_str(consumers::legend(cases));
     out
+}
+
+/// What the columns mean, with the margin the `=` mark was judged against.
+fn legend(cases: &[CaseSummary]) -> String {
+    let within = cases
+        .iter()
+        .find_map(|c| c.vs_sendfile_verdict.map(|v| v.same_within))
+        .unwrap_or(DEFAULT_SAME_WITHIN);
+    format!(
+        "\nmedian = MB/s (10^6 bytes/s) over ok repetitions, every pass of the file counted (* two modes: see the \
+         notes); n = ok repetitions (short:N = N of them under {SHORT_RUN_S} s, counted); passes = times the file \
+         went per repetition; spread = (max-min)/median; vs sf = the median of the per-round ratios to serial \
+         sendfile with the same chunk, cache, receiver and congestion control, with the interval that holds the \
+         true median with at least 95% (order statistics; with fewer than 6 rounds the whole range, its real level \
+         after it, floored); = the interval lies within {} of 1.00 (--same-within): the same as sendfile \
+         within that margin; ≈ the interval holds 1.00 but reaches beyond the margin: not distinguishable from \
+         sendfile here, and not shown the same; CPU s/GB = sender + sink + softirq CPU seconds per 10^9 bytes; snd \
+         = sender only.\n",
+        crate::results::stats::margin_text(within)
+    )
 }
 
 /// The notes under the table: each piece of advice once, naming every case it holds for by whatever sets it

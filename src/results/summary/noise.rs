@@ -1,17 +1,23 @@
 //! What the machine did while a spread or bimodal case ran: its slow repetitions set beside its fast ones on what
-//! each row records of the rest of the machine (run-queue waits of the sender's and the sink's threads, steal,
-//! migrations, and whether a single sender and its sink ran on one CPU). A line of advice names what tells them
-//! apart, or says that nothing recorded does.
+//! each row records of the rest of the machine, each as a rate of the repetition's own timed section so that
+//! repetitions of different lengths compare (run-queue waits and steal as shares of the time, migrations per
+//! second, whether a single sender and its sink shared a CPU). A difference counts when the exact rank interval of
+//! it between the two sides (`stats::difference_interval`, at 95%) lies above 0 and it is large besides; that needs
+//! at least `SIDE_MIN` repetitions a side (3 and 3 reach 90% at most, so in practice 4 a side, or 3 and 5). The
+//! note says what coincided with the slow repetitions, not what caused them, or that nothing recorded tells them
+//! apart, or that there were too few to tell.
 
 use super::{CaseFlag, CaseSummary};
 use crate::results::record::Row;
-use crate::results::stats::median;
+use crate::results::stats::{difference_interval, median, percent_floor};
 use std::collections::BTreeSet;
 
 /// A share of the timed section (run-queue wait, steal) counts when the slow repetitions had this much more of it
 /// than the fast ones, and at least `SHARE_FLOOR` of their time.
 const FACTOR: f64 = 1.5;
 const SHARE_FLOOR: f64 = 0.03;
+/// Fewest repetitions on each side (slow, fast) for any comparison.
+const SIDE_MIN: usize = 3;
 
 fn cpus(text: &str) -> BTreeSet<u32> {
     text.split(',').filter_map(|c| c.trim().parse().ok()).collect()
@@ -35,11 +41,105 @@ fn steal_share(r: &Row) -> Option<f64> {
     share(r.steal_s.map(|s| s / f64::from(r.logical_cpus.max(1))), r)
 }
 
-fn median_of(rows: &[&Row], f: impl Fn(&Row) -> Option<f64>) -> Option<f64> {
-    median(&rows.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+/// Migrations of the sender's and the sink's threads per second of the timed section.
+fn moves_per_s(r: &Row) -> Option<f64> {
+    share(
+        r.sender_migrations.map(|s| (s + r.sink_migrations.unwrap_or(0)) as f64),
+        r,
+    )
 }
 
-/// Adds a line to a spread or bimodal case saying what set its slow repetitions apart, if anything recorded did.
+/// The slow and the fast repetitions of a case.
+struct Sides<'a> {
+    slow: Vec<&'a Row>,
+    fast: Vec<&'a Row>,
+}
+
+/// A rate the slow repetitions had more of, beyond the noise: (slow median, fast median, the interval of the
+/// difference in words).
+struct More {
+    slow: f64,
+    fast: f64,
+    interval: String,
+}
+
+impl Sides<'_> {
+    /// Where the interval of slow minus fast of `f` lies above 0.
+    fn more(&self, f: impl Fn(&Row) -> Option<f64>, unit: impl Fn(f64) -> String) -> Option<More> {
+        let s: Vec<f64> = self.slow.iter().filter_map(|r| f(r)).collect();
+        let q: Vec<f64> = self.fast.iter().filter_map(|r| f(r)).collect();
+        if s.len() < SIDE_MIN || q.len() < SIDE_MIN {
+            return None;
+        }
+        let d = difference_interval(&q, &s)?;
+        (d.lo > 0.0).then(|| More {
+            slow: median(&s).unwrap_or(0.0),
+            fast: median(&q).unwrap_or(0.0),
+            interval: format!(
+                "{} more, {} to {} at {}",
+                unit(d.median),
+                unit(d.lo),
+                unit(d.hi),
+                percent_floor(d.level)
+            ),
+        })
+    }
+}
+
+/// Each thing recorded that the slow repetitions had more of, in words.
+fn coincided(sides: &Sides) -> Vec<String> {
+    let mut found = Vec::new();
+    let pct = |x: f64| format!("{:.0}%", x * 100.0);
+    if let Some(m) = sides.more(wait_share, |x| format!("{:.0} points", x * 100.0))
+        && m.slow >= SHARE_FLOOR
+        && m.slow >= FACTOR * m.fast
+    {
+        found.push(format!(
+            "the slow repetitions' threads waited on a run queue for {} of their timed section, the fast ones' {} ({}): \
+             the slow repetitions coincided with waiting for a CPU",
+            pct(m.slow),
+            pct(m.fast),
+            m.interval
+        ));
+    }
+    if let Some(m) = sides.more(steal_share, |x| format!("{:.0} points", x * 100.0))
+        && m.slow >= SHARE_FLOOR
+        && m.slow >= FACTOR * m.fast
+    {
+        found.push(format!(
+            "the hypervisor took {} of the CPUs' time during the slow repetitions (steal; the fast ones: {}; {})",
+            pct(m.slow),
+            pct(m.fast),
+            m.interval
+        ));
+    }
+    let together = |rs: &[&Row]| rs.iter().filter(|r| shared_cpu(r) == Some(true)).count();
+    let counted = |rs: &[&Row]| rs.iter().filter(|r| shared_cpu(r).is_some()).count();
+    let (ts, ns, tf, nf) = (
+        together(&sides.slow),
+        counted(&sides.slow),
+        together(&sides.fast),
+        counted(&sides.fast),
+    );
+    if ns >= SIDE_MIN && nf >= SIDE_MIN && ts as f64 / ns as f64 >= tf as f64 / nf as f64 + 0.5 {
+        found.push(format!(
+            "sender and sink ran on one CPU in {ts} of {ns} slow repetitions and {tf} of {nf} fast ones (pinning them \
+             apart, --sender-cpus and --sink-cpus, tells whether it matters)"
+        ));
+    }
+    if let Some(m) = sides.more(moves_per_s, |x| format!("{x:.1}/s"))
+        && m.slow >= 2.0 * m.fast
+    {
+        found.push(format!(
+            "the slow repetitions' threads moved between CPUs {:.1} times a second (median; the fast ones {:.1}; {})",
+            m.slow, m.fast, m.interval
+        ));
+    }
+    found
+}
+
+/// Adds a line to a spread or bimodal case saying what coincided with its slow repetitions, if anything recorded
+/// did.
 pub fn explain(case: &mut CaseSummary, rows: &[&Row]) {
     if !case
         .flags
@@ -59,58 +159,23 @@ pub fn explain(case: &mut CaseSummary, rows: &[&Row]) {
         _ => return,
     };
     let (slow, fast): (Vec<&Row>, Vec<&Row>) = ok.iter().partition(|r| r.throughput_mb_s < cut);
-    if slow.is_empty() || fast.is_empty() {
-        return;
-    }
-    let mut found = Vec::new();
-    let pct = |x: f64| format!("{:.0}%", x * 100.0);
-    if let (Some(s), Some(f)) = (median_of(&slow, wait_share), median_of(&fast, wait_share))
-        && s >= SHARE_FLOOR
-        && s >= FACTOR * f
-    {
-        found.push(format!(
-            "the slow repetitions' threads waited on a run queue for {} of their timed section (the fast ones' {}): \
-             something else wanted these CPUs",
-            pct(s),
-            pct(f)
-        ));
-    }
-    if let (Some(s), Some(f)) = (median_of(&slow, steal_share), median_of(&fast, steal_share))
-        && s >= SHARE_FLOOR
-        && s >= FACTOR * f
-    {
-        found.push(format!(
-            "the hypervisor took {} of the CPUs' time during the slow repetitions (steal; the fast ones: {})",
-            pct(s),
-            pct(f)
-        ));
-    }
-    let together = |rs: &[&Row]| rs.iter().filter(|r| shared_cpu(r) == Some(true)).count();
-    let counted = |rs: &[&Row]| rs.iter().filter(|r| shared_cpu(r).is_some()).count();
-    let (ts, ns, tf, nf) = (together(&slow), counted(&slow), together(&fast), counted(&fast));
-    if ns > 0 && nf > 0 && ts as f64 / ns as f64 >= tf as f64 / nf as f64 + 0.5 {
-        found.push(format!(
-            "sender and sink ran on one CPU in {ts} of {ns} slow repetitions and {tf} of {nf} fast ones: pin them \
-             apart (--sender-cpus, --sink-cpus)"
-        ));
-    }
-    let moves = |r: &Row| Some((r.sender_migrations? + r.sink_migrations.unwrap_or(0)) as f64);
-    if let (Some(s), Some(f)) = (median_of(&slow, moves), median_of(&fast, moves))
-        && s >= 2.0 * f + 2.0
-    {
-        found.push(format!(
-            "the slow repetitions' threads moved between CPUs {s:.0} times (median; the fast ones {f:.0})"
-        ));
-    }
-    let line = if found.is_empty() {
+    let sides = Sides { slow, fast };
+    let (ns, nf) = (sides.slow.len(), sides.fast.len());
+    let line = if ns < SIDE_MIN || nf < SIDE_MIN {
         format!(
-            "what xferbench records of the machine (run-queue waits, steal, migrations, CPUs) does not tell the {} \
-             slow repetitions from the {} fast ones",
-            slow.len(),
-            fast.len()
+            "{ns} slow and {nf} fast repetition(s): too few on a side ({SIDE_MIN} at least) to tell what coincided with \
+             the slow ones"
         )
     } else {
-        found.join("; ")
+        let found = coincided(&sides);
+        if found.is_empty() {
+            format!(
+                "what xferbench records of the machine (run-queue waits, steal, migrations, CPUs) does not tell the \
+                 {ns} slow repetitions from the {nf} fast ones"
+            )
+        } else {
+            found.join("; ")
+        }
     };
     case.advice.push(line);
 }

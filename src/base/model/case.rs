@@ -6,6 +6,7 @@
 //! `compare` can line up a 1.2 GB set with a 16 GB one (each side's size and passes are shown beside it).
 
 use super::cc::Cc;
+use super::link::Link;
 use super::names::{Cache, Layout, Method, Named, RxMode, Strategy};
 use crate::base::units::format_bytes;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,10 @@ pub struct CaseKey {
     pub verify: bool,
     /// Submission queue depth, for the methods that have one.
     pub queue_depth: Option<u32>,
+    /// The path the streams took (`--link`): loopback (also in rows from before links, and for a remote sink,
+    /// whose path is not the run's to make) or a veth path shaped as its spec says.
+    #[serde(default)]
+    pub link: Link,
 }
 
 impl CaseKey {
@@ -79,6 +84,9 @@ impl CaseKey {
         if let Some(cc) = self.cc {
             id.push_str(&format!("/cc-{cc}"));
         }
+        if !self.link.is_loopback() {
+            id.push_str(&format!("/link-{}", self.link));
+        }
         id
     }
 }
@@ -103,6 +111,9 @@ impl fmt::Display for CaseKey {
         if let Some(cc) = self.cc {
             write!(f, ", {cc}")?;
         }
+        if !self.link.is_loopback() {
+            write!(f, ", over {}", self.link)?;
+        }
         Ok(())
     }
 }
@@ -113,7 +124,7 @@ type Part = fn(&CaseKey) -> Option<String>;
 /// The layout part: serial cases all say `single`, so it varies only where parallel cases' layouts differ.
 const LAYOUT: usize = 0;
 
-const PARTS: [Part; 8] = [
+const PARTS: [Part; 9] = [
     |k| k.strategy.is_parallel().then(|| k.layout.name().to_string()),
     |k| Some(format_bytes(k.chunk_bytes)),
     |k| Some(format!("({})", k.cache)),
@@ -122,6 +133,7 @@ const PARTS: [Part; 8] = [
     |k| k.verify.then(|| "verified".to_string()),
     |k| k.queue_depth.map(|d| format!("depth {d}")),
     |k| Some(k.cc.map_or_else(|| "cc ?".to_string(), |c| c.to_string())),
+    |k| Some(k.link.to_string()),
 ];
 
 /// Where the chunk and the cache state are in `PARTS`: tables give them columns of their own.
@@ -185,6 +197,7 @@ mod tests {
             receiver: Some((RxMode::Copy, 256 << 10)),
             verify: false,
             queue_depth: None,
+            link: Link::Loopback,
         }
     }
 
@@ -228,6 +241,10 @@ mod tests {
                 ..k
             },
             CaseKey { cc: None, ..k },
+            CaseKey {
+                link: Link::parse("veth:mtu=9000").unwrap(),
+                ..k
+            },
         ]
     }
 

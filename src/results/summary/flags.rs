@@ -29,6 +29,8 @@ pub enum CaseFlag {
     PassesCapped,
     /// Measured under an emulator.
     Emulated,
+    /// The case moved at least 90% of its `--link` path's rate: the link set the MB/s.
+    LinkBound,
 }
 
 impl fmt::Display for CaseFlag {
@@ -45,6 +47,7 @@ impl fmt::Display for CaseFlag {
             CaseFlag::ReceiverBound => f.write_str("receiver-bound"),
             CaseFlag::PassesCapped => f.write_str("passes-capped"),
             CaseFlag::Emulated => f.write_str("emulated"),
+            CaseFlag::LinkBound => f.write_str("link-bound"),
         }
     }
 }

@@ -59,9 +59,6 @@ impl SpawnedSink {
         if let Some(cpus) = &opts.cpus {
             cmd.args(["--cpus", cpus]);
         }
-        // A parent killed between the fork and the prctl would leave the sink running until its idle timeout: the
-        // child checks afterwards that its parent is still the run that started it.
-        let parent = nix::unistd::getpid().as_raw();
         // Opened here, joined in the child before it runs: the sink and its sockets live in that namespace.
         let netns = match &opts.netns {
             Some(path) => Some(
@@ -70,26 +67,7 @@ impl SpawnedSink {
             ),
             None => None,
         };
-        let netns_fd = netns.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-        // SAFETY: setns, prctl, getppid and _exit are async-signal-safe and touch nothing of the parent's state;
-        // the namespace's file stays open in the parent until the spawn returns.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(move || {
-                if let Some(fd) = netns_fd
-                    && libc::setns(fd, libc::CLONE_NEWNET) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::getppid() != parent {
-                    libc::_exit(0);
-                }
-                Ok(())
-            });
-        }
+        before_exec(&mut cmd, netns.as_ref());
         let mut child = cmd.spawn().context("cannot start the sink process")?;
         drop(netns);
         let stdout = child.stdout.take().expect("stdout was piped");
@@ -123,6 +101,33 @@ impl SpawnedSink {
     /// Whether the child has exited.
     pub fn has_exited(&mut self) -> bool {
         !matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// The child's steps between fork and exec: it joins `netns` (the file stays open in the parent until the spawn
+/// returns), asks the kernel to end it with its parent, and ends at once if that parent is gone already.
+fn before_exec(cmd: &mut Command, netns: Option<&std::fs::File>) {
+    // A parent killed between the fork and the prctl would leave the sink running until its idle timeout: the
+    // child checks afterwards that its parent is still the run that started it.
+    let parent = nix::unistd::getpid().as_raw();
+    let netns_fd = netns.map(std::os::fd::AsRawFd::as_raw_fd);
+    // SAFETY: setns, prctl, getppid and _exit are async-signal-safe and touch nothing of the parent's state.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if let Some(fd) = netns_fd
+                && libc::setns(fd, libc::CLONE_NEWNET) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(0);
+            }
+            Ok(())
+        });
     }
 }
 

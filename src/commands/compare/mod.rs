@@ -243,7 +243,7 @@ pub fn compare_dirs(dirs: &[PathBuf], out: Option<&Path>) -> anyhow::Result<Stri
     Ok(markdown)
 }
 
-/// The receiver, verification, queue depth and congestion control of a case, in words: what tells cases apart
+/// The receiver, verification, queue depth, congestion control and link of a case, in words: what tells cases apart
 /// beyond the columns.
 fn more(k: &CaseKey) -> String {
     let mut parts = vec![match k.receiver {
@@ -258,6 +258,9 @@ fn more(k: &CaseKey) -> String {
     }
     if let Some(cc) = k.cc {
         parts.push(cc.to_string());
+    }
+    if !k.link.is_loopback() {
+        parts.push(format!("over {}", k.link));
     }
     parts.join(", ")
 }

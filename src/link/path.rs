@@ -167,7 +167,12 @@ impl Path {
         for ns in [&self.sender, &self.sink] {
             ns.inside(|| {
                 for (name, value) in &tcp {
-                    std::fs::write(format!("/proc/sys/net/ipv4/{name}"), value.trim())?;
+                    match std::fs::write(format!("/proc/sys/net/ipv4/{name}"), value.trim()) {
+                        // A setting the kernel keeps for all namespaces alike has no file in a new one.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(std::io::Error::new(e.kind(), format!("{name}: {e}"))),
+                        Ok(()) => {}
+                    }
                 }
                 Ok(())
             })

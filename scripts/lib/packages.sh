@@ -28,13 +28,8 @@ need_packages() {
         return 1
     fi
     echo "$who: installing ${want[*]}"
-    # Scripts side by side (tests run in parallel) install one after another: apt takes its locks and fails at once
-    # where another holds them, so each apt-get waits for the others' here, and for any other apt's lock as well.
-    local lock=/run/lock/xferbench-packages.lock
-    mkdir -p /run/lock 2>/dev/null || true
-    if ! { flock "$lock" apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive \
-        flock "$lock" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${want[@]}" \
-        >/dev/null; }; then
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null; }; then
         echo "$who: apt-get could not install ${want[*]}" >&2
         return 1
     fi

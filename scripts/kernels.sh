@@ -12,7 +12,8 @@
 #   OUT            result folder [results/kernels-<UTC date>]; run again with the same OUT to resume
 #   SIZE [1.2GB]  STRATEGIES [sendfile splice read-send parallel-sendfile]  THREADS [guest CPUs, at least 2]
 #   CHUNKS [10MiB]  CACHES [warm cold]  REPEAT [3]  WARMUP [1]
-#   EXTRA          more options for `xferbench run` in the guest, e.g. "--verify"
+#   EXTRA          more options for `xferbench run` in the guest, e.g. "--verify"; with --link veth:..., the host's
+#                  iproute2 (`ip`, `tc`) goes into the guest, and GUEST_MODULES should name veth, sch_htb, sch_netem
 #   XFERBENCH      the binary [target/release/xferbench, built if missing]; it runs in the guest with the host's
 #                  shared libraries, so it must be an x86-64 Linux binary
 #   ACCEL          auto, kvm or tcg [auto: KVM if a guest boots with it within 30 s, else TCG (emulated)]
@@ -77,6 +78,9 @@ for k in $KERNELS; do
         break
     fi
 done
+# A plan over a --link path makes it in the guest with the host's iproute2.
+links=0
+case " $EXTRA " in *" --link "*|*" --link="*) links=1; tools+=(ip=iproute2 tc=iproute2) ;; esac
 need_packages kernels "${tools[@]}" || exit 1
 
 need_bin
@@ -310,6 +314,10 @@ copy_with_libs() {   # FILE DEST: the file, and each library it loads at the pat
 }
 copy_with_libs "$(command -v busybox)" bin/busybox
 copy_with_libs "$bin" xferbench
+# Before busybox installs its own applets of these names, which know no network namespaces.
+if [ "$links" = 1 ]; then
+    for t in ip tc; do copy_with_libs "$(PATH=$PATH:/usr/sbin:/sbin command -v "$t")" "bin/$t"; done
+fi
 if command -v strip >/dev/null; then strip "$stage/xferbench" 2>/dev/null || true; fi
 # The guest's command line, one argument a line (the init reads it from plan.args, in each kernel's own archive).
 printf '%s\n' run "${run_args[@]}" --fixture-dir fixtures --out results >"$work/plan.args"
@@ -385,6 +393,8 @@ mount -t ext4 "/dev/$data" /data || finish mount-failed
 fact storage "virtio-blk /dev/$data ext4"
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up || finish no-loopback
 hostname qemu-guest
+# `ip netns` keeps named namespaces in /run/netns (/var/run/netns in some builds).
+mkdir -p /run /var && ln -sfn /run /var/run
 cd /data
 set --
 while IFS= read -r a; do set -- "$@" "$a"; done </plan.args

@@ -3,6 +3,8 @@
 //! Four layers, one folder each, top to bottom; nothing imports from a layer above it:
 //! - `commands`: `run` (`runner`), `sink`, `compare`, `article`, `plot`, `table` and `stats` (`outside`),
 //!   `report` (report.html), `completions` and `man` (`manual`);
+//! - `link`: the paths of `--link` (namespaces, veth pairs and qdiscs of the run's own), beside `results`: used by
+//!   `commands`, using `base` only;
 //! - `results`: one row (`record`), written whole (`export`) into a held folder (`lock`), the statistics (`stats`),
 //!   the summary of each case (`summary`), the one table writer (`table`);
 //! - `experiment`: the plan (`config`), the test file (`fixture`, `pattern`), the transfer paths (`strategy`,
@@ -23,6 +25,7 @@ mod broker;
 mod commands;
 mod experiment;
 mod jvm;
+mod link;
 mod results;
 
 pub use base::{cli, env, error, model, out};

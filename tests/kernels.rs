@@ -202,3 +202,53 @@ fn failures_are_named_in_one_line() {
     );
     assert!(text.contains("6.1.0-"), "the kernel is named:\n{text}");
 }
+
+/// Delay and loss emulated for real, in a guest kernel that has netem (this machine's may not): cubic and bbr over
+/// a `--link` path with 10 ms and 2% loss each way. Each row's round trip is the configured one (twice 10 ms, and a
+/// little more under the emulator), and the loss made TCP retransmit; every byte still arrived.
+#[test]
+fn delay_and_loss_hold_over_a_link_in_a_guest_kernel() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "veth:mtu=1500,delay=10ms,loss=2%,offload=off";
+    let extra = format!("--verify --passes 1 --cc cubic,bbr --link {spec}");
+    let (out, text) = kernels(
+        dir.path(),
+        "6.12",
+        &[
+            ("SIZE", "1MiB"),
+            ("STRATEGIES", "sendfile"),
+            ("CACHES", "warm"),
+            ("EXTRA", &extra),
+            ("GUEST_MODULES", "veth sch_htb sch_netem tcp_bbr"),
+            ("GUEST_TIMEOUT", "360"),
+        ],
+    );
+    assert!(out.status.success(), "{text}");
+    let rows = xferbench::record::read(&release_dir(&dir.path().join("k"), "6.12").join("runs.csv"))
+        .unwrap()
+        .rows;
+    let ccs: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.congestion_control)
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(ccs, ["cubic", "bbr"], "{text}");
+    for r in &rows {
+        assert!(r.is_ok() && r.verified, "{r:?}\n{text}");
+        assert_eq!(r.link.map(|l| l.to_string()).as_deref(), Some(spec), "{r:?}");
+        let min = r.tcp_min_rtt_us.expect("min_rtt");
+        assert!(
+            (20_000.0..30_000.0).contains(&min),
+            "a round trip of twice 10 ms, measured {min} us: {r:?}"
+        );
+        assert!(r.tcp_rtt_us.is_some_and(|s| s >= 20_000.0), "{r:?}");
+        assert!(
+            r.tcp_total_retrans.is_some_and(|n| n > 0),
+            "2% loss each way, no retransmission: {r:?}"
+        );
+    }
+}

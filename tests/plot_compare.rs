@@ -352,7 +352,7 @@ fn row(kernel: &str, strategy: &str, threads: u32, cache: &str, repetition: u32,
 /// summaries), in every chart's labels (each label is drawn) and in compare.md (two rows).
 #[test]
 fn cases_one_field_apart_stay_apart_in_summary_charts_and_compare() {
-    use xferbench::model::{Cache, CaseKey, Cc, Labeler, Layout, Method, RxMode, Strategy};
+    use xferbench::model::{Cache, CaseKey, Cc, Labeler, Layout, Link, Method, RxMode, Strategy};
     let base = CaseKey {
         cache: Cache::Warm,
         cc: Some(Cc::new("cubic").unwrap()),
@@ -364,6 +364,7 @@ fn cases_one_field_apart_stay_apart_in_summary_charts_and_compare() {
         verify: false,
         queue_depth: None,
         consumers: None,
+        link: Link::Loopback,
     };
     let variants = [
         (
@@ -425,6 +426,13 @@ fn cases_one_field_apart_stay_apart_in_summary_charts_and_compare() {
                 ..base
             },
         ),
+        (
+            "link",
+            CaseKey {
+                link: Link::parse("veth:mtu=9000,rate=2gbit").unwrap(),
+                ..base
+            },
+        ),
     ];
     let row_of = |k: &CaseKey, rep: u32, mb_s: f64| {
         let mut r = row(
@@ -442,6 +450,7 @@ fn cases_one_field_apart_stay_apart_in_summary_charts_and_compare() {
         r.verify = k.verify;
         r.queue_depth = k.queue_depth;
         r.congestion_control = k.cc;
+        r.link = Some(k.link);
         r.case_id = k.id();
         r
     };

@@ -412,6 +412,39 @@ fn short_reps_bench_lines_up_both_builds() {
     }
 }
 
+/// The links bench on a tiny plan: loopback against a veth path (each strategy's MB/s and sender CPU per GB paired by
+/// round), then a rate it fills under cubic and bbr. Needs root (the paths are namespaces of the runs' own).
+#[test]
+fn links_bench_sets_the_path_against_loopback_and_fills_a_rate() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: the paths need root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    succeeds(
+        script("bench-links.sh", dir.path())
+            .env("FIXTURES_DIR", "fx")
+            .env("EXTRA", "--chunk 1MiB --quiet")
+            .envs([("SIZE", "4MiB"), ("ROUNDS", "2"), ("THREADS", "2"), ("OUT", "links")])
+            .envs([("STRATEGIES", "sendfile read-send"), ("RATED", "veth:rate=100mbit")]),
+    );
+    let md = std::fs::read_to_string(dir.path().join("links/links.md")).unwrap();
+    for s in [
+        "### sendfile: MB/s over the path against loopback",
+        "### read-send: sender CPU s/GB over the path against loopback",
+        "sendfile veth:mtu=1500 ",
+        "(cubic bbr)",
+        "of the link's 100 Mbit/s",
+        "link-bound",
+    ] {
+        assert!(md.contains(s), "{s} in:\n{md}");
+    }
+    assert_eq!(ratio_rows(&md, "veth").len(), 4, "two ratios a strategy:\n{md}");
+    let rows = common::read_rows(&dir.path().join("links/rate/runs.csv")).unwrap();
+    assert_eq!(rows.len(), 8, "2 strategies x 2 congestion controls x 2 rounds");
+    assert!(rows.iter().all(|r| r.link_rate_bit_s == Some(100_000_000)), "{rows:?}");
+}
+
 /// The statistics live in the Rust code (`run`'s rounds, `xferbench stats`): no script computes a median, a quantile
 /// or an interval of its own, and none needs python.
 #[test]

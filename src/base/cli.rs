@@ -3,7 +3,7 @@
 //! is `config`'s to check; no clap type reaches the core.
 
 use crate::base::help;
-use crate::base::model::{Cache, Cc, Layout, Named, Order, Passes, Preset, Repeat, RxMode, Strategy, VerifyOn};
+use crate::base::model::{Cache, Cc, Layout, Link, Named, Order, Passes, Preset, Repeat, RxMode, Strategy, VerifyOn};
 use crate::base::units::{self, CpuList};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -191,6 +191,11 @@ pub struct RunArgs {
     /// system's, net.ipv4.tcp_congestion_control].
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = Cc::new)]
     pub cc: Vec<Cc>,
+    /// The path the streams take, once per path, each a case (root and iproute2 for veth): loopback, or a veth
+    /// path through a router namespace of the run's own, `veth:KEY=VALUE,...` with mtu, rate (htb), delay, jitter,
+    /// loss (netem, each way) and offload=on|off, or a preset: lan-10g, jumbo-10g, wan (docs/links.md).
+    #[arg(long, value_name = "SPEC", default_value = "loopback", value_parser = Link::parse)]
+    pub link: Vec<Link>,
     /// The run's result folder (gets runs.csv and summary.json); default results/<UTC time>-<host>-<pid>.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

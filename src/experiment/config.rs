@@ -6,7 +6,8 @@
 use crate::base::cli::{RunArgs, RunSettings, VerifyWhere};
 use crate::base::error::UsageError;
 use crate::base::model::{
-    CaseKey, Cc, Consumers, Layout, Method, Order, Passes, Preset, Repeat, RxMode, Shape, Strategy, Transport, VerifyOn,
+    CaseKey, Cc, Consumers, Layout, Link, Method, Order, Passes, Preset, Repeat, RxMode, Shape, Strategy, Transport,
+    VerifyOn,
 };
 use crate::experiment::fixture::{FixtureSpec, default_path};
 use serde::{Deserialize, Serialize};
@@ -152,6 +153,12 @@ fn check_conflicts(args: &RunArgs, rx_modes: &[RxMode]) -> Result<(), UsageError
                 "{tls} needs --rx-mode copy: the sink must read the bytes to end the TLS session"
             )));
         }
+    }
+    if let (Some(_), Some(link)) = (&s.connect, args.link.iter().find(|l| !l.is_loopback())) {
+        return Err(UsageError::msg(format!(
+            "--link {link} makes a path on this host: with --connect the streams take the real network to the \
+             remote sink (leave --link out)"
+        )));
     }
     if let Some(jvm) = args.strategies.iter().find(|s| s.method.jvm())
         && let Some(chunk) = args.chunk.iter().find(|&&c| c > JVM_MAX_CHUNK)
@@ -329,6 +336,7 @@ pub fn expand(mut args: RunArgs) -> Result<Plan, UsageError> {
                             verify: s.verify,
                             queue_depth: strategy.method.has_queue().then_some(s.queue_depth),
                             consumers: None,
+                            link: Link::Loopback,
                         };
                         for case in shapes(&args, template) {
                             // Broker cases do not vary with --chunk: the second chunk gives the same ones.
@@ -341,6 +349,11 @@ pub fn expand(mut args: RunArgs) -> Result<Plan, UsageError> {
             }
         }
     }
+    // Each path is a case dimension of its own, the outermost: a path's cases stand together in the plan.
+    let cases: Vec<CaseKey> = once(&args.link)
+        .into_iter()
+        .flat_map(|link| cases.iter().map(move |c| CaseKey { link, ..*c }))
+        .collect();
     let mut settings = args.settings;
     // A raw receiver keeps whatever arrives: unless asked, one pass and no calibration repetition.
     let passes = settings
@@ -580,6 +593,39 @@ mod tests {
         assert!(plan(&[]).unwrap().cases.iter().all(|c| c.cc.is_none()));
         let cli = Cli::try_parse_from(["xferbench", "run", "--cc", "no such"]);
         assert!(cli.unwrap_err().to_string().contains("not a congestion control name"));
+    }
+
+    #[test]
+    fn each_link_is_a_case_and_a_remote_sink_takes_the_real_network() {
+        let p = plan(&[
+            "--strategies",
+            "sendfile,read-send",
+            "--link",
+            "loopback",
+            "--link",
+            "lan-10g",
+            "--link",
+            "veth:rate=10gbit,delay=50us",
+        ])
+        .unwrap();
+        // lan-10g and its spec written out are one path.
+        let links: Vec<String> = p.cases.iter().map(|c| c.link.to_string()).collect();
+        let lan = "veth:mtu=1500,rate=10gbit,delay=50us";
+        assert_eq!(links, ["loopback", "loopback", lan, lan]);
+        assert_ne!(p.cases[0].id(), p.cases[2].id());
+        assert!(plan(&[]).unwrap().cases.iter().all(|c| c.link.is_loopback()));
+        let e = plan(&["--connect", "h:1", "--link", "wan"]).unwrap_err().to_string();
+        assert!(
+            e.contains("--link veth:mtu=1500,rate=1gbit,delay=10ms") && e.contains("leave --link out"),
+            "{e}"
+        );
+        assert!(plan(&["--connect", "h:1", "--link", "loopback"]).is_ok());
+        let cli = Cli::try_parse_from(["xferbench", "run", "--link", "veth:rate=fast"]);
+        let e = crate::base::cli::error_line(&cli.unwrap_err());
+        assert!(
+            e.starts_with("invalid value 'veth:rate=fast' for '--link': rate=fast: not a rate"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -99,6 +99,11 @@ pub struct TcpInfo {
     /// The receiving side's estimate of the round trip, and the space it offers.
     pub rcv_rtt_us: Option<u32>,
     pub rcv_space: Option<u32>,
+    /// The lowest round trip seen (the path's own, 4.9 and later), and the segment size the sender uses, in bytes.
+    #[serde(default)]
+    pub min_rtt_us: Option<u32>,
+    #[serde(default)]
+    pub snd_mss: Option<u32>,
 }
 
 /// Reads a socket's TCP_INFO.
@@ -142,6 +147,8 @@ pub fn tcp_info(sock: &impl std::os::fd::AsRawFd) -> std::io::Result<TcpInfo> {
         sndbuf_limited_us: field!(tcpi_sndbuf_limited),
         rcv_rtt_us: field!(tcpi_rcv_rtt),
         rcv_space: field!(tcpi_rcv_space),
+        min_rtt_us: field!(tcpi_min_rtt),
+        snd_mss: field!(tcpi_snd_mss),
     })
 }
 
@@ -179,6 +186,8 @@ mod tests {
         assert!(tx.rtt_us.is_some_and(|r| r > 0 && r < 1_000_000), "{tx:?}");
         assert!(tx.bytes_acked.is_some_and(|b| b > 0), "{tx:?}");
         assert!(tx.busy_us.is_some(), "{tx:?}");
+        assert!(tx.min_rtt_us.is_some_and(|m| m > 0), "{tx:?}");
+        assert!(tx.snd_mss.is_some_and(|m| m > 0 && m < 65536), "{tx:?}");
         assert!(rx.bytes_received.is_some_and(|b| b >= 4 << 20), "{rx:?}");
     }
 }

@@ -8,7 +8,9 @@
 //! Reading tolerates what a crash leaves: a last row cut short (no newline after it, or too few fields) is set
 //! apart as torn, and every whole row before it is kept. A bad row anywhere else is an error naming its line.
 
-use crate::base::model::{Cache, CaseKey, Cc, Flag, Flags, Layout, RxMode, Status, Strategy, Transport, VerifyOn};
+use crate::base::model::{
+    Cache, CaseKey, Cc, Flag, Flags, Layout, Link, RxMode, Status, Strategy, Transport, VerifyOn,
+};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -169,6 +171,14 @@ pub struct Row {
     pub sink_tcp_rcv_rtt_us: Option<f64>,
     #[serde(default)]
     pub sink_tcp_rcv_space_bytes: Option<f64>,
+    /// The lowest round trip the connection saw (TCP_INFO min_rtt: the path's own, without queues), median over
+    /// connections.
+    #[serde(default)]
+    pub tcp_min_rtt_us: Option<f64>,
+    /// The largest segment the sender's connections sent (TCP_INFO snd_mss), the most over connections: it fits the
+    /// path's MTU less the IP and TCP headers.
+    #[serde(default)]
+    pub tcp_snd_mss_bytes: Option<u32>,
     /// System calls the strategy made in the timed section (transfer calls plus any retries; a JVM strategy: the
     /// Java calls its threads made, `transferTo`, `read` and `write`, whose system calls `jvm_calls` counts).
     pub syscalls: u64,
@@ -196,7 +206,8 @@ pub struct Row {
     /// How the sink received: `copy` (recv into a buffer), `trunc` (MSG_TRUNC), `splice` or `zerocopy` (empty in
     /// raw mode).
     pub rx_mode: Option<RxMode>,
-    /// `loopback` for a sink this run spawned, `remote` for one reached with --connect, `raw` without protocol.
+    /// `loopback` for a sink this run spawned, `veth` for one it spawned at the end of a `--link` path, `remote`
+    /// for one reached with --connect, `raw` without protocol.
     pub transport: Transport,
     /// Address the sender connected to.
     pub sink_addr: String,
@@ -210,6 +221,13 @@ pub struct Row {
     /// network namespace); empty in result sets from before it was recorded.
     #[serde(default)]
     pub mtu_bytes: Option<u32>,
+    /// The path the streams took (`--link`), its spec in canonical form: `loopback`, or `veth:mtu=1500,...` with every
+    /// value in full; empty for a remote sink or raw receiver (the real network's), and in sets from before links.
+    #[serde(default)]
+    pub link: Option<Link>,
+    /// The rate the link's router shaped each direction to, bits per second (empty: not shaped).
+    #[serde(default)]
+    pub link_rate_bit_s: Option<u64>,
     /// The TCP congestion control of the sender's sockets, as read back from each (TCP_CONGESTION) after it was
     /// set; empty in result sets from before xferbench set it.
     #[serde(default)]
@@ -356,7 +374,7 @@ impl Row {
             layout: self.layout,
             chunk_bytes: self.chunk_bytes,
             receiver: match (self.transport, self.rx_mode, self.rx_buffer_bytes) {
-                (Transport::Loopback, Some(mode), Some(buffer)) => Some((mode, buffer)),
+                (Transport::Loopback | Transport::Veth, Some(mode), Some(buffer)) => Some((mode, buffer)),
                 _ => None,
             },
             verify: self.verify,
@@ -365,6 +383,7 @@ impl Row {
                 (Some(count), Some(fetch_bytes)) => Some(crate::base::model::Consumers { count, fetch_bytes }),
                 _ => None,
             },
+            link: self.link.unwrap_or_default(),
         }
     }
 

@@ -173,3 +173,62 @@ fn the_longest_durations_run() {
     );
     common::assert_fails(&refused, 2, "at most 365 days");
 }
+
+/// `--link` specs: bases, keys and values, right and wrong, joined as people write them (and noise).
+fn link_specs() -> impl Strategy<Value = String> {
+    let base = prop_oneof![
+        Just("veth"),
+        Just("loopback"),
+        Just("lan-10g"),
+        Just("jumbo-10g"),
+        Just("wan"),
+        Just("vet"),
+        Just("")
+    ];
+    let key = prop_oneof![
+        Just("mtu"),
+        Just("rate"),
+        Just("delay"),
+        Just("jitter"),
+        Just("loss"),
+        Just("offload"),
+        Just("colour"),
+        Just("")
+    ];
+    let value = prop_oneof![
+        values(),
+        (
+            any::<u32>(),
+            prop_oneof![Just("mbit"), Just("gbit"), Just("bps"), Just("kibit"), Just("%")]
+        )
+            .prop_map(|(n, u)| format!("{n}{u}")),
+        (
+            0u32..100,
+            0u32..10_000_000,
+            prop_oneof![Just("%"), Just("ms"), Just("us"), Just("gbit")]
+        )
+            .prop_map(|(a, b, u)| format!("{a}.{b}{u}")),
+        Just("on".to_string()),
+        Just("off".to_string()),
+    ];
+    let pair = (key, value).prop_map(|(k, v)| format!("{k}={v}"));
+    prop_oneof![
+        (base, proptest::collection::vec(pair, 0..5)).prop_map(|(b, ps)| format!("{b}:{}", ps.join(","))),
+        ".{0,40}",
+    ]
+}
+
+#[test]
+fn link_specs_parse_to_a_canonical_spec_or_one_line() {
+    check("link specs", cases(2500), common::LIMIT, link_specs, |text| {
+        match bounded("Link::parse", 1 << 16, || xferbench::model::Link::parse(&text)) {
+            Ok(link) => {
+                // The canonical text reads back as the same path, and is its own canonical text.
+                let canonical = link.to_string();
+                prop_assert_eq!(xferbench::model::Link::parse(&canonical), Ok(link), "{}", canonical);
+            }
+            Err(why) => prop_assert!(!why.is_empty() && !why.contains('\n'), "{why:?}"),
+        }
+        Ok(())
+    });
+}

@@ -18,7 +18,7 @@ mod tests;
 mod virt;
 
 pub use diff::{ABSENT, Difference, differences, render_text};
-pub use net::mtu_of;
+pub use net::{ethtool, mtu_of};
 pub use record::{
     Build, Cpu, Features, Guest, Interface, Kernel, Limits, Memory, Net, Record, Storage, Virtualisation,
 };

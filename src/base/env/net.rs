@@ -127,14 +127,22 @@ fn ip_of(addr: &nix::sys::socket::SockaddrStorage) -> Option<IpAddr> {
 
 /// "on" or "off" for one legacy ethtool get command, "unknown" when the ioctl fails.
 fn offload(name: &str, cmd: u32) -> String {
+    match ethtool(name, cmd, 0) {
+        Ok(0) => "off".to_string(),
+        Ok(_) => "on".to_string(),
+        Err(_) => UNKNOWN.to_string(),
+    }
+}
+
+/// Issues one legacy ethtool command (`cmd`, with `data` for a set) on interface `name` in the calling thread's
+/// network namespace; returns the `data` the kernel left (a get's answer).
+pub fn ethtool(name: &str, cmd: u32, data: u32) -> std::io::Result<u32> {
     let bytes = name.as_bytes();
     if bytes.len() >= libc::IFNAMSIZ {
-        return UNKNOWN.to_string();
+        return Err(std::io::Error::other(format!("interface name too long: {name}")));
     }
-    let Ok(sock) = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None) else {
-        return UNKNOWN.to_string();
-    };
-    let mut value = EthtoolValue { cmd, data: 0 };
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let mut value = EthtoolValue { cmd, data };
     // SAFETY: ifreq is plain old data (a name array and a union of integers, addresses and a pointer), for which
     // all zero bytes are a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
@@ -143,13 +151,12 @@ fn offload(name: &str, cmd: u32) -> String {
     }
     req.ifr_ifru.ifru_data = (&raw mut value).cast();
     // SAFETY: `req` names the interface with a NUL-terminated name (checked shorter than IFNAMSIZ, rest zero) and
-    // points at `value`, a live `struct ethtool_value` the kernel reads `cmd` from and writes `data` into; both
-    // outlive the call.
+    // points at `value`, a live `struct ethtool_value` the kernel reads `cmd` (and `data`) from and writes `data`
+    // into; both outlive the call.
     let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL as _, &raw mut req) };
     match rc {
-        0 if value.data != 0 => "on".to_string(),
-        0 => "off".to_string(),
-        _ => UNKNOWN.to_string(),
+        0 => Ok(value.data),
+        _ => Err(std::io::Error::last_os_error()),
     }
 }
 

@@ -6,6 +6,7 @@
 //! `compare` can line up a 1.2 GB set with a 16 GB one (each side's size and passes are shown beside it).
 
 use super::cc::Cc;
+use super::link::Link;
 use super::names::{Cache, Layout, Method, Named, RxMode, Shape, Strategy};
 use crate::base::units::format_bytes;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,10 @@ pub struct CaseKey {
     /// The consumers a broker case serves (None for the other shapes).
     #[serde(default)]
     pub consumers: Option<Consumers>,
+    /// The path the streams took (`--link`): loopback (also in rows from before links, and for a remote sink,
+    /// whose path is not the run's to make) or a veth path shaped as its spec says.
+    #[serde(default)]
+    pub link: Link,
 }
 
 impl CaseKey {
@@ -112,6 +117,9 @@ impl CaseKey {
         if let Some(c) = self.consumers {
             id.push_str(&format!("/k{}-f{}", c.count, c.fetch_bytes));
         }
+        if !self.link.is_loopback() {
+            id.push_str(&format!("/link-{}", self.link));
+        }
         id
     }
 }
@@ -153,6 +161,9 @@ impl fmt::Display for CaseKey {
         if let Some(cc) = self.cc {
             write!(f, ", {cc}")?;
         }
+        if !self.link.is_loopback() {
+            write!(f, ", over {}", self.link)?;
+        }
         Ok(())
     }
 }
@@ -160,10 +171,11 @@ impl fmt::Display for CaseKey {
 /// The parts of a label beyond the strategy (and its thread count), each shown only where it varies.
 type Part = fn(&CaseKey) -> Option<String>;
 
-/// The layout part: serial cases all say `single`, so it varies only where parallel cases' layouts differ.
-const LAYOUT: usize = 0;
+/// The parts only some shapes have (a parallel case's layout, a broker's network threads and fetch size): they vary
+/// only where the cases that have them differ, not because other cases lack them.
+const SHAPE_PARTS: [usize; 3] = [0, 8, 9];
 
-const PARTS: [Part; 10] = [
+const PARTS: [Part; 11] = [
     |k| k.strategy.is_parallel().then(|| k.layout.name().to_string()),
     |k| Some(format_bytes(k.chunk_bytes)),
     |k| Some(format!("({})", k.cache)),
@@ -174,6 +186,7 @@ const PARTS: [Part; 10] = [
     |k| Some(k.cc.map_or_else(|| "cc ?".to_string(), |c| c.to_string())),
     |k| k.consumers.map(|_| format!("{} net", k.threads)),
     |k| k.consumers.map(|c| format!("fetch {}", format_bytes(c.fetch_bytes))),
+    |k| Some(k.link.to_string()),
 ];
 
 /// Where the chunk and the cache state are in `PARTS`: tables give them columns of their own.
@@ -191,7 +204,7 @@ impl Labeler {
         let mut varies = [false; PARTS.len()];
         for (i, (part, v)) in PARTS.iter().zip(varies.iter_mut()).enumerate() {
             let mut seen: BTreeSet<Option<String>> = keys.iter().map(|k| part(k)).collect();
-            if i == LAYOUT {
+            if SHAPE_PARTS.contains(&i) {
                 seen.remove(&None);
             }
             *v = seen.len() > 1;
@@ -241,6 +254,7 @@ mod tests {
             verify: false,
             queue_depth: None,
             consumers: None,
+            link: Link::Loopback,
         }
     }
 
@@ -313,6 +327,10 @@ mod tests {
                     fetch_bytes: 64 << 10,
                 }),
                 ..broker()
+            },
+            CaseKey {
+                link: Link::parse("veth:mtu=9000").unwrap(),
+                ..k
             },
         ]
     }

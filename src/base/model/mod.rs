@@ -5,11 +5,13 @@
 
 mod case;
 mod cc;
+pub mod link;
 mod names;
 mod status;
 
 pub use case::{CaseKey, Consumers, Labeler};
 pub use cc::Cc;
+pub use link::Link;
 pub use names::{
     Cache, Layout, Method, Named, Order, Preset, RxMode, Shape, Strategy, Transport, UnknownName, VerifyOn,
 };
@@ -107,3 +109,5 @@ impl std::fmt::Display for Repeat {
 }
 
 serde_as_text!(Repeat);
+
+serde_as_text!(Link);

@@ -389,6 +389,8 @@ named! {
         Loopback = "loopback",
         /// An `xferbench sink` reached with --connect.
         Remote = "remote",
+        /// A sink this run spawned at the far end of a `--link` veth path of its own.
+        Veth = "veth",
         /// Any TCP receiver, without header or report (--raw).
         Raw = "raw",
     }

@@ -285,7 +285,7 @@ pub(crate) fn write_out(
     Ok(())
 }
 
-/// The receiver, verification, queue depth and congestion control of a case, in words: what tells cases apart
+/// The receiver, verification, queue depth, congestion control and link of a case, in words: what tells cases apart
 /// beyond the columns.
 fn more(k: &CaseKey) -> String {
     let mut parts = vec![match k.receiver {
@@ -300,6 +300,9 @@ fn more(k: &CaseKey) -> String {
     }
     if let Some(cc) = k.cc {
         parts.push(cc.to_string());
+    }
+    if !k.link.is_loopback() {
+        parts.push(format!("over {}", k.link));
     }
     parts.join(", ")
 }

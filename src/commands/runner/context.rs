@@ -44,12 +44,12 @@ impl Target {
         })
     }
 
-    /// A sink this run spawned.
-    pub fn spawned(addr: SocketAddr) -> Target {
+    /// A sink this run spawned (on loopback, or at the end of a --link path).
+    pub fn spawned(addr: SocketAddr, transport: Transport) -> Target {
         Target {
             addrs: vec![addr],
             label: addr.to_string(),
-            transport: Transport::Loopback,
+            transport,
         }
     }
 }
@@ -61,7 +61,8 @@ pub struct Context<'a> {
     pub env: &'a Environment,
     /// The environment says this runs under an emulator: every row is flagged.
     pub emulated: bool,
-    /// The MTU of the interface the streams use (the run's own namespace's loopback with --netns-mtu).
+    /// The MTU of the interface the streams use (the run's own namespace's loopback with --netns-mtu, the sender's
+    /// veth on a --link path).
     pub mtu: Option<u32>,
     pub run_id: &'a str,
     pub target: &'a Target,

@@ -6,6 +6,7 @@
 mod connect;
 mod consumers;
 mod context;
+mod ends;
 mod folder;
 mod jvm;
 mod repetition;
@@ -16,7 +17,7 @@ mod walk;
 use crate::base::cli::RunArgs;
 use crate::base::env::Environment;
 use crate::base::error::{EXIT_FAILURE, EXIT_INTERRUPTED, UsageError};
-use crate::base::model::CaseKey;
+use crate::base::model::{CaseKey, Transport};
 use crate::commands::sink::spawn::{SpawnOptions, SpawnedSink};
 use crate::experiment::config::PlanFile;
 use crate::experiment::config::{self, Plan, Source};
@@ -145,11 +146,20 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| PathBuf::from("results").join(&run_id));
     // The folder first: a second run on it is refused before anything is made, sent or written.
     let (mut folder, mut rows) = Folder::open(&dir, &run_id, plan.resume)?;
+    // The paths of --link before anything is made or sent: no root, no iproute2, no netem are refused here.
+    let paths = crate::link::Paths::make(&plan.cases.iter().map(|c| c.link).collect::<Vec<_>>())?;
     let fixture = open_source(&plan, &stop)?;
     let record = folder.settle_plan(&mut plan, fixture.size)?;
     let env = Environment::detect(&fixture.path);
-    let (target, sink) = receiver(&plan)?;
-    let system = crate::base::env::detect(&fixture.path, target.addrs.first().map(|a| a.ip()));
+    let ends = ends::start(&plan, &paths)?;
+    let (target, sink) = receiver(&plan, &ends)?;
+    // The record describes the run's own interface: a path's sink is not reached from here.
+    let peer = target
+        .addrs
+        .first()
+        .map(|a| a.ip())
+        .filter(|_| target.transport != Transport::Veth);
+    let system = crate::base::env::detect(&fixture.path, peer);
     if !plan.quiet {
         announce(&plan, &env, &system, &fixture, &target, &dir);
     }
@@ -162,6 +172,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         run_id: &run_id,
         target,
         sink,
+        paths: &paths,
+        ends,
         stop: &stop,
         began: std::time::Instant::now(),
         jvms,
@@ -253,13 +265,14 @@ fn open_source(plan: &Plan, stop: &AtomicBool) -> anyhow::Result<Fixture> {
     Ok(fixture)
 }
 
-/// Who receives: the sink of --connect, or one spawned here.
-fn receiver(plan: &Plan) -> anyhow::Result<(Target, Option<SpawnedSink>)> {
+/// Who receives: the sink of --connect, or one spawned here (none where every case goes over a --link path).
+fn receiver(plan: &Plan, ends: &[ends::End]) -> anyhow::Result<(Target, Option<SpawnedSink>)> {
     Ok(match &plan.settings.connect {
         Some(hostport) => (Target::remote(plan, hostport)?, None),
+        None if !ends.is_empty() && plan.cases.iter().all(|c| !c.link.is_loopback()) => (ends::target(ends), None),
         None => {
-            let sink = start_sink(plan)?;
-            (Target::spawned(sink.addr), Some(sink))
+            let sink = start_sink(plan, "127.0.0.1:0", None)?;
+            (Target::spawned(sink.addr, Transport::Loopback), Some(sink))
         }
     })
 }
@@ -446,6 +459,9 @@ struct Live<'a> {
     run_id: &'a str,
     target: Target,
     sink: Option<SpawnedSink>,
+    /// The --link paths, and the sink at the end of each.
+    paths: &'a crate::link::Paths,
+    ends: Vec<ends::End<'a>>,
     stop: &'a AtomicBool,
     /// When the walk began (`--max-time` counts from here).
     began: std::time::Instant,
@@ -459,21 +475,35 @@ impl walk::Measure for Live<'_> {
     }
 
     fn repetition(&mut self, case: &CaseKey, number: u32, round: u32, passes: u32) -> anyhow::Result<Row> {
-        if let Some(s) = self.sink.as_mut()
-            && s.has_exited()
-        {
-            eprintln!("xferbench: the sink process had exited; starting a new one");
-            *s = start_sink(self.plan)?;
-            self.target = Target::spawned(s.addr);
-        }
+        // A case over a path: its sink, and this thread in the path's sender namespace until the row is made.
+        let (target, mtu, _inside) = match self.ends.iter_mut().find(|e| e.path.link == case.link) {
+            Some(end) => {
+                end.restart_if_exited(self.plan)?;
+                let inside = self
+                    .paths
+                    .enter(end.path)
+                    .context("cannot enter the path's sender namespace")?;
+                (&end.target, end.path.mtu, Some(inside))
+            }
+            None => {
+                if let Some(s) = self.sink.as_mut()
+                    && s.has_exited()
+                {
+                    eprintln!("xferbench: the sink process had exited; starting a new one");
+                    *s = start_sink(self.plan, "127.0.0.1:0", None)?;
+                    self.target = Target::spawned(s.addr, Transport::Loopback);
+                }
+                (&self.target, self.mtu, None)
+            }
+        };
         let ctx = context::Context {
             plan: self.plan,
             fixture: self.fixture,
             env: self.env,
             emulated: self.emulated,
-            mtu: self.mtu,
+            mtu,
             run_id: self.run_id,
-            target: &self.target,
+            target,
             stop: self.stop,
         };
         let running = match case.strategy.method.jvm() {
@@ -511,9 +541,12 @@ impl walk::Output for FolderOutput<'_> {
     }
 }
 
-fn start_sink(plan: &Plan) -> anyhow::Result<SpawnedSink> {
+/// A sink child listening on `listen`, inside the network namespace held by `netns` (None: the run's own).
+fn start_sink(plan: &Plan, listen: &str, netns: Option<PathBuf>) -> anyhow::Result<SpawnedSink> {
     let s = &plan.settings;
     SpawnedSink::start(&SpawnOptions {
+        listen: listen.to_string(),
+        netns,
         rx_buffer: s.rx_buffer,
         rx_mode: plan.rx_modes().first().copied().unwrap_or_default(),
         rcvbuf: s.rcvbuf,

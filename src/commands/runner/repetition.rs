@@ -163,6 +163,8 @@ fn fill_tcp(row: &mut Row, spans: &[Span], replies: &Replies) {
     row.tcp_total_retrans = sum(&|i| i.total_retrans.map(u64::from));
     row.tcp_rtt_us = med(&|i| i.rtt_us);
     row.tcp_rttvar_us = med(&|i| i.rttvar_us);
+    row.tcp_min_rtt_us = med(&|i| i.min_rtt_us);
+    row.tcp_snd_mss_bytes = infos.iter().filter_map(|i| i.snd_mss).max();
     row.tcp_cwnd_segs = med(&|i| i.snd_cwnd);
     row.tcp_pacing_rate_mb_s = sum(&|i| i.pacing_rate).map(|b| b as f64 / 1e6);
     row.tcp_delivery_rate_mb_s = sum(&|i| i.delivery_rate).map(|b| b as f64 / 1e6);
@@ -507,6 +509,9 @@ fn base_row(ctx: &Context, case: &CaseKey, number: u32, round: u32, passes: u32)
         sink_addr: ctx.target.label.clone(),
         sndbuf_bytes: plan.sndbuf,
         mtu_bytes: ctx.mtu,
+        // A spawned sink's path is the run's own; a remote one's is the real network's.
+        link: matches!(ctx.target.transport, Transport::Loopback | Transport::Veth).then_some(case.link),
+        link_rate_bit_s: case.link.rate_bit_s(),
         rcvbuf_bytes: (!raw).then_some(plan.rcvbuf).flatten(),
         nodelay: plan.nodelay,
         sender_cpus: plan.sender_cpus.as_ref().map(|c| c.text.clone()).unwrap_or_default(),

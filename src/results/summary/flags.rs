@@ -34,6 +34,8 @@ pub enum CaseFlag {
     Emulated,
     /// A broker's consumer got less than half the median consumer's MB/s.
     ConsumerBehind,
+    /// The case moved at least 90% of its `--link` path's rate: the link set the MB/s.
+    LinkBound,
 }
 
 impl fmt::Display for CaseFlag {
@@ -52,6 +54,7 @@ impl fmt::Display for CaseFlag {
             CaseFlag::PassesCapped => f.write_str("passes-capped"),
             CaseFlag::Emulated => f.write_str("emulated"),
             CaseFlag::ConsumerBehind => f.write_str("consumer-behind"),
+            CaseFlag::LinkBound => f.write_str("link-bound"),
         }
     }
 }

@@ -2,13 +2,15 @@
 //! throughput's median with its interval, the ratio to serial sendfile paired round by round with its interval
 //! (`vs sf`), and the flags that tell a reader not to trust a number too far (too short, too spread, two modes,
 //! cache not as labelled, failed repetitions, a strategy that fell back, a pacing congestion control on loopback,
-//! MSG_ZEROCOPY sends the kernel copied anyway, a receiver that limited the case: see `receiver`; what the machine
+//! MSG_ZEROCOPY sends the kernel copied anyway, a receiver that limited the case: see `receiver`; a `--link` path's
+//! rate that did: see `link`; what the machine
 //! did while a spread case ran: see `noise`). Used for summary.json, the terminal table and the charts; reads rows
 //! only, so a summary can be rebuilt from any runs.csv.
 
 mod consumers;
 mod flags;
 mod limit;
+mod link;
 mod noise;
 mod receiver;
 
@@ -110,6 +112,8 @@ metrics! {
     consumer_jain = |r| r.consumer_jain;
     consumer_slowest_s = |r| r.consumer_slowest_s;
     consumer_median_s = |r| r.consumer_median_s;
+    /// `--link` paths with a rate: the share of it the payload moved at (`link-bound` from 90%).
+    link_rate_ratio = |r| Some(r.throughput_gbit_s * 1e9 / r.link_rate_bit_s? as f64);
     /// Run-queue waits of the sender's and the sink's threads over the timed section.
     runq_wait_ratio = |r| {
         let wait = r.sender_runq_wait_s? + r.sink_runq_wait_s.unwrap_or(0.0);
@@ -236,6 +240,7 @@ pub fn summarise_within(rows: &[Row], same_within: f64) -> Vec<CaseSummary> {
         })
         .collect();
     receiver::compare(&mut cases, &groups);
+    link::judge(&mut cases, &groups, same_within);
     for c in &mut cases {
         limit::judge(c);
     }
@@ -447,7 +452,8 @@ pub fn cc_line(cases: &[CaseSummary]) -> String {
         .iter()
         .map(|c| c.map_or_else(|| "not recorded".to_string(), |c| c.to_string()))
         .collect();
-    let paced = ccs.iter().flatten().any(Cc::paces);
+    // Over a --link path pacing is what the algorithm is for: only loopback cases are flagged.
+    let paced = cases.iter().any(|c| c.flags.contains(&CaseFlag::Paced));
     format!(
         "congestion control: {}{}\n",
         names.join(", "),

@@ -59,8 +59,9 @@ Examples:
 /// Examples under `plot --help`.
 pub const PLOT: &str = "\
 Examples:
-  xferbench plot results/2026-12-01T101500.123Z-box-4242     ratio, throughput, CPU, switches, latency and timeline
-                                                              charts (PNG and SVG) and report.html, into the folder";
+  xferbench plot results/2026-12-01T101500.123Z-box-4242     ratio, throughput (or a broker's consumers), CPU,
+                                                              switches, latency and timeline charts (PNG and SVG)
+                                                              and report.html, into the folder";
 
 /// Examples under `table --help`.
 pub const TABLE: &str = "\

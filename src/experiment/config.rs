@@ -215,7 +215,8 @@ fn check_broker(args: &RunArgs) -> Result<(), UsageError> {
         && stalled >= fewest
     {
         return Err(UsageError::msg(format!(
-            "--stalled-consumers {stalled} leaves no consumer reading in a case of {fewest}: stall fewer than              --consumers"
+            "--stalled-consumers {stalled} leaves no consumer reading in a case of {fewest}: stall fewer than \
+             --consumers"
         )));
     }
     Ok(())

@@ -83,9 +83,9 @@ pub struct Row {
     pub send_s: f64,
     /// Receiver side: first byte to last byte, over all streams (empty in raw mode).
     pub recv_s: Option<f64>,
-    /// passes * file_bytes / 10^6 / wall_s.
+    /// passes * file_bytes (* consumers, for a broker) / 10^6 / wall_s.
     pub throughput_mb_s: f64,
-    /// passes * file_bytes * 8 / 10^9 / wall_s.
+    /// passes * file_bytes (* consumers, for a broker) * 8 / 10^9 / wall_s.
     pub throughput_gbit_s: f64,
     /// Sender process user CPU (all threads) over the timed section.
     pub sender_user_s: f64,

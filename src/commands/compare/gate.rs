@@ -1,5 +1,5 @@
 //! `compare --fail-if-slower PCT`: a case of a later set fails when the interval of its ratio to the first set
-//! (the verdict's bootstrap interval of the ratio of medians) lies wholly below 1 - PCT: slower by more than PCT,
+//! (the verdict's exact rank interval of the ratio, `stats::ratio_interval`) lies wholly below 1 - PCT: slower by more than PCT,
 //! beyond the noise. A case with too few repetitions to tell is counted and named, never failed: a CI that cannot
 //! tell must not cry wolf.
 

@@ -293,11 +293,24 @@ pub(crate) fn read_series(dir: &Path) -> anyhow::Result<Vec<crate::results::reco
         .with_context(|| format!("'{}' does not parse", path.display()))
 }
 
+/// The margin (`--same-within`) the folder's run judged its ratios against, as its summary.json's verdicts say (a
+/// folder without them: the default), so that its charts and report mark `=` as its table did.
+pub(crate) fn margin_of(dir: &Path) -> f64 {
+    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap_or_default();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    doc["cases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|c| c["vs_sendfile_verdict"]["same_within"].as_f64())
+        .unwrap_or(crate::results::stats::DEFAULT_SAME_WITHIN)
+}
+
 /// Every figure of a folder's ok rows (and its series), the answer first: the ratio chart (where a case has a
 /// ratio), throughput against threads (the cases that are not a broker's), a broker's consumers, CPU, switches,
 /// latency and the timeline (where series.csv has lines).
 pub(crate) fn figures(dir: &Path, rows: &[Row], to: &mut impl Draw) -> anyhow::Result<()> {
-    if let Some(r) = ratio::RatioChart::of_run(rows) {
+    if let Some(r) = ratio::RatioChart::of_run(rows, margin_of(dir)) {
         to.figure(&r)?;
     }
     // Threads are the x axis there; a broker's cases have consumers instead, and a chart of their own.

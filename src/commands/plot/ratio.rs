@@ -4,7 +4,7 @@
 //! (not distinguishable), a square is `=` (the same within the equivalence margin), and a cross has no interval
 //! (one value, or too few to tell). A run's chart has one series (`vs sf`); `compare`'s has one per later set.
 
-use super::{FONT, Figure, bands, colour, labels, legend, summary, titled_lines};
+use super::{FONT, Figure, bands, colour, labels, legend, titled_lines};
 use crate::results::record::Row;
 use crate::results::stats::Estimate;
 use crate::results::summary::CaseSummary;
@@ -65,9 +65,14 @@ pub(crate) struct RatioChart {
 }
 
 impl RatioChart {
-    /// A result folder's `vs sf`, one point per case that has one; None when no case has one.
-    pub fn of_run(rows: &[Row]) -> Option<RatioChart> {
-        let cases: Vec<CaseSummary> = summary(rows).into_iter().filter(|c| c.vs_sendfile.is_some()).collect();
+    /// A result folder's `vs sf`, one point per case that has one, each judged against `same_within`; None when
+    /// no case has one.
+    pub fn of_run(rows: &[Row], same_within: f64) -> Option<RatioChart> {
+        let mut cases: Vec<CaseSummary> = crate::results::summary::summarise_within(rows, same_within)
+            .into_iter()
+            .filter(|c| c.vs_sendfile.is_some())
+            .collect();
+        cases.sort_by_key(|c| c.key);
         if cases.is_empty() {
             return None;
         }

@@ -13,7 +13,7 @@ pub use json::table_json;
 use crate::base::env::Record;
 use crate::commands::plot::{self, ToSvg};
 use crate::results::record::Row;
-use crate::results::summary::{case_table, cc_line, notes, summarise};
+use crate::results::summary::{case_table, cc_line, notes};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
@@ -48,7 +48,7 @@ fn write_folder_rows(dir: &Path, rows: &[Row]) -> anyhow::Result<PathBuf> {
             &html::figure(stem, svg, CAPTIONS.iter().find(|(s, _)| s == stem).map_or("", |c| c.1)),
         ));
     }
-    body.push_str(&cases_section(rows));
+    body.push_str(&cases_section(rows, plot::margin_of(dir)));
     let figures: String = others
         .iter()
         .map(|(stem, svg)| html::figure(stem, svg, CAPTIONS.iter().find(|(s, _)| s == stem).map_or("", |c| c.1)))
@@ -83,12 +83,19 @@ pub fn write_comparison(out: &Path, markdown: &str, charts: &[(String, String)])
 const CAPTIONS: &[(&str, &str)] = &[
     (
         "ratio",
-        "Each case's median ratio to serial sendfile (paired round by round) with its interval; a filled point's \
-         interval leaves out 1.00, a hollow one (≈) holds it: not distinguishable here.",
+        "Each case's median ratio to serial sendfile (a broker case's to broker-sendfile; paired round by round) \
+         with its interval; a filled point's interval leaves out 1.00, a hollow one (≈) holds it but reaches \
+         beyond the margin (not distinguishable here), a square (=) lies within the margin (--same-within): the \
+         same within it.",
     ),
     (
         "throughput",
         "MB/s against connections: medians with min-max whiskers; serial strategies as dashed lines.",
+    ),
+    (
+        "consumers",
+        "A broker's cases against their consumers: aggregate MB/s, CPU seconds per GB and Jain's fairness index \
+         (medians).",
     ),
     (
         "cpu",
@@ -106,8 +113,8 @@ const CAPTIONS: &[(&str, &str)] = &[
     ("compare", "Median MB/s of every common case, one bar per result set."),
     (
         "compare-ratio",
-        "Each later set's median MB/s over the first set's, with the bootstrap interval of that ratio; a cross: \
-         too few repetitions to tell.",
+        "Each later set's median MB/s over the first set's, with the exact rank interval of that ratio (a square: \
+         the same within the margin); a cross: too few repetitions to tell.",
     ),
 ];
 
@@ -158,19 +165,21 @@ fn about_run(summary: Option<&serde_json::Value>) -> String {
     html::pairs(&items)
 }
 
-/// The table (with its intervals) and the notes, as `xferbench table` prints them.
-fn cases_section(rows: &[Row]) -> String {
-    let cases = summarise(rows);
+/// The table (with its intervals) and the notes, as `xferbench table` prints them, each ratio judged against
+/// `same_within` (the run's own margin).
+fn cases_section(rows: &[Row], same_within: f64) -> String {
+    let cases = crate::results::summary::summarise_within(rows, same_within);
     let mut inner = format!("<p>{}</p>\n", html::esc(cc_line(&cases).trim()));
     inner.push_str(&case_table(&cases).html().replacen("<table>", "<table id=\"cases\">", 1));
-    inner.push_str(
+    inner.push_str(&format!(
         "<p>median: MB/s (10<sup>6</sup> bytes/s), every pass counted; n: ok repetitions; vs sf: the median of the \
          per-round ratios to serial sendfile (a broker case's to broker-sendfile) with its interval (95%, or the \
-         level after it, floored, where there were too few rounds); =: the interval lies within the margin of 1.00 \
-         (--same-within, 5% here), the same as sendfile within it; ≈: the interval holds 1.00 but reaches beyond the \
+         level after it, floored, where there were too few rounds); =: the interval lies within {} of 1.00 \
+         (--same-within), the same as sendfile within it; ≈: the interval holds 1.00 but reaches beyond that \
          margin, not distinguishable from sendfile here and not shown the same. docs/output.md describes every \
          column.</p>\n",
-    );
+        crate::results::stats::margin_text(same_within)
+    ));
     let notes: Vec<String> = notes(&cases)
         .lines()
         .filter_map(|l| l.strip_prefix("  "))

@@ -2,7 +2,9 @@
 # A broker's shape, measured in two steps, each one `xferbench run` with rounds in turning order:
 #   shape  broker-sendfile, broker-read-send and broker-tls-read-send serving CONSUMERS consumers from 3 network
 #          threads, warm, under each congestion control of CCS, ROUNDS rounds (OUT/shape: the table with every
-#          ratio to broker-sendfile paired by round, consumers.csv, the charts);
+#          ratio to broker-sendfile paired by round, consumers.csv, the charts), and OUT/shape/cpu.md: each case's
+#          CPU per GB (sender, sink and softirq) over broker-sendfile's with the same consumers and congestion
+#          control, paired by round by `xferbench stats` (STEPS=cpu writes it again from OUT/shape/runs.csv);
 #   loop   what the broker's loop itself costs: broker-sendfile with one consumer and one network thread against
 #          plain sendfile, 1 MiB fetches against 1 MiB chunks, LOOP_ROUNDS rounds under cubic (OUT/loop), and
 #          `xferbench stats` of the per-round MB/s, broker-sendfile over sendfile paired by round (OUT/loop/loop.md).
@@ -21,6 +23,32 @@ EXTRA=${EXTRA:-}
 OUT=$(abs "${OUT:-results/broker-$stamp}")
 need_bin
 mkdir -p "$OUT"
+# Each (congestion control, consumers) group's CPU seconds per GB moved, one CSV of round,name,value each, and
+# `xferbench stats` of it against broker-sendfile (above 1: more CPU per GB than broker-sendfile).
+cpu_report() {
+    local runs="$OUT/shape/runs.csv" md="$OUT/shape/cpu.md" groups
+    groups=$(columns "$runs" congestion_control consumers status | awk -F, '$3 == "ok" { print $1 "," $2 }' | sort -u -t, -k1,1 -k2,2n)
+    {
+        echo "# CPU per GB: each broker case over broker-sendfile with the same consumers and congestion control"
+        echo
+        echo "Sender, sink and softirq CPU seconds per 10^9 bytes moved (every consumer's), paired by round; above 1:"
+        echo "more CPU per GB than broker-sendfile."
+        for g in $groups; do
+            local cc=${g%,*} k=${g#*,}
+            local csv="$OUT/shape/cpu-$cc-$k.csv"
+            echo "round,name,value" >"$csv"
+            columns "$runs" round strategy consumers congestion_control status sender_user_s sender_sys_s sink_user_s \
+                sink_sys_s softirq_s file_bytes passes |
+                awk -F, -v cc="$cc" -v k="$k" '$5 == "ok" && $4 == cc && $3 == k {
+                    print $1 "," $2 "," ($6 + $7 + $8 + $9 + $10) / ($11 * $12 * $3 / 1e9) }' >>"$csv"
+            echo
+            echo "## $k consumer(s), $cc"
+            echo
+            "$bin" stats "$csv" --baseline broker-sendfile
+        done
+    } >"$md"
+    cat "$md"
+}
 for step in ${STEPS:-shape loop}; do
     case $step in
         shape)
@@ -29,7 +57,9 @@ for step in ${STEPS:-shape loop}; do
             "$bin" run --size "$SIZE" --strategies broker-sendfile,broker-read-send,broker-tls-read-send \
                 --consumers "$CONSUMERS" --network-threads 3 --cc "$CCS" --cache warm --repeat "$ROUNDS" \
                 --plot --out "$OUT/shape" $EXTRA | tee "$OUT/shape.txt"
+            cpu_report
             ;;
+        cpu) cpu_report ;;
         loop)
             say "loop: broker-sendfile (1 consumer, 1 network thread) against sendfile, $LOOP_ROUNDS rounds, into $OUT/loop"
             # shellcheck disable=SC2086

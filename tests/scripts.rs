@@ -445,6 +445,36 @@ fn links_bench_sets_the_path_against_loopback_and_fills_a_rate() {
     assert!(rows.iter().all(|r| r.link_rate_bit_s == Some(100_000_000)), "{rows:?}");
 }
 
+/// The broker bench at a tiny size: its shape run with the CPU per GB of each case against broker-sendfile paired
+/// by `xferbench stats`, and the loop's own cost against plain sendfile.
+#[test]
+fn broker_bench_pairs_cpu_per_gb_and_times_the_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    succeeds(
+        script("bench-broker.sh", dir.path())
+            .env(
+                "EXTRA",
+                format!(
+                    "--fixture-dir {} --quiet --min-time 0.05s",
+                    dir.path().join("fx").display()
+                ),
+            )
+            .envs([("SIZE", "2MiB"), ("CONSUMERS", "1,3"), ("CCS", "reno"), ("ROUNDS", "2")])
+            .envs([("LOOP_ROUNDS", "2"), ("OUT", "broker")]),
+    );
+    let cpu = std::fs::read_to_string(dir.path().join("broker/shape/cpu.md")).unwrap();
+    for line in [
+        "## 1 consumer(s), reno",
+        "## 3 consumer(s), reno",
+        "| broker-tls-read-send | 2 |",
+    ] {
+        assert!(cpu.contains(line), "{line} in:\n{cpu}");
+    }
+    let loop_md = std::fs::read_to_string(dir.path().join("broker/loop/loop.md")).unwrap();
+    assert!(loop_md.contains("| broker-sendfile | 2 |"), "{loop_md}");
+    assert!(dir.path().join("broker/shape/consumers.csv").is_file());
+}
+
 /// The statistics live in the Rust code (`run`'s rounds, `xferbench stats`): no script computes a median, a quantile
 /// or an interval of its own, and none needs python.
 #[test]

@@ -126,6 +126,10 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row, mut jvm: Option<&mut Ru
     };
     let replies = collect_replies(ctx, socks, wait, row)?;
     let end = Snapshot::take().map_err(fail(Status::ProbeFailed))?;
+    // Once the sink has reported, every byte is acknowledged: the counters now hold the whole transfer, also the
+    // retransmissions of a tail that still sat in the send buffer when the sender's last call returned.
+    let finals: Vec<Option<crate::experiment::tcp::TcpInfo>> =
+        socks.iter().map(|s| crate::experiment::tcp::tcp_info(s).ok()).collect();
 
     let stats = senders.stats();
     if let Some(totals) = senders.totals() {
@@ -136,7 +140,7 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row, mut jvm: Option<&mut Ru
     fill_system(row, &spans, &end, cold_passes);
     fill_times(row, ctx, &spans, &replies, opened.same_clock, cold_passes);
     fill_sink(row, ctx, &replies, socks.len());
-    fill_tcp(row, &spans, &replies);
+    fill_tcp(row, &spans, &finals, &replies);
     fill_series(row, &plans, &replies);
     if case.consumers.is_some() {
         super::consumers::fill(row, case, &spans, &replies.reports, opened.same_clock);
@@ -144,13 +148,21 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row, mut jvm: Option<&mut Ru
     judge(row, ctx, send_failed, &replies)
 }
 
-/// The connections' own view: the sender's sockets' TCP_INFO after the last span (its counters cover every pass),
-/// and the sink's from its reports. Shares are of the timed section: busy time on average over connections, the
-/// stalls of the worst connection.
-fn fill_tcp(row: &mut Row, spans: &[Span], replies: &Replies) {
+/// The connections' own view: the sender's sockets' TCP_INFO once the sink has reported (`finals`: its counters
+/// cover every pass and every retransmission; where one could not be read then, as the last span left it), and the
+/// sink's from its reports. Shares are of the timed section: busy time on average over connections, the stalls of
+/// the worst connection.
+fn fill_tcp(row: &mut Row, spans: &[Span], finals: &[Option<crate::experiment::tcp::TcpInfo>], replies: &Replies) {
     use crate::results::stats::median;
     let Some(last) = spans.last() else { return };
-    let infos: Vec<&crate::experiment::tcp::TcpInfo> = last.tcp.iter().flatten().collect();
+    let infos: Vec<&crate::experiment::tcp::TcpInfo> = (0..last.tcp.len().max(finals.len()))
+        .filter_map(|i| {
+            finals
+                .get(i)
+                .and_then(Option::as_ref)
+                .or(last.tcp.get(i).and_then(Option::as_ref))
+        })
+        .collect();
     let med = |f: &dyn Fn(&crate::experiment::tcp::TcpInfo) -> Option<u32>| {
         median(&infos.iter().filter_map(|i| f(i)).map(f64::from).collect::<Vec<_>>())
     };

@@ -39,7 +39,6 @@ pub struct Broker<'a> {
     /// Per network thread: its consumers, and its counts.
     threads: Vec<(Vec<Consumer<'a>>, CallStats)>,
     fetch_bytes: u64,
-    consumers: usize,
 }
 
 impl<'a> Broker<'a> {
@@ -72,7 +71,6 @@ impl<'a> Broker<'a> {
         Ok(Broker {
             threads,
             fetch_bytes: shape.fetch_bytes,
-            consumers: socks.len(),
         })
     }
 
@@ -123,7 +121,7 @@ impl<'a> Broker<'a> {
         })?;
         let sender = Counters::process().since(&before.process());
         let after = if notices { Some(Snapshot::take()?) } else { None };
-        Ok(span(before, sender, after, threads, self.consumers))
+        Ok(span(before, sender, after, threads))
     }
 
     /// Every network thread's counts merged.
@@ -136,14 +134,14 @@ impl<'a> Broker<'a> {
 
 /// The span from the network threads' returns, its per-stream parts in consumer order, the errors with their cause
 /// first.
-fn span(before: Snapshot, sender: Counters, after: Option<Snapshot>, threads: Vec<ThreadDone>, n: usize) -> Span {
+fn span(before: Snapshot, sender: Counters, after: Option<Snapshot>, threads: Vec<ThreadDone>) -> Span {
     let now = std::time::Instant::now();
     let mut noise = Noise::default();
     threads.iter().for_each(|t| noise.add(&t.noise));
     let started = threads.iter().map(|t| t.started).min().unwrap_or(now);
     let mut consumers: Vec<serve::ConsumerDone> = threads.into_iter().flat_map(|t| t.consumers).collect();
     consumers.sort_by_key(|c| c.index);
-    debug_assert_eq!(consumers.len(), n);
+    let n = consumers.len();
     let last_sent = consumers.iter().filter_map(|c| c.sent).max().unwrap_or(started);
     let mut span = Span {
         before,

@@ -3,7 +3,7 @@
 //! consumers, the slowest and fastest MB/s, Jain's fairness index, the slowest consumer's time beside the median
 //! one's (what an operator feels), and a flag when one got less than half the median consumer's MB/s.
 
-use crate::base::env::monotonic_ns;
+use super::context::Clock;
 use crate::base::model::{CaseKey, Flag};
 use crate::experiment::strategy::streams::Span;
 use crate::experiment::wire::StreamReport;
@@ -13,36 +13,6 @@ use std::time::Instant;
 
 /// A consumer whose MB/s is under this share of the median consumer's is behind (`consumer-behind`).
 pub const BEHIND: f64 = 0.5;
-
-/// Places the sink's byte times on this side's CLOCK_MONOTONIC: as they are when both read the same clock, else at
-/// the arrival of what carried them less the sink's own delay in sending it.
-struct Clock {
-    now: Instant,
-    now_ns: i128,
-    same: bool,
-}
-
-impl Clock {
-    fn new(same: bool) -> Clock {
-        Clock {
-            now: Instant::now(),
-            now_ns: monotonic_ns() as i128,
-            same,
-        }
-    }
-
-    fn of(&self, at: Instant) -> i128 {
-        self.now_ns - self.now.saturating_duration_since(at).as_nanos() as i128
-    }
-
-    /// A sink time `at_ns`, told in a message sent at `sent_ns` (sink clock) that arrived at `arrived`.
-    fn sink(&self, at_ns: u64, sent_ns: u64, arrived: Instant) -> i128 {
-        match self.same {
-            true => at_ns as i128,
-            false => self.of(arrived) - sent_ns.saturating_sub(at_ns) as i128,
-        }
-    }
-}
 
 /// One consumer's times over the spans, in seconds from each span's release (summed over cold spans).
 fn times(k: usize, spans: &[Span], report: &(StreamReport, Instant), clock: &Clock) -> (Option<f64>, Option<f64>) {

@@ -1,6 +1,6 @@
-//! What every repetition of a run shares (`Context`: the plan, the file, the machine, where the streams go) and how
-//! one fails (`Failure`: the row's status and the error in words). Apart from `repetition` and `connect`, which
-//! both use them, so that neither imports the other back.
+//! What every repetition of a run shares (`Context`: the plan, the file, the machine, where the streams go; `Clock`:
+//! the sink's byte times on this side's clock) and how one fails (`Failure`: the row's status and the error in
+//! words). Apart from `repetition`, `connect` and `consumers`, which use them, so that none imports another back.
 
 use crate::base::env::Environment;
 use crate::base::error::UsageError;
@@ -10,6 +10,7 @@ use crate::experiment::fixture::Fixture;
 use anyhow::Context as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 /// Where the streams go.
 #[derive(Debug, Clone)]
@@ -83,5 +84,36 @@ pub fn interrupted() -> Failure {
     Failure {
         status: Status::Interrupted,
         error: anyhow::anyhow!("stopped by a signal"),
+    }
+}
+
+/// Places the sink's byte times on this side's CLOCK_MONOTONIC: as they are when both read the same clock, else at
+/// the arrival of what carried them less the sink's own delay in sending it.
+pub struct Clock {
+    now: Instant,
+    now_ns: i128,
+    same: bool,
+}
+
+impl Clock {
+    pub fn new(same: bool) -> Clock {
+        Clock {
+            now: Instant::now(),
+            now_ns: crate::base::env::monotonic_ns() as i128,
+            same,
+        }
+    }
+
+    /// `at` on CLOCK_MONOTONIC, in nanoseconds.
+    pub fn of(&self, at: Instant) -> i128 {
+        self.now_ns - self.now.saturating_duration_since(at).as_nanos() as i128
+    }
+
+    /// A sink time `at_ns`, told in a message sent at `sent_ns` (sink clock) that arrived at `arrived`.
+    pub fn sink(&self, at_ns: u64, sent_ns: u64, arrived: Instant) -> i128 {
+        match self.same {
+            true => at_ns as i128,
+            false => self.of(arrived) - sent_ns.saturating_sub(at_ns) as i128,
+        }
     }
 }

@@ -8,7 +8,6 @@ use super::connect;
 use super::context::{Context, Failure, fail, interrupted};
 use super::jvm::Running;
 use super::wait::Wait;
-use crate::base::env::monotonic_ns;
 use crate::base::model::{Cache, CaseKey, Flag, Layout, Status, Transport};
 use crate::experiment::cache;
 use crate::experiment::probe::{Delta, Snapshot};
@@ -334,15 +333,9 @@ fn fill_system(row: &mut Row, spans: &[Span], end: &Snapshot, cold_passes: bool)
 /// Wall, send and receive times. On one kernel both sides read the same CLOCK_MONOTONIC; across hosts the last
 /// byte is placed at the reply's arrival less the sink's own delay in sending it.
 fn fill_times(row: &mut Row, ctx: &Context, spans: &[Span], replies: &Replies, same_clock: bool, cold_passes: bool) {
-    let (i0, m0) = (Instant::now(), monotonic_ns() as i128);
-    let mono = |at: Instant| m0 - i0.saturating_duration_since(at).as_nanos() as i128;
-    let last_byte = |at: u64, sent_ns: u64, arrived: Instant| -> i128 {
-        if same_clock {
-            at as i128
-        } else {
-            mono(arrived) - sent_ns.saturating_sub(at) as i128
-        }
-    };
+    let clock = super::context::Clock::new(same_clock);
+    let mono = |at: Instant| clock.of(at);
+    let last_byte = |at: u64, sent_ns: u64, arrived: Instant| clock.sink(at, sent_ns, arrived);
     let mut wall_ns: i128 = 0;
     let mut send_ns: i128 = 0;
     for span in spans {

@@ -675,26 +675,45 @@ fn a_bad_row_in_the_middle_is_an_error_naming_its_line_for_every_reader() {
 /// The disk under --out fills up during case 2 of 4: the run stops at once with one line, exit 1; every row
 /// written stays whole (no torn tail, nothing of the failed row left), no row of a later case is written, and the
 /// sink is gone. Once there is room again, --resume finishes the plan with exactly --repeat rows per case.
-/// `room_for_rows`: runs.csv has space reserved ahead (fallocate, KEEP_SIZE), so rows still fit and it is the
-/// rewrite of summary.json at the end of the case that fails; otherwise it is a row.
-fn full_disk(room_for_rows: bool) {
+/// What fails first, by what has space reserved ahead (fallocate, KEEP_SIZE) when the disk fills.
+#[derive(Clone, Copy, PartialEq)]
+enum Fails {
+    /// Nothing reserved: a row of runs.csv or its lines of series.csv, whichever needs a new page first.
+    Row,
+    /// runs.csv reserved: the lines of series.csv a row brings; its row in runs.csv is taken back.
+    SideLines,
+    /// runs.csv and series.csv reserved, a short case: the rewrite of summary.json at the end of case 2.
+    Summary,
+}
+
+fn full_disk(fails: Fails) {
     let t = tmp();
     let Some(disk) = Tmpfs::mount(&t.path().join("disk"), "1m") else {
         return;
     };
-    // Rows are ~500 bytes: a case of 16 is longer than what fits in runs.csv's last page (at most 8 rows).
-    let repeat = if room_for_rows { 5 } else { 16 };
+    // Rows are ~500 bytes: a case of 16 is longer than what fits in runs.csv's last page (at most 8 rows), and a
+    // repetition's lines of series.csv longer still.
+    let repeat = if fails == Fails::Summary { 5 } else { 16 };
     // Case by case (rows of one case, then the next), so that the disk fills in the middle of case 2.
     let mut args = sweep(repeat, "disk/out");
     args.extend(["--order", "grouped"].map(String::from));
+    if fails == Fails::SideLines {
+        // A repetition's lines of series.csv then need more than a page (~50 lines of ~100 bytes).
+        args.extend(["--interval", "1ms"].map(String::from));
+    }
     let out = t.path().join("disk/out");
     let csv = out.join("runs.csv");
     let mut started = Started::start(t.path(), &args, "full");
     let at = repeat as usize + 2;
     wait_for("rows of case 2", LIMIT, POLL, || (rows_now(&csv) >= at).then_some(()));
     let sinks = children(started.pid());
-    if room_for_rows {
-        let f = std::fs::OpenOptions::new().append(true).open(&csv).unwrap();
+    let reserved: &[&str] = match fails {
+        Fails::Row => &[],
+        Fails::SideLines => &["runs.csv"],
+        Fails::Summary => &["runs.csv", "series.csv"],
+    };
+    for name in reserved {
+        let f = std::fs::OpenOptions::new().append(true).open(out.join(name)).unwrap();
         // SAFETY: a plain system call on a file descriptor this test owns.
         let r = unsafe {
             libc::fallocate(
@@ -704,7 +723,7 @@ fn full_disk(room_for_rows: bool) {
                 1 << 18,
             )
         };
-        assert_eq!(r, 0, "fallocate: {}", std::io::Error::last_os_error());
+        assert_eq!(r, 0, "fallocate {name}: {}", std::io::Error::last_os_error());
     }
     let filler = disk.fill();
     let filled = Instant::now();
@@ -720,22 +739,33 @@ fn full_disk(room_for_rows: bool) {
     assert_eq!(status.code(), Some(1), "{stderr}");
     let lines = lines(&stderr);
     assert_eq!(lines.len(), 1, "one line: {stderr}");
-    let what = if room_for_rows {
-        "xferbench: error: cannot write 'disk/out/summary.json': No space left on device"
-    } else {
-        "xferbench: error: cannot write a row to 'disk/out/runs.csv'; every row before it is kept: No space left on \
-         device"
+    let row = "xferbench: error: cannot write a row to 'disk/out/runs.csv'; every row before it is kept: No space \
+               left on device";
+    let side = "xferbench: error: cannot write a row to 'disk/out/series.csv'; every row before it is kept: No space \
+                left on device";
+    let what: &[&str] = match fails {
+        Fails::Row => &[row, side],
+        Fails::SideLines => &[side],
+        Fails::Summary => &["xferbench: error: cannot write 'disk/out/summary.json': No space left on device"],
     };
-    assert!(lines[0].starts_with(what), "{stderr}");
+    assert!(what.iter().any(|w| lines[0].starts_with(w)), "{stderr}");
     sinks_gone(&sinks, "a full disk");
     let file = record::read(&csv).expect("runs.csv reads");
     let torn = file.torn.as_ref().map(|t| t.bytes.len());
     assert_eq!(torn, None, "bytes of a torn tail on a full disk");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.ends_with('\n'), "nothing of the failed row stays");
+    assert_eq!(
+        series_repetitions(&out),
+        file.rows
+            .iter()
+            .map(|r| (r.case_id.clone(), r.round, r.repetition))
+            .collect::<BTreeSet<_>>(),
+        "series.csv has lines of exactly the repetitions runs.csv has rows of"
+    );
     let cases: BTreeSet<&str> = file.rows.iter().map(|r| r.case_id.as_str()).collect();
     assert_eq!(cases.len(), 2, "stopped in case 2, not at its end or later: {cases:?}");
-    if room_for_rows {
+    if fails == Fails::Summary {
         assert_eq!(
             file.rows.len(),
             2 * repeat as usize,
@@ -748,9 +778,14 @@ fn full_disk(room_for_rows: bool) {
             file.rows.len()
         );
     }
-    // summary.json is the one before (it could not be replaced), whole; no temporary file is left.
+    // summary.json is whole: the one before (it could not be replaced), or, where taking a row back freed a page
+    // (the space reserved ahead goes with it), the one saying the run failed; no temporary file is left.
     let s = summary(&out);
-    assert_eq!(s["state"], "running", "{s}");
+    if fails == Fails::Summary {
+        assert_eq!(s["state"], "running", "{s}");
+    } else {
+        assert!(s["state"] == "running" || s["state"] == "failed", "{s}");
+    }
     let names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -765,16 +800,44 @@ fn full_disk(room_for_rows: bool) {
         rows[..file.rows.len()] == file.rows[..],
         "the rows from before the full disk are kept as they were"
     );
+    assert_eq!(
+        series_repetitions(&out),
+        rows.iter()
+            .map(|r| (r.case_id.clone(), r.round, r.repetition))
+            .collect::<BTreeSet<_>>(),
+        "after the resume, series.csv has lines of every repetition"
+    );
+}
+
+/// The (case, round, repetition) of every line of series.csv, which must end with a whole line.
+fn series_repetitions(out: &Path) -> BTreeSet<(String, u32, u32)> {
+    let text = std::fs::read_to_string(out.join("series.csv")).unwrap_or_default();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "series.csv ends with a whole line"
+    );
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    r.deserialize::<xferbench::record::SeriesRow>()
+        .map(|l| {
+            let l = l.expect("a line of series.csv parses");
+            (l.case_id, l.round, l.repetition)
+        })
+        .collect()
 }
 
 #[test]
 fn a_full_disk_fails_a_row_and_stops_the_run_at_once() {
-    full_disk(false);
+    full_disk(Fails::Row);
+}
+
+#[test]
+fn a_full_disk_fails_a_rows_series_takes_the_row_back_and_stops_the_run_at_once() {
+    full_disk(Fails::SideLines);
 }
 
 #[test]
 fn a_full_disk_fails_summary_json_and_stops_the_run_at_once() {
-    full_disk(true);
+    full_disk(Fails::Summary);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

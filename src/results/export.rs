@@ -77,6 +77,24 @@ impl<T: Serialize + Default> CsvWriter<T> {
         self.len += bytes.len() as u64;
         Ok(())
     }
+
+    /// Bytes of whole rows (and the header) in the file now: where `cut_back` returns it to.
+    pub fn whole_len(&self) -> u64 {
+        self.len
+    }
+
+    /// Takes back every row appended after the file was `len` bytes long (a row whose side lines could not be
+    /// written): the file is cut there and synced; cutting needs no free space.
+    pub fn cut_back(&mut self, len: u64) -> anyhow::Result<()> {
+        if len < self.len {
+            self.file
+                .set_len(len)
+                .and_then(|()| self.file.sync_data())
+                .with_context(|| format!("cannot take a row back from '{}'", self.path.display()))?;
+            self.len = len;
+        }
+        Ok(())
+    }
 }
 
 /// One append that lands whole or not at all: written, then synced; on error cut back to `len`.

@@ -156,15 +156,39 @@ impl Folder {
         Ok(here)
     }
 
-    /// Appends a row, on disk when this returns; from the first row on, nothing of the folder is taken back.
+    /// Appends a row and its lines of series.csv and consumers.csv, all on disk when this returns, or none of
+    /// them (a full disk): what was appended is cut back, so that a repetition has its row and every side line or
+    /// nothing, and a resume makes it again. (Killed between the two, a row may lack its side lines.) From the
+    /// first row on, nothing of the folder is taken back.
     pub fn write_row(&mut self, row: &Row) -> anyhow::Result<()> {
+        let before = self.writer.whole_len();
         self.writer.write(row)?;
         self.litter.keep();
+        if let Err(e) = self.write_side_lines(row) {
+            self.writer.cut_back(before)?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// A row's lines of series.csv, then of consumers.csv; each append lands whole or not at all, and the first
+    /// is cut back when the second fails.
+    fn write_side_lines(&mut self, row: &Row) -> anyhow::Result<()> {
+        let mut series_at = None;
         if !row.series.is_empty() {
-            side_file(&mut self.series, &self.dir, "series.csv")?.write_all(&row.series)?;
+            let w = side_file(&mut self.series, &self.dir, "series.csv")?;
+            series_at = Some(w.whole_len());
+            w.write_all(&row.series)?;
         }
         if !row.consumer_rows.is_empty() {
-            side_file(&mut self.consumers, &self.dir, "consumers.csv")?.write_all(&row.consumer_rows)?;
+            let written = side_file(&mut self.consumers, &self.dir, "consumers.csv")
+                .and_then(|w| w.write_all(&row.consumer_rows));
+            if let Err(e) = written {
+                if let (Some(w), Some(len)) = (self.series.as_mut(), series_at) {
+                    w.cut_back(len)?;
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }

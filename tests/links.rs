@@ -1,9 +1,10 @@
 //! `--link`: cases over veth paths of the run's own (sender, router and sink namespaces, the router shaping both
 //! directions), beside loopback. Verified runs over each kind of link with their MTU held, a rate that holds and
 //! flags its cases link-bound, delay and loss refused where the kernel has no netem (and measured where it has),
-//! namespaces a killed run left removed by the next, and the one-line errors: not root, bad specs.
+//! namespaces a killed run left removed by the next, a JVM and a broker sending from the sender's namespace, and
+//! the one-line errors: not root, bad specs.
 //!
-//! Needs root and iproute2 (CI has both). The tests take turns: each checks the machine's namespaces, and a run of
+//! Needs root, iproute2 and a JDK (CI has them). The tests take turns: each checks the machine's namespaces, and a run of
 //! one test would remove what a killed run of another left before it looked.
 
 mod common;
@@ -106,6 +107,66 @@ fn verified_runs_over_each_kind_of_link_keep_their_mtu() {
     assert!(
         stderr.contains("--link veth:mtu=9000,offload=off: sender 192.0.2.1 in xferbench-"),
         "{stderr}"
+    );
+}
+
+/// The senders that are not this process's threads (a JVM, a broker's network threads) send from the path's
+/// sender namespace too: the sink's address is routed nowhere else, so a verified row is the proof.
+#[test]
+fn a_jvm_and_a_broker_send_over_a_link_from_its_sender_namespace() {
+    let _turn = turn();
+    let dir = tmp();
+    let mut cmd = run_cmd(
+        &[],
+        dir.path(),
+        &[
+            "--strategies",
+            "jvm-transferto,parallel-jvm-transferto,broker-sendfile,broker-read-send",
+            "--threads",
+            "2",
+            "--consumers",
+            "3",
+            "--verify",
+            "--link",
+            "veth:mtu=1500",
+        ],
+    );
+    cmd.env(
+        "XDG_CACHE_HOME",
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("jvm-cache"),
+    );
+    let out = run_limited(cmd, LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = rows(dir.path());
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for r in &rows {
+        let what = r.strategy.to_string();
+        assert!(r.is_ok() && r.verified, "{what}: {r:?}");
+        assert_eq!(r.link, Some(link("veth:mtu=1500")), "{what}");
+        assert_eq!(
+            (r.transport.to_string().as_str(), r.mtu_bytes),
+            ("veth", Some(1500)),
+            "{what}"
+        );
+        assert!(r.sink_addr.starts_with("198.51.100.1:"), "{what}: {}", r.sink_addr);
+        assert!(
+            r.tcp_min_rtt_us.is_some_and(|m| m > 0.0),
+            "{what}: TCP_INFO of its sockets"
+        );
+        assert!(
+            r.tcp_snd_mss_bytes.is_some_and(|m| m <= 1460),
+            "{what}: {:?}",
+            r.tcp_snd_mss_bytes
+        );
+        if what.contains("jvm") {
+            assert_eq!(r.jvm_path, "sendfile", "{what}: {}", r.jvm_calls);
+        } else {
+            assert_eq!(r.consumers, Some(3), "{what}");
+        }
+    }
+    assert!(
+        of_pid(pid_of(&rows[0].run_id)).is_empty(),
+        "the run removed its namespaces"
     );
 }
 

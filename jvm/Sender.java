@@ -14,8 +14,8 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * xferbench's JVM sender: the Java side of the jvm-* strategies (jvm-transferto, jvm-read-write, jvm-nio and their
- * parallel- forms). It does what a Java program that sends a file does (connect, send, close) and nothing of the
+ * xferbench's JVM sender: the Java side of the jvm-* strategies (jvm-transferto, jvm-read-write, jvm-nio, their
+ * parallel- forms, and broker-jvm-transferto). It does what a Java program that sends a file does (connect, send, close) and nothing of the
  * benchmark's protocol: xferbench writes each stream's header, reads the sink's answers and sets the congestion
  * control through its own copies of these sockets, before and after the timed section. One JVM serves one case,
  * its warm-ups and its repetitions, on command, as JMH forks one JVM per benchmark.
@@ -29,6 +29,9 @@ import java.util.concurrent.CountDownLatch;
  *                                  connection I's file, buffer and ranges: groups of four, each COUNT ranges of
  *                                  LEN bytes from START, STRIDE apart
  *   arm PASSES                     one thread per connection, started and waiting (answers with their thread ids)
+ *   arm PASSES THREADS FETCH       a broker's shape instead (broker-jvm-transferto): THREADS network threads, each
+ *                                  one Selector over its connections (k mod THREADS), non-blocking, serving each
+ *                                  writable one what is left of its fetch of FETCH bytes with transferTo
  *   go                             releases them; answers once every one has sent PASSES passes
  *   release                        lets the threads of the last span end (after xferbench read their counters)
  *   close                          closes connections and files
@@ -51,6 +54,8 @@ public final class Sender {
         final List<Thread> threads = new ArrayList<>();
         volatile boolean cancelled;
         boolean released;
+        /** A broker's network threads (null when each connection has a thread of its own). */
+        List<NetworkThread> network;
 
         Span(int n) {
             ready = new CountDownLatch(n);
@@ -99,6 +104,9 @@ public final class Sender {
             case "stream":
                 return stream(w);
             case "arm":
+                if (w.length == 4) {
+                    return armBroker(Integer.parseInt(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]));
+                }
                 return arm(Integer.parseInt(w[1]));
             case "go":
                 return go();
@@ -175,6 +183,47 @@ public final class Sender {
         return "{\"ok\":true,\"tids\":[" + tids + "]}";
     }
 
+    /** The broker's network threads, each waiting for `go` once it has said which thread it is. */
+    private String armBroker(int passes, int threads, long fetch) throws InterruptedException {
+        release();
+        int n = Math.max(1, Math.min(threads, streams.size()));
+        List<NetworkThread> network = new ArrayList<>();
+        for (int t = 0; t < n; t++) {
+            network.add(new NetworkThread());
+        }
+        for (Stream s : streams) {
+            network.get(s.index % n).consumers.add(s);
+        }
+        Span sp = new Span(n);
+        sp.network = network;
+        span = sp;
+        java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();
+        for (int t = 0; t < n; t++) {
+            NetworkThread nt = network.get(t);
+            Thread thread = new Thread(() -> {
+                nt.tid = Stream.ownTid();
+                sp.ready.countDown();
+                awaitQuietly(sp.go);
+                try {
+                    if (!sp.cancelled) {
+                        nt.serve(passes, fetch, failed);
+                    }
+                } finally {
+                    sp.sent.countDown();
+                }
+                awaitQuietly(sp.exit);
+            }, "xferbench-network-" + t);
+            sp.threads.add(thread);
+            thread.start();
+        }
+        sp.ready.await();
+        StringBuilder tids = new StringBuilder();
+        for (NetworkThread nt : network) {
+            tids.append(tids.length() == 0 ? "" : ",").append(nt.tid);
+        }
+        return "{\"ok\":true,\"tids\":[" + tids + "]}";
+    }
+
     private String go() throws InterruptedException {
         Span sp = span;
         if (sp == null || sp.released) {
@@ -191,6 +240,7 @@ public final class Sender {
         StringBuilder reply = new StringBuilder("{\"ok\":true,\"jit_ms\":").append(jit1 - jit0)
                 .append(",\"gc_ms\":").append(gc1[0] - gc0[0])
                 .append(",\"gc_count\":").append(gc1[1] - gc0[1])
+                .append(",\"selects\":").append(sp.network == null ? 0 : NetworkThread.selects(sp.network))
                 .append(",\"streams\":[");
         for (Stream s : streams) {
             reply.append(s.index == 0 ? "" : ",").append(s.result());

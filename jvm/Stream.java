@@ -106,24 +106,22 @@ final class Stream {
     }
 
     void learnTid() {
+        tid = ownTid();
+    }
+
+    /** The calling thread's kernel id (0 where /proc/thread-self cannot tell). */
+    static long ownTid() {
         try {
             String self = Files.readSymbolicLink(Paths.get("/proc/thread-self")).toString();
-            tid = Long.parseLong(self.substring(self.lastIndexOf('/') + 1));
+            return Long.parseLong(self.substring(self.lastIndexOf('/') + 1));
         } catch (IOException | RuntimeException e) {
-            tid = 0;
+            return 0;
         }
     }
 
     /** Sends every range `passes` times; a failure is kept for the reply, never thrown. */
     void send(int passes) {
-        bytes = 0;
-        calls = 0;
-        firstNs = 0;
-        lastNs = 0;
-        error = null;
-        errorCall = null;
-        endedAt = -1;
-        java.util.Arrays.fill(hist, 0);
+        reset();
         try {
             for (int pass = 0; pass < passes; pass++) {
                 for (int g = 0; g + 3 < groups.length; g += 4) {
@@ -139,6 +137,120 @@ final class Stream {
         } catch (IOException | RuntimeException e) {
             error = e.getMessage() != null ? e.getMessage() : e.toString();
         }
+    }
+
+    /** Forgets what the last span did. */
+    private void reset() {
+        bytes = 0;
+        calls = 0;
+        firstNs = 0;
+        lastNs = 0;
+        error = null;
+        errorCall = null;
+        endedAt = -1;
+        java.util.Arrays.fill(hist, 0);
+    }
+
+    // A broker's consumer (broker-jvm-transferto): served by a network thread whenever its socket is writable.
+
+    /** What a visit came to: a fetch went (on to the next ready consumer), the socket is full, or all went. */
+    static final int MOVED = 0;
+    static final int BLOCKED = 1;
+    static final int DONE = 2;
+
+    private int passesLeft;
+    /** The range being sent (groups expanded: group g's k-th range), and where in it. */
+    private int group;
+    private long inGroup;
+    private long rangeEnd;
+    private long fetchBytes;
+    private long fetchLeft;
+
+    SocketChannel channel() {
+        return channel;
+    }
+
+    /** Ready to be served `passes` passes of its ranges, in fetches of at most `fetch` bytes. */
+    void startConsumer(int passes, long fetch) {
+        reset();
+        errorCall = "transferTo";
+        passesLeft = passes;
+        fetchBytes = fetch;
+        fetchLeft = fetch;
+        group = -1;
+        rangeEnd = 0;
+        position = 0;
+        nextRange();
+    }
+
+    /** On to the next range of this pass (false when the pass has none left; `position` is then its end). */
+    private boolean nextRange() {
+        if (group >= 0 && inGroup + 1 < groups[group + 3]) {
+            inGroup++;
+        } else {
+            group = group < 0 ? 0 : group + 4;
+            inGroup = 0;
+            while (group + 3 < groups.length && groups[group + 3] == 0) {
+                group += 4;
+            }
+            if (group + 3 >= groups.length) {
+                return false;
+            }
+        }
+        position = groups[group] + inGroup * groups[group + 2];
+        rangeEnd = position + groups[group + 1];
+        return true;
+    }
+
+    /**
+     * One visit while the socket is writable, as a Kafka network thread serves a fetch response: transferTo of what
+     * is left of the fetch, again until the fetch has gone or the socket takes nothing more. A fetch never runs
+     * across the end of a range (for a broker, the end of the file).
+     */
+    int visit() throws IOException {
+        while (true) {
+            if (position == rangeEnd) {
+                if (!nextRange()) {
+                    passesLeft--;
+                    if (passesLeft == 0) {
+                        return DONE;
+                    }
+                    group = -1;
+                    nextRange();
+                    fetchLeft = fetchBytes;
+                    return MOVED;
+                }
+                fetchLeft = fetchBytes;
+            }
+            long len = Math.min(fetchLeft, rangeEnd - position);
+            long t0 = System.nanoTime();
+            long n = fileChannel.transferTo(position, len, channel);
+            record(t0);
+            if (n <= 0) {
+                if (position >= fileChannel.size()) {
+                    endedAt = position;
+                    throw new EOFException("the file ended early at offset " + position);
+                }
+                return BLOCKED;
+            }
+            position += n;
+            bytes += n;
+            fetchLeft -= n;
+            if (fetchLeft == 0) {
+                fetchLeft = fetchBytes;
+                if (position < rangeEnd) {
+                    return MOVED;
+                }
+            }
+        }
+    }
+
+    /** A failure of this consumer, kept for the reply. */
+    void failed(Exception e) {
+        if (e instanceof EOFException) {
+            errorCall = "eof";
+        }
+        error = e.getMessage() != null ? e.getMessage() : e.toString();
     }
 
     /** One range in pieces of at most one chunk, each piece until all of it went. */

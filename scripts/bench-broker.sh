@@ -5,12 +5,16 @@
 #          ratio to broker-sendfile paired by round, consumers.csv, the charts), and OUT/shape/cpu.md: each case's
 #          CPU per GB (sender, sink and softirq) over broker-sendfile's with the same consumers and congestion
 #          control, paired by round by `xferbench stats` (STEPS=cpu writes it again from OUT/shape/runs.csv);
+#   jvm    the broker's zero-copy path sent from a JVM: broker-jvm-transferto (Selectors over non-blocking
+#          SocketChannels, transferTo of each fetch, as Kafka's processors) against broker-sendfile, CONSUMERS x CCS,
+#          3 network threads, ROUNDS rounds (OUT/jvm), and OUT/jvm/cpu.md as for shape; needs a JDK and strace
+#          (the default STEPS leave it out, saying so, where javac is not on PATH);
 #   loop   what the broker's loop itself costs: broker-sendfile with one consumer and one network thread against
 #          plain sendfile, 1 MiB fetches against 1 MiB chunks, LOOP_ROUNDS rounds under cubic (OUT/loop), and
 #          `xferbench stats` of the per-round MB/s, broker-sendfile over sendfile paired by round (OUT/loop/loop.md).
 #
 # Environment: SIZE [128MB], CONSUMERS [1,4,16,64], CCS [cubic,bbr], ROUNDS [10], LOOP_ROUNDS [20],
-#              STEPS ["shape loop"], EXTRA (more `run` options for both), OUT [results/broker-<host>-<kernel>-<date>],
+#              STEPS ["shape jvm loop"], EXTRA (more `run` options for both), OUT [results/broker-<host>-<kernel>-<date>],
 #              XFERBENCH [target/release/xferbench]
 . "$(dirname "$0")/lib/common.sh"
 . scripts/lib/csv.sh
@@ -25,8 +29,8 @@ need_bin
 mkdir -p "$OUT"
 # Each (congestion control, consumers) group's CPU seconds per GB moved, one CSV of round,name,value each, and
 # `xferbench stats` of it against broker-sendfile (above 1: more CPU per GB than broker-sendfile).
-cpu_report() {
-    local runs="$OUT/shape/runs.csv" md="$OUT/shape/cpu.md" groups
+cpu_report() {   # STEP: the step folder under OUT whose runs.csv is read
+    local runs="$OUT/$1/runs.csv" md="$OUT/$1/cpu.md" groups
     groups=$(columns "$runs" congestion_control consumers status | awk -F, '$3 == "ok" { print $1 "," $2 }' | sort -u -t, -k1,1 -k2,2n)
     {
         echo "# CPU per GB: each broker case over broker-sendfile with the same consumers and congestion control"
@@ -35,7 +39,7 @@ cpu_report() {
         echo "more CPU per GB than broker-sendfile."
         for g in $groups; do
             local cc=${g%,*} k=${g#*,}
-            local csv="$OUT/shape/cpu-$cc-$k.csv"
+            local csv="$OUT/$1/cpu-$cc-$k.csv"
             echo "round,name,value" >"$csv"
             columns "$runs" round strategy consumers congestion_control status sender_user_s sender_sys_s sink_user_s \
                 sink_sys_s softirq_s file_bytes passes |
@@ -49,7 +53,12 @@ cpu_report() {
     } >"$md"
     cat "$md"
 }
-for step in ${STEPS:-shape loop}; do
+default_steps="shape jvm loop"
+if [ -z "${STEPS:-}" ] && ! command -v javac >/dev/null; then
+    say "no javac on PATH: the jvm step is left out (apt-get install openjdk-17-jdk-headless strace)"
+    default_steps="shape loop"
+fi
+for step in ${STEPS:-$default_steps}; do
     case $step in
         shape)
             say "shape: 3 broker strategies x consumers $CONSUMERS x $CCS, $ROUNDS rounds, into $OUT/shape"
@@ -57,9 +66,17 @@ for step in ${STEPS:-shape loop}; do
             "$bin" run --size "$SIZE" --strategies broker-sendfile,broker-read-send,broker-tls-read-send \
                 --consumers "$CONSUMERS" --network-threads 3 --cc "$CCS" --cache warm --repeat "$ROUNDS" \
                 --plot --out "$OUT/shape" $EXTRA | tee "$OUT/shape.txt"
-            cpu_report
+            cpu_report shape
             ;;
-        cpu) cpu_report ;;
+        cpu) cpu_report shape ;;
+        jvm)
+            say "jvm: broker-jvm-transferto against broker-sendfile x consumers $CONSUMERS x $CCS, $ROUNDS rounds, into $OUT/jvm"
+            # shellcheck disable=SC2086
+            "$bin" run --size "$SIZE" --strategies broker-sendfile,broker-jvm-transferto \
+                --consumers "$CONSUMERS" --network-threads 3 --cc "$CCS" --cache warm --repeat "$ROUNDS" \
+                --plot --out "$OUT/jvm" $EXTRA | tee "$OUT/jvm.txt"
+            cpu_report jvm
+            ;;
         loop)
             say "loop: broker-sendfile (1 consumer, 1 network thread) against sendfile, $LOOP_ROUNDS rounds, into $OUT/loop"
             # shellcheck disable=SC2086

@@ -95,6 +95,10 @@ fn a_stalled_consumer_holds_back_only_itself() {
             "1",
             "--stalled-consumers",
             "1",
+            // Fetches larger than a socket takes: a visit finds the stalled consumer's socket full mid-fetch, and
+            // must move on rather than wait (or spin) on it.
+            "--fetch-size",
+            "16MiB",
             "--passes",
             "1",
             "--repeat",

@@ -1,4 +1,5 @@
-//! The JVM strategies end to end: every one byte-exact, serial and parallel, warm and cold; the compiled sender
+//! The JVM strategies end to end: every one byte-exact, serial and parallel, warm and cold, and as a broker (every
+//! consumer every byte by sendfile; a stalled consumer holds back only itself); the compiled sender
 //! found in its cache the second time; a JVM killed in the middle of a pass; no JDK; `--cc` on a JVM's sockets; one
 //! JVM serving a case from its warm-up to its last round. They need a JDK and strace (.ci/run installs both).
 
@@ -88,6 +89,115 @@ fn every_jvm_strategy_is_byte_exact_serial_and_parallel_warm_and_cold() {
         assert!(r.jvm_send_cpu_s.is_some_and(|s| s > 0.0), "{what}");
         assert!(r.syscalls > 0 && r.call_max_us > 0.0, "{what}");
         assert!(r.tcp_rtt_us.is_some(), "{what}: TCP_INFO read through the JVM's socket");
+    }
+}
+
+/// Every consumer line of a run's consumers.csv.
+fn consumer_rows(out: &Path) -> Vec<xferbench::record::ConsumerRow> {
+    let mut r = csv::Reader::from_path(out.join("consumers.csv")).expect("consumers.csv opens");
+    r.deserialize().collect::<Result<_, _>>().expect("consumers.csv reads")
+}
+
+#[test]
+fn a_broker_in_the_jvm_gives_every_consumer_every_byte_by_sendfile() {
+    let dir = tmp();
+    let (_, rows) = run_ok(
+        dir.path(),
+        &shared_cache(),
+        "3MiB",
+        &[
+            "--strategies",
+            "broker-jvm-transferto",
+            "--consumers",
+            "1,3,7",
+            "--network-threads",
+            "2",
+            // Fetches that end mid-file.
+            "--fetch-size",
+            "100KiB",
+            "--cache",
+            "warm,cold",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--passes",
+            "2",
+            "--verify",
+            "--quiet",
+        ],
+    );
+    assert_eq!(rows.len(), 3 * 2);
+    for r in &rows {
+        let what = format!("{} {}", r.case_id, r.cache);
+        let consumers = r.consumers.expect("a broker row records its consumers");
+        assert_eq!(r.status, Status::Ok, "{what}: {}", r.error);
+        assert!(r.verified, "{what}");
+        assert_eq!((r.threads, r.fetch_bytes), (2, Some(100 << 10)), "{what}");
+        let each = 3u64 << 21;
+        assert_eq!(r.bytes_received, Some(each * u64::from(consumers)), "{what}");
+        assert_eq!(r.bytes_sent, each * u64::from(consumers), "{what}");
+        // Non-blocking transferTo to a SocketChannel is still sendfile, seen in the check pass.
+        assert_eq!(r.jvm_path, "sendfile", "{what}: {}", r.jvm_calls);
+        assert_eq!(r.user_copy_bytes, 0, "{what}");
+        assert!(r.jvm_send_cpu_s.is_some_and(|s| s > 0.0), "{what}");
+        // At least one transferTo per fetch, and the selects besides.
+        let fetches = each.div_ceil(100 << 10) * u64::from(consumers);
+        assert!(r.syscalls > fetches, "{what}: {} calls", r.syscalls);
+        assert!(r.consumer_jain.is_some_and(|j| j > 0.0 && j <= 1.0), "{what}");
+    }
+    let lines = consumer_rows(&dir.path().join("out"));
+    assert_eq!(lines.len(), (1 + 3 + 7) * 2, "one line per consumer and repetition");
+    for l in &lines {
+        assert_eq!(l.bytes, 3 << 21, "consumer {} of {}", l.consumer, l.case_id);
+        assert_eq!(l.network_thread, l.consumer % 2, "{l:?}");
+    }
+}
+
+#[test]
+fn a_stalled_consumer_holds_back_only_itself_in_the_jvm_too() {
+    let dir = tmp();
+    // One network thread, one Selector, serves all four: a consumer whose socket stays full must not hold it.
+    let (_, rows) = run_ok(
+        dir.path(),
+        &shared_cache(),
+        "48MiB",
+        &[
+            "--strategies",
+            "broker-jvm-transferto",
+            "--consumers",
+            "4",
+            "--network-threads",
+            "1",
+            "--stalled-consumers",
+            "1",
+            // Fetches larger than a socket takes: a visit finds the stalled consumer's socket full mid-fetch, and
+            // must move on rather than wait (or spin) on it.
+            "--fetch-size",
+            "16MiB",
+            "--passes",
+            "1",
+            "--repeat",
+            "2",
+            "--warmup",
+            "0",
+            "--verify",
+            "--quiet",
+        ],
+    );
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(r.status, Status::Ok, "{}: {}", r.case_id, r.error);
+        assert!(r.consumer_slowest_s > r.consumer_median_s, "{}", r.case_id);
+    }
+    let lines = consumer_rows(&dir.path().join("out"));
+    for rep in lines.chunk_by(|a, b| (&a.case_id, a.round) == (&b.case_id, b.round)) {
+        let (stalled, others): (Vec<_>, Vec<_>) = rep.iter().partition(|l| l.stalled);
+        assert_eq!((stalled.len(), others.len()), (1, 3), "{rep:?}");
+        let others_done = others.iter().filter_map(|l| l.last_byte_s).fold(0.0, f64::max);
+        assert!(stalled[0].first_byte_s.unwrap() >= others_done, "{rep:?}");
+        // A thread blocked on the full socket would wait for the case's --timeout (60 s here).
+        assert!(others_done < 10.0, "the others took {others_done} s: {rep:?}");
     }
 }
 

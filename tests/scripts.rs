@@ -445,8 +445,8 @@ fn links_bench_sets_the_path_against_loopback_and_fills_a_rate() {
     assert!(rows.iter().all(|r| r.link_rate_bit_s == Some(100_000_000)), "{rows:?}");
 }
 
-/// The broker bench at a tiny size: its shape run with the CPU per GB of each case against broker-sendfile paired
-/// by `xferbench stats`, and the loop's own cost against plain sendfile.
+/// The broker bench at a tiny size: its shape run and its JVM run, each with the CPU per GB of each case against
+/// broker-sendfile paired by `xferbench stats`, and the loop's own cost against plain sendfile.
 #[test]
 fn broker_bench_pairs_cpu_per_gb_and_times_the_loop() {
     let dir = tempfile::tempdir().unwrap();
@@ -469,6 +469,11 @@ fn broker_bench_pairs_cpu_per_gb_and_times_the_loop() {
         "| broker-tls-read-send | 2 |",
     ] {
         assert!(cpu.contains(line), "{line} in:\n{cpu}");
+    }
+    // The JVM's broker against broker-sendfile (javac is on PATH here: the default steps include it).
+    let jvm = std::fs::read_to_string(dir.path().join("broker/jvm/cpu.md")).unwrap();
+    for line in ["## 3 consumer(s), reno", "| broker-jvm-transferto | 2 |"] {
+        assert!(jvm.contains(line), "{line} in:\n{jvm}");
     }
     let loop_md = std::fs::read_to_string(dir.path().join("broker/loop/loop.md")).unwrap();
     assert!(loop_md.contains("| broker-sendfile | 2 |"), "{loop_md}");

@@ -13,6 +13,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("Sender.java", include_str!("../../jvm/Sender.java")),
     ("Stream.java", include_str!("../../jvm/Stream.java")),
     ("Json.java", include_str!("../../jvm/Json.java")),
+    ("NetworkThread.java", include_str!("../../jvm/NetworkThread.java")),
 ];
 
 /// The class the JVM starts.

@@ -82,11 +82,23 @@ pub struct Totals {
     pub send_cpu_s: Option<f64>,
 }
 
+/// A broker's shape in the JVM (broker-jvm-transferto): its network threads, each a `Selector` over the
+/// connections k mod N, and the most one visit sends to one consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    pub network_threads: u32,
+    pub fetch_bytes: u64,
+}
+
 /// A case's connections, set up in the JVM.
 pub struct Streams<'a> {
     jvm: &'a mut Jvm,
     socks: &'a [TcpStream],
+    /// A broker's network threads send, instead of one thread per connection.
+    served: Option<Served>,
     stats: Vec<CallStats>,
+    /// The network threads' selects (epoll_wait underneath): counted as calls, not timed as sends.
+    selects: u64,
     /// Bytes copied between kernel and user space per byte sent, as the check pass saw.
     copies: u64,
     pub totals: Totals,
@@ -121,6 +133,8 @@ struct Armed {
 struct Went {
     jit_ms: f64,
     gc_ms: f64,
+    #[serde(default)]
+    selects: u64,
     streams: Vec<Sent>,
 }
 
@@ -139,7 +153,9 @@ struct Sent {
 }
 
 impl<'a> Streams<'a> {
-    /// Opens the file for every connection in the JVM, with its buffer and ranges (outside the timed section).
+    /// Opens the file for every connection in the JVM, with its buffer and ranges (outside the timed section);
+    /// with `served`, a broker's network threads will send them.
+    #[allow(clippy::too_many_arguments)]
     pub fn prepare(
         jvm: &'a mut Jvm,
         method: Method,
@@ -147,8 +163,13 @@ impl<'a> Streams<'a> {
         plans: &[StreamPlan],
         socks: &'a [TcpStream],
         copies: u64,
+        served: Option<Served>,
         stop: &AtomicBool,
     ) -> anyhow::Result<Streams<'a>> {
+        anyhow::ensure!(
+            served.is_none() || method == Method::JvmTransferto,
+            "a broker's network threads in the JVM send with transferTo only, not {method}"
+        );
         let chunk = plans.first().map_or(1, |p| p.chunk_bytes);
         anyhow::ensure!(
             chunk <= JVM_MAX_CHUNK,
@@ -167,7 +188,9 @@ impl<'a> Streams<'a> {
         Ok(Streams {
             jvm,
             socks,
+            served,
             stats: plans.iter().map(|_| CallStats::default()).collect(),
+            selects: 0,
             copies,
             totals: Totals::default(),
             file_fds,
@@ -188,13 +211,21 @@ impl<'a> Streams<'a> {
     pub fn stats(&self) -> CallStats {
         let mut all = CallStats::default();
         self.stats.iter().for_each(|s| all.merge(s));
+        all.syscalls += self.selects;
         all
     }
 
     /// Sends `passes` passes of every stream; with `notices`, waits for the sink's word that the pass arrived.
     pub fn run(&mut self, passes: u32, notices: bool, limits: Limits) -> anyhow::Result<Span> {
         let stop = limits.stop;
-        let armed = match self.jvm.call::<Armed>(&format!("arm {passes}"), SETUP_LIMIT, stop) {
+        let arm = match self.served {
+            None => format!("arm {passes}"),
+            Some(b) => format!("arm {passes} {} {}", b.network_threads, b.fetch_bytes),
+        };
+        // A broker's channels are non-blocking while its network threads send, and the copies here share that
+        // flag: the notices are read once they are blocking again, as a native broker reads them after its loop.
+        let early = notices && self.served.is_none();
+        let armed = match self.jvm.call::<Armed>(&arm, SETUP_LIMIT, stop) {
             Ok(a) => a,
             Err(e) => return Ok(self.failed(Snapshot::take()?, e)),
         };
@@ -210,19 +241,22 @@ impl<'a> Streams<'a> {
             sent: None,
         };
         let (went, jvm_after, notes) = std::thread::scope(|scope| {
-            let readers: Vec<_> = socks
-                .iter()
-                .filter(|_| notices)
-                .map(|s| {
-                    let ctl = &ctl;
-                    scope.spawn(move || read_notice(s, ctl).map(|n| (n, Instant::now())))
-                })
-                .collect();
+            let ctl = &ctl;
+            let spawn_readers = || -> Vec<_> {
+                socks
+                    .iter()
+                    .map(|s| scope.spawn(move || read_notice(s, ctl).map(|n| (n, Instant::now()))))
+                    .collect()
+            };
+            let mut readers = if early { spawn_readers() } else { Vec::new() };
             let within = limits.deadline.saturating_duration_since(Instant::now());
             let went = jvm.call::<Went>("go", within, stop);
             let jvm_after = cpu::Snapshot::take(pid, &armed.tids);
             if !went.as_ref().is_ok_and(|w| w.streams.iter().all(|s| s.error.is_none())) {
                 abort.store(true, Ordering::Relaxed);
+            }
+            if notices && !early {
+                readers = spawn_readers();
             }
             let notes: Vec<_> = readers
                 .into_iter()
@@ -240,6 +274,7 @@ impl<'a> Streams<'a> {
         let (sender, send_cpu_s, noise) = jvm_after.since(&jvm_before);
         self.totals.jit_ms += went.jit_ms;
         self.totals.gc_ms += went.gc_ms;
+        self.selects += went.selects;
         self.totals.send_cpu_s = match (self.totals.send_cpu_s, send_cpu_s) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),

@@ -184,14 +184,15 @@ methods! {
     /// The same TLS session with its keys handed to the kernel (kTLS), then sendfile(): zero-copy with TLS.
     KtlsSendfile = "ktls-sendfile",
     /// In a JVM: `FileChannel.transferTo` of `chunk` bytes per call into a `SocketChannel`, Kafka's path (on Linux
-    /// one sendfile per call; the check pass records the calls that really ran, `jvm_path`).
+    /// one sendfile per call; the check pass records the calls that really ran, `jvm_path`); as a broker, Java
+    /// `Selector`s over non-blocking channels, transferTo of what is left of each fetch.
     JvmTransferto = "jvm-transferto",
     /// In a JVM: `FileInputStream.read` into a heap `byte[chunk]`, then a `java.net.Socket`'s stream (plain IO).
     JvmReadWrite = "jvm-read-write",
     /// In a JVM: `FileChannel.read` into a direct `ByteBuffer` of `chunk`, then `SocketChannel.write` (NIO).
     JvmNio = "jvm-nio",
     ;
-    broker: [ReadSend, Sendfile, TlsReadSend, KtlsSendfile]
+    broker: [ReadSend, Sendfile, TlsReadSend, KtlsSendfile, JvmTransferto]
 }
 
 /// Serial sendfile: the baseline every ratio is taken against.
@@ -410,7 +411,7 @@ mod tests {
         }
         let brokers = Method::all().iter().filter(|m| m.serves_consumers()).count();
         assert_eq!(Strategy::all().len(), 2 * Method::all().len() + brokers);
-        assert_eq!(brokers, 4);
+        assert_eq!(brokers, 5);
         assert!("broker-splice".parse::<Strategy>().is_err());
         for c in Cache::all() {
             assert_eq!(Cache::from_name(c.name()).unwrap(), *c);

@@ -135,7 +135,21 @@ fn check_pass(ctx: &Context, case: &CaseKey, jvm: &mut Jvm, strace: &std::path::
         cpus: None,
         progress: false,
     };
-    let mut streams = sender::Streams::prepare(jvm, method, &ctx.fixture.path, &[plan], &opened.socks, 0, ctx.stop)?;
+    // A broker's check runs its network thread's loop: the calls judged are the ones its repetitions make.
+    let served = served(case).map(|s| sender::Served {
+        network_threads: 1,
+        ..s
+    });
+    let mut streams = sender::Streams::prepare(
+        jvm,
+        method,
+        &ctx.fixture.path,
+        &[plan],
+        &opened.socks,
+        0,
+        served,
+        ctx.stop,
+    )?;
     // Attached once the file is open: no other file can then hold the descriptor numbers the calls are judged by.
     let tracer = check::Tracer::attach(strace, streams.pid())?;
     let span = streams.run(1, false, limits)?;
@@ -211,9 +225,18 @@ pub(super) fn prepare<'a>(
         plans,
         socks,
         copies,
+        served(case),
         ctx.stop,
     )
     .map_err(fail(Status::SetupFailed))
+}
+
+/// A broker case's shape for the JVM's network threads (None for a serial or parallel case).
+fn served(case: &CaseKey) -> Option<sender::Served> {
+    case.consumers.map(|c| sender::Served {
+        network_threads: case.threads,
+        fetch_bytes: c.fetch_bytes,
+    })
 }
 
 /// The JVM's totals into the row.

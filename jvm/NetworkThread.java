@@ -23,11 +23,11 @@ final class NetworkThread {
     long selects;
 
     /**
-     * Serves `passes` passes to every consumer in fetches of `fetch` bytes; `failed` is set by the first failure of
-     * any thread and ends every thread's loop. The channels are blocking again when this returns (xferbench reads
+     * Serves `passes` passes to every consumer in fetches of `fetch` bytes, then, with `end`, ends each TLS session;
+     * `failed` is set by the first failure of any thread and ends every thread's loop. The channels are blocking again when this returns (xferbench reads
      * the sink's notices and reports through its copies of these sockets).
      */
-    void serve(int passes, long fetch, java.util.concurrent.atomic.AtomicBoolean failed) {
+    void serve(int passes, long fetch, boolean end, java.util.concurrent.atomic.AtomicBoolean failed) {
         selects = 0;
         for (Stream s : consumers) {
             s.startConsumer(passes, fetch);
@@ -82,6 +82,18 @@ final class NetworkThread {
                     s.channel().configureBlocking(true);
                 } catch (IOException e) {
                     s.failed(e);
+                    failed.set(true);
+                }
+            }
+        }
+        // The stream's last span: a TLS session ends with close_notify, a few bytes, written blocking.
+        for (Stream s : consumers) {
+            if (end && !failed.get()) {
+                try {
+                    s.end();
+                } catch (IOException e) {
+                    s.failed(e);
+                    failed.set(true);
                 }
             }
         }

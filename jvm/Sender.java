@@ -28,10 +28,14 @@ import java.util.concurrent.CountDownLatch;
  *   stream I METHOD CHUNK START LEN STRIDE COUNT [...]
  *                                  connection I's file, buffer and ranges: groups of four, each COUNT ranges of
  *                                  LEN bytes from START, STRIDE apart
- *   arm PASSES                     one thread per connection, started and waiting (answers with their thread ids)
- *   arm PASSES THREADS FETCH       a broker's shape instead (broker-jvm-transferto): THREADS network threads, each
- *                                  one Selector over its connections (k mod THREADS), non-blocking, serving each
- *                                  writable one what is left of its fetch of FETCH bytes with transferTo
+ *   tls I PIN                      connection I's TLS handshake (jvm-tls), pinned to the certificate whose SHA-256
+ *                                  is PIN; answers with the suite and protocol
+ *   arm PASSES END                 one thread per connection, started and waiting (answers with their thread ids);
+ *                                  END 1: the streams' last span (a TLS session then ends with close_notify)
+ *   arm PASSES END THREADS FETCH   a broker's shape instead (broker-jvm-transferto, broker-jvm-tls): THREADS
+ *                                  network threads, each one Selector over its connections (k mod THREADS),
+ *                                  non-blocking, serving each writable one what is left of its fetch of FETCH
+ *                                  bytes
  *   go                             releases them; answers once every one has sent PASSES passes
  *   release                        lets the threads of the last span end (after xferbench read their counters)
  *   close                          closes connections and files
@@ -103,11 +107,15 @@ public final class Sender {
                 return "{\"ok\":true}";
             case "stream":
                 return stream(w);
-            case "arm":
-                if (w.length == 4) {
-                    return armBroker(Integer.parseInt(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]));
+            case "tls":
+                return streams.get(Integer.parseInt(w[1])).tls(w[2]);
+            case "arm": {
+                boolean end = w[2].equals("1");
+                if (w.length == 5) {
+                    return armBroker(Integer.parseInt(w[1]), end, Integer.parseInt(w[3]), Long.parseLong(w[4]));
                 }
-                return arm(Integer.parseInt(w[1]));
+                return arm(Integer.parseInt(w[1]), end);
+            }
             case "go":
                 return go();
             case "release":
@@ -153,7 +161,7 @@ public final class Sender {
     }
 
     /** One thread per connection, each waiting for `go` once it has said which thread it is. */
-    private String arm(int passes) throws InterruptedException {
+    private String arm(int passes, boolean end) throws InterruptedException {
         release();
         Span sp = new Span(streams.size());
         span = sp;
@@ -164,7 +172,7 @@ public final class Sender {
                 awaitQuietly(sp.go);
                 try {
                     if (!sp.cancelled) {
-                        s.send(passes);
+                        s.send(passes, end);
                     }
                 } finally {
                     sp.sent.countDown();
@@ -184,7 +192,7 @@ public final class Sender {
     }
 
     /** The broker's network threads, each waiting for `go` once it has said which thread it is. */
-    private String armBroker(int passes, int threads, long fetch) throws InterruptedException {
+    private String armBroker(int passes, boolean end, int threads, long fetch) throws InterruptedException {
         release();
         int n = Math.max(1, Math.min(threads, streams.size()));
         List<NetworkThread> network = new ArrayList<>();
@@ -206,7 +214,7 @@ public final class Sender {
                 awaitQuietly(sp.go);
                 try {
                     if (!sp.cancelled) {
-                        nt.serve(passes, fetch, failed);
+                        nt.serve(passes, fetch, end, failed);
                     }
                 } finally {
                     sp.sent.countDown();

@@ -11,6 +11,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLEngineResult;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLSession;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.X509ExtendedTrustManager;
 
 /**
  * One connection and the file it sends, by one of the study's three Java paths:
@@ -21,7 +31,10 @@ import java.nio.file.StandardOpenOption;
  *   <li>{@code jvm-read-write}: {@code FileInputStream.read} into a heap {@code byte[chunk]}, then the
  *       {@code OutputStream} of a {@code java.net.Socket}: plain Java IO;</li>
  *   <li>{@code jvm-nio}: {@code FileChannel.read} into a direct {@code ByteBuffer} of one chunk, then
- *       {@code SocketChannel.write}.</li>
+ *       {@code SocketChannel.write};</li>
+ *   <li>{@code jvm-tls}: as Kafka's {@code SslTransportLayer.transferFrom}: {@code FileChannel.read} at a position
+ *       into a direct {@code ByteBuffer} of one chunk, {@code SSLEngine.wrap} into TLS 1.3 records in a heap buffer,
+ *       {@code SocketChannel.write}; the handshake ({@code tls}) is made before, pinned to the sink's certificate.</li>
  * </ul>
  * Every call of the path is timed with System.nanoTime into a log-linear histogram (32 steps per power of two).
  */
@@ -42,6 +55,10 @@ final class Stream {
     private OutputStream out;
     private byte[] heap;
     private ByteBuffer direct;
+    /** jvm-tls: the session's engine, and the records it wrapped that have not gone yet (Kafka's netWriteBuffer). */
+    private SSLEngine engine;
+    private ByteBuffer records;
+    private boolean tlsClosed;
     /** Where the file's own position stands, for the methods that read at it. */
     private long position;
 
@@ -97,6 +114,7 @@ final class Stream {
                 heap = new byte[chunk];
                 break;
             case "jvm-nio":
+            case "jvm-tls":
                 fileChannel = FileChannel.open(file, StandardOpenOption.READ);
                 direct = ByteBuffer.allocateDirect(chunk);
                 break;
@@ -119,8 +137,11 @@ final class Stream {
         }
     }
 
-    /** Sends every range `passes` times; a failure is kept for the reply, never thrown. */
-    void send(int passes) {
+    /**
+     * Sends every range `passes` times, then, with `end` (the stream's last span), ends a TLS session; a failure is
+     * kept for the reply, never thrown.
+     */
+    void send(int passes, boolean end) {
         reset();
         try {
             for (int pass = 0; pass < passes; pass++) {
@@ -130,6 +151,9 @@ final class Stream {
                         sendRange(start, start + groups[g + 1]);
                     }
                 }
+            }
+            if (end) {
+                end();
             }
         } catch (EOFException e) {
             error = e.getMessage();
@@ -181,6 +205,11 @@ final class Stream {
         rangeEnd = 0;
         position = 0;
         nextRange();
+        if (engine != null) {
+            errorCall = "read";
+            direct.clear();
+            direct.limit(0);
+        }
     }
 
     /** On to the next range of this pass (false when the pass has none left; `position` is then its end). */
@@ -208,19 +237,15 @@ final class Stream {
      * across the end of a range (for a broker, the end of the file).
      */
     int visit() throws IOException {
+        if (engine != null) {
+            return visitTls();
+        }
         while (true) {
             if (position == rangeEnd) {
-                if (!nextRange()) {
-                    passesLeft--;
-                    if (passesLeft == 0) {
-                        return DONE;
-                    }
-                    group = -1;
-                    nextRange();
-                    fetchLeft = fetchBytes;
-                    return MOVED;
+                int at = rangeDone();
+                if (at >= 0) {
+                    return at;
                 }
-                fetchLeft = fetchBytes;
             }
             long len = Math.min(fetchLeft, rangeEnd - position);
             long t0 = System.nanoTime();
@@ -242,6 +267,72 @@ final class Stream {
                     return MOVED;
                 }
             }
+        }
+    }
+
+    /** At the end of a range: on to the next (-1: go on), or the pass is whole (MOVED, or DONE after the last). */
+    private int rangeDone() {
+        fetchLeft = fetchBytes;
+        if (nextRange()) {
+            return -1;
+        }
+        passesLeft--;
+        if (passesLeft == 0) {
+            return DONE;
+        }
+        group = -1;
+        nextRange();
+        return MOVED;
+    }
+
+    /**
+     * A visit of jvm-tls, as Kafka's {@code SslTransportLayer.transferFrom} serves a fetch: records a full socket
+     * left behind go first; then the file is read at the consumer's position into the direct buffer (at most one
+     * chunk, never past the fetch), sealed record by record and written, until the fetch has gone (its last record
+     * too) or the socket takes nothing more; what it did not take waits for the next visit.
+     */
+    private int visitTls() throws IOException {
+        while (true) {
+            if (records.hasRemaining()) {
+                errorCall = "write";
+                long t0 = System.nanoTime();
+                channel.write(records);
+                record(t0);
+                if (records.hasRemaining()) {
+                    return BLOCKED;
+                }
+                if (fetchLeft == 0) {
+                    fetchLeft = fetchBytes;
+                    if (position < rangeEnd) {
+                        return MOVED;
+                    }
+                }
+                continue;
+            }
+            if (position == rangeEnd) {
+                int at = rangeDone();
+                if (at >= 0) {
+                    return at;
+                }
+            }
+            if (!direct.hasRemaining()) {
+                int len = (int) Math.min(direct.capacity(), Math.min(fetchLeft, rangeEnd - position));
+                direct.clear();
+                direct.limit(len);
+                errorCall = "read";
+                long t0 = System.nanoTime();
+                int n = fileChannel.read(direct, position);
+                record(t0);
+                if (n <= 0) {
+                    endedAt = position;
+                    throw new EOFException("the file ended early at offset " + position);
+                }
+                direct.flip();
+            }
+            int took = wrap();
+            position += took;
+            bytes += took;
+            fetchLeft -= took;
         }
     }
 
@@ -281,6 +372,8 @@ final class Stream {
             }
             case "jvm-read-write":
                 return readWrite(at, len);
+            case "jvm-tls":
+                return tlsPiece(at, len);
             default:
                 return nio(at, len);
         }
@@ -338,6 +431,200 @@ final class Stream {
             record(t0);
         }
         return got;
+    }
+
+    private long tlsPiece(long at, int len) throws IOException {
+        direct.clear();
+        direct.limit(len);
+        errorCall = "read";
+        while (direct.hasRemaining()) {
+            long t0 = System.nanoTime();
+            int n = fileChannel.read(direct, at + direct.position());
+            record(t0);
+            if (n < 0) {
+                break;
+            }
+        }
+        direct.flip();
+        int got = direct.remaining();
+        while (direct.hasRemaining()) {
+            wrap();
+            flushRecords();
+        }
+        return got;
+    }
+
+    /** Seals the next record (at most 16 KiB of `direct`) into `records`; returns the plaintext bytes it took. */
+    private int wrap() throws SSLException {
+        errorCall = "wrap";
+        records.clear();
+        SSLEngineResult r = engine.wrap(direct, records);
+        records.flip();
+        if (r.getStatus() != SSLEngineResult.Status.OK) {
+            throw new SSLException("TLS: SSLEngine.wrap said " + r.getStatus());
+        }
+        return r.bytesConsumed();
+    }
+
+    /** Writes every pending record, blocking. */
+    private void flushRecords() throws IOException {
+        errorCall = "write";
+        while (records.hasRemaining()) {
+            long t0 = System.nanoTime();
+            channel.write(records);
+            record(t0);
+        }
+    }
+
+    /** The TLS session's end, once its last bytes have gone: close_notify, written blocking. */
+    void end() throws IOException {
+        if (engine == null || tlsClosed) {
+            return;
+        }
+        tlsClosed = true;
+        engine.closeOutbound();
+        records.clear();
+        engine.wrap(ByteBuffer.allocate(0), records);
+        records.flip();
+        flushRecords();
+    }
+
+    /**
+     * The TLS handshake over this (blocking) connection, in the JVM's own engine: TLS 1.3 as a client, the sink's
+     * certificate trusted only if its SHA-256 is `pin` (what the sink's ack announced). Returns what it negotiated.
+     */
+    String tls(String pin) throws IOException {
+        try {
+            SSLContext context = SSLContext.getInstance("TLSv1.3");
+            context.init(null, new TrustManager[] {new Pinned(pin)}, null);
+            engine = context.createSSLEngine();
+            engine.setUseClientMode(true);
+            engine.setEnabledProtocols(new String[] {"TLSv1.3"});
+            SSLSession session = engine.getSession();
+            records = ByteBuffer.allocate(session.getPacketBufferSize());
+            ByteBuffer in = ByteBuffer.allocate(session.getPacketBufferSize());
+            ByteBuffer app = ByteBuffer.allocate(session.getApplicationBufferSize());
+            ByteBuffer none = ByteBuffer.allocate(0);
+            tlsClosed = false;
+            engine.beginHandshake();
+            SSLEngineResult.HandshakeStatus hs = engine.getHandshakeStatus();
+            while (hs != SSLEngineResult.HandshakeStatus.FINISHED
+                    && hs != SSLEngineResult.HandshakeStatus.NOT_HANDSHAKING) {
+                switch (hs) {
+                    case NEED_WRAP: {
+                        records.clear();
+                        SSLEngineResult r = engine.wrap(none, records);
+                        records.flip();
+                        while (records.hasRemaining()) {
+                            channel.write(records);
+                        }
+                        hs = r.getHandshakeStatus();
+                        break;
+                    }
+                    case NEED_TASK: {
+                        Runnable task;
+                        while ((task = engine.getDelegatedTask()) != null) {
+                            task.run();
+                        }
+                        hs = engine.getHandshakeStatus();
+                        break;
+                    }
+                    default: {
+                        in.flip();
+                        SSLEngineResult r = engine.unwrap(in, app);
+                        in.compact();
+                        if (r.getStatus() == SSLEngineResult.Status.BUFFER_UNDERFLOW) {
+                            if (channel.read(in) < 0) {
+                                throw new EOFException("the sink closed the connection mid-handshake");
+                            }
+                        } else if (r.getStatus() != SSLEngineResult.Status.OK) {
+                            throw new SSLException("SSLEngine.unwrap said " + r.getStatus());
+                        }
+                        hs = r.getHandshakeStatus();
+                        break;
+                    }
+                }
+            }
+            // The sink sends nothing after its Finished (no tickets): nothing may be left unread.
+            if (in.position() != 0 || app.position() != 0) {
+                throw new SSLException("the sink sent data after its handshake");
+            }
+            records.clear();
+            records.limit(0);
+            SSLSession done = engine.getSession();
+            return "{\"ok\":true,\"cipher\":" + Json.text(done.getCipherSuite()) + ",\"protocol\":"
+                    + Json.text(done.getProtocol()) + "}";
+        } catch (java.security.GeneralSecurityException | IOException e) {
+            throw new IOException("TLS handshake (the JVM) failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Trusts one certificate: the one whose SHA-256 the sink's ack announced; no name is checked. */
+    private static final class Pinned extends X509ExtendedTrustManager {
+        private final String pin;
+
+        Pinned(String pin) {
+            this.pin = pin;
+        }
+
+        private void check(X509Certificate[] chain) throws CertificateException {
+            if (chain == null || chain.length == 0) {
+                throw new CertificateException("the sink presented no certificate");
+            }
+            byte[] digest;
+            try {
+                digest = MessageDigest.getInstance("SHA-256").digest(chain[0].getEncoded());
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new CertificateException(e);
+            }
+            StringBuilder hex = new StringBuilder();
+            for (byte b : digest) {
+                hex.append(String.format("%02x", b & 0xff));
+            }
+            if (!hex.toString().equals(pin)) {
+                throw new CertificateException(
+                        "the sink's certificate has fingerprint " + hex + " but its ack announced " + pin);
+            }
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            check(chain);
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket)
+                throws CertificateException {
+            check(chain);
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+                throws CertificateException {
+            check(chain);
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            throw new CertificateException("the JVM sender is never a TLS server");
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket)
+                throws CertificateException {
+            throw new CertificateException("the JVM sender is never a TLS server");
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+                throws CertificateException {
+            throw new CertificateException("the JVM sender is never a TLS server");
+        }
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return new X509Certificate[0];
+        }
     }
 
     /** Times the call that began at t0: counted, bucketed, and the span's first call and last return kept. */

@@ -5,10 +5,12 @@
 #          ratio to broker-sendfile paired by round, consumers.csv, the charts), and OUT/shape/cpu.md: each case's
 #          CPU per GB (sender, sink and softirq) over broker-sendfile's with the same consumers and congestion
 #          control, paired by round by `xferbench stats` (STEPS=cpu writes it again from OUT/shape/runs.csv);
-#   jvm    the broker's zero-copy path sent from a JVM: broker-jvm-transferto (Selectors over non-blocking
-#          SocketChannels, transferTo of each fetch, as Kafka's processors) against broker-sendfile, CONSUMERS x CCS,
-#          3 network threads, ROUNDS rounds (OUT/jvm), and OUT/jvm/cpu.md as for shape; needs a JDK and strace
-#          (the default STEPS leave it out, saying so, where javac is not on PATH);
+#   jvm    the broker sent from a JVM, as Kafka's processors send (Selectors over non-blocking SocketChannels):
+#          broker-jvm-transferto and broker-jvm-tls (SSLEngine) beside broker-sendfile and broker-tls-read-send,
+#          CONSUMERS x CCS, 3 network threads, ROUNDS rounds (OUT/jvm), OUT/jvm/cpu.md as for shape, and
+#          OUT/jvm/tls.md: broker-jvm-tls against broker-tls-read-send (Java's TLS engine against rustls), MB/s and
+#          CPU per GB paired by round; needs a JDK and strace (the default STEPS leave it out, saying so, where
+#          javac is not on PATH);
 #   loop   what the broker's loop itself costs: broker-sendfile with one consumer and one network thread against
 #          plain sendfile, 1 MiB fetches against 1 MiB chunks, LOOP_ROUNDS rounds under cubic (OUT/loop), and
 #          `xferbench stats` of the per-round MB/s, broker-sendfile over sendfile paired by round (OUT/loop/loop.md).
@@ -58,6 +60,36 @@ if [ -z "${STEPS:-}" ] && ! command -v javac >/dev/null; then
     say "no javac on PATH: the jvm step is left out (apt-get install openjdk-17-jdk-headless strace)"
     default_steps="shape loop"
 fi
+# OUT/STEP/tls.md: broker-jvm-tls against broker-tls-read-send with the same consumers and congestion control,
+# MB/s and CPU seconds per GB, each paired by round by `xferbench stats`.
+tls_report() {   # STEP
+    local runs="$OUT/$1/runs.csv" md="$OUT/$1/tls.md" groups
+    groups=$(columns "$runs" congestion_control consumers status | awk -F, '$3 == "ok" { print $1 "," $2 }' | sort -u -t, -k1,1 -k2,2n)
+    {
+        echo "# Java's TLS engine against rustls: broker-jvm-tls over broker-tls-read-send"
+        echo
+        echo "The same calls (32 KiB reads, records of at most 16 KiB, written as the socket takes them), sealed by"
+        echo "SSLEngine in a JVM or by rustls in xferbench; paired by round, per consumers and congestion control."
+        for g in $groups; do
+            local cc=${g%,*} k=${g#*,}
+            for what in mb_s cpu_s_per_gb; do
+                local csv="$OUT/$1/tls-$what-$cc-$k.csv"
+                echo "round,name,value" >"$csv"
+                columns "$runs" round strategy consumers congestion_control status throughput_mb_s sender_user_s \
+                    sender_sys_s sink_user_s sink_sys_s softirq_s file_bytes passes |
+                    awk -F, -v cc="$cc" -v k="$k" -v what="$what" '$5 == "ok" && $4 == cc && $3 == k &&
+                        ($2 == "broker-tls-read-send" || $2 == "broker-jvm-tls") {
+                        v = what == "mb_s" ? $6 : ($7 + $8 + $9 + $10 + $11) / ($12 * $13 * $3 / 1e9)
+                        print $1 "," $2 "," v }' >>"$csv"
+                echo
+                echo "## $k consumer(s), $cc: $what"
+                echo
+                "$bin" stats "$csv" --baseline broker-tls-read-send
+            done
+        done
+    } >"$md"
+    cat "$md"
+}
 for step in ${STEPS:-$default_steps}; do
     case $step in
         shape)
@@ -70,12 +102,14 @@ for step in ${STEPS:-$default_steps}; do
             ;;
         cpu) cpu_report shape ;;
         jvm)
-            say "jvm: broker-jvm-transferto against broker-sendfile x consumers $CONSUMERS x $CCS, $ROUNDS rounds, into $OUT/jvm"
+            say "jvm: broker-jvm-transferto and broker-jvm-tls beside their native twins x consumers $CONSUMERS x $CCS, $ROUNDS rounds, into $OUT/jvm"
             # shellcheck disable=SC2086
-            "$bin" run --size "$SIZE" --strategies broker-sendfile,broker-jvm-transferto \
+            "$bin" run --size "$SIZE" \
+                --strategies broker-sendfile,broker-jvm-transferto,broker-tls-read-send,broker-jvm-tls \
                 --consumers "$CONSUMERS" --network-threads 3 --cc "$CCS" --cache warm --repeat "$ROUNDS" \
                 --plot --out "$OUT/jvm" $EXTRA | tee "$OUT/jvm.txt"
             cpu_report jvm
+            tls_report jvm
             ;;
         loop)
             say "loop: broker-sendfile (1 consumer, 1 network thread) against sendfile, $LOOP_ROUNDS rounds, into $OUT/loop"

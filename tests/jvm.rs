@@ -1,5 +1,6 @@
-//! The JVM strategies end to end: every one byte-exact, serial and parallel, warm and cold, and as a broker (every
-//! consumer every byte by sendfile; a stalled consumer holds back only itself); the compiled sender
+//! The JVM strategies end to end: every one byte-exact, serial and parallel, warm and cold (TLS in the JVM's own
+//! engine too), and as a broker (every consumer every byte, by sendfile and by SSLEngine; a stalled consumer holds
+//! back only itself); the compiled sender
 //! found in its cache the second time; a JVM killed in the middle of a pass; no JDK; `--cc` on a JVM's sockets; one
 //! JVM serving a case from its warm-up to its last round. They need a JDK and strace (.ci/run installs both).
 
@@ -42,7 +43,7 @@ fn run_ok(dir: &Path, cache: &Path, size: &str, args: &[&str]) -> (String, Vec<R
 fn every_jvm_strategy_is_byte_exact_serial_and_parallel_warm_and_cold() {
     let dir = tmp();
     let strategies = "jvm-transferto,parallel-jvm-transferto,jvm-read-write,parallel-jvm-read-write,jvm-nio,\
-                      parallel-jvm-nio";
+                      parallel-jvm-nio,jvm-tls,parallel-jvm-tls";
     let (_, rows) = run_ok(
         dir.path(),
         &shared_cache(),
@@ -66,7 +67,7 @@ fn every_jvm_strategy_is_byte_exact_serial_and_parallel_warm_and_cold() {
             "--quiet",
         ],
     );
-    assert_eq!(rows.len(), 12);
+    assert_eq!(rows.len(), 16);
     for r in &rows {
         let what = format!("{} {}", r.strategy, r.cache);
         assert_eq!(r.status, Status::Ok, "{what}: {}", r.error);
@@ -89,6 +90,9 @@ fn every_jvm_strategy_is_byte_exact_serial_and_parallel_warm_and_cold() {
         assert!(r.jvm_send_cpu_s.is_some_and(|s| s > 0.0), "{what}");
         assert!(r.syscalls > 0 && r.call_max_us > 0.0, "{what}");
         assert!(r.tcp_rtt_us.is_some(), "{what}: TCP_INFO read through the JVM's socket");
+        // The JVM's own engine shook hands with the sink (pinned to the certificate its ack announced).
+        let tls = r.strategy.method.to_string() == "jvm-tls";
+        assert_eq!(r.tls_cipher.starts_with("TLS13_"), tls, "{what}: {}", r.tls_cipher);
     }
 }
 
@@ -99,7 +103,7 @@ fn consumer_rows(out: &Path) -> Vec<xferbench::record::ConsumerRow> {
 }
 
 #[test]
-fn a_broker_in_the_jvm_gives_every_consumer_every_byte_by_sendfile() {
+fn a_broker_in_the_jvm_gives_every_consumer_every_byte_by_transferto_and_by_sslengine() {
     let dir = tmp();
     let (_, rows) = run_ok(
         dir.path(),
@@ -107,7 +111,7 @@ fn a_broker_in_the_jvm_gives_every_consumer_every_byte_by_sendfile() {
         "3MiB",
         &[
             "--strategies",
-            "broker-jvm-transferto",
+            "broker-jvm-transferto,broker-jvm-tls",
             "--consumers",
             "1,3,7",
             "--network-threads",
@@ -127,7 +131,7 @@ fn a_broker_in_the_jvm_gives_every_consumer_every_byte_by_sendfile() {
             "--quiet",
         ],
     );
-    assert_eq!(rows.len(), 3 * 2);
+    assert_eq!(rows.len(), 2 * 3 * 2);
     for r in &rows {
         let what = format!("{} {}", r.case_id, r.cache);
         let consumers = r.consumers.expect("a broker row records its consumers");
@@ -137,6 +141,15 @@ fn a_broker_in_the_jvm_gives_every_consumer_every_byte_by_sendfile() {
         let each = 3u64 << 21;
         assert_eq!(r.bytes_received, Some(each * u64::from(consumers)), "{what}");
         assert_eq!(r.bytes_sent, each * u64::from(consumers), "{what}");
+        if r.strategy.method.to_string() == "jvm-tls" {
+            // Kafka's TLS path: 32 KiB reads at a position, sealed by SSLEngine, written; the sink decrypted it.
+            assert_eq!(r.chunk_bytes, 32 << 10, "{what}");
+            assert_eq!(r.jvm_path, "read+write", "{what}: {}", r.jvm_calls);
+            assert!(r.jvm_calls.contains("pread64"), "{what}: {}", r.jvm_calls);
+            assert_eq!(r.user_copy_bytes, 2 * r.bytes_sent, "{what}");
+            assert!(r.tls_cipher.starts_with("TLS13_"), "{what}: {}", r.tls_cipher);
+            continue;
+        }
         // Non-blocking transferTo to a SocketChannel is still sendfile, seen in the check pass.
         assert_eq!(r.jvm_path, "sendfile", "{what}: {}", r.jvm_calls);
         assert_eq!(r.user_copy_bytes, 0, "{what}");
@@ -147,7 +160,7 @@ fn a_broker_in_the_jvm_gives_every_consumer_every_byte_by_sendfile() {
         assert!(r.consumer_jain.is_some_and(|j| j > 0.0 && j <= 1.0), "{what}");
     }
     let lines = consumer_rows(&dir.path().join("out"));
-    assert_eq!(lines.len(), (1 + 3 + 7) * 2, "one line per consumer and repetition");
+    assert_eq!(lines.len(), 2 * (1 + 3 + 7) * 2, "one line per consumer and repetition");
     for l in &lines {
         assert_eq!(l.bytes, 3 << 21, "consumer {} of {}", l.consumer, l.case_id);
         assert_eq!(l.network_thread, l.consumer % 2, "{l:?}");
@@ -164,7 +177,7 @@ fn a_stalled_consumer_holds_back_only_itself_in_the_jvm_too() {
         "48MiB",
         &[
             "--strategies",
-            "broker-jvm-transferto",
+            "broker-jvm-transferto,broker-jvm-tls",
             "--consumers",
             "4",
             "--network-threads",
@@ -185,7 +198,7 @@ fn a_stalled_consumer_holds_back_only_itself_in_the_jvm_too() {
             "--quiet",
         ],
     );
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 4);
     for r in &rows {
         assert_eq!(r.status, Status::Ok, "{}: {}", r.case_id, r.error);
         assert!(r.consumer_slowest_s > r.consumer_median_s, "{}", r.case_id);

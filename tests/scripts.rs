@@ -446,7 +446,8 @@ fn links_bench_sets_the_path_against_loopback_and_fills_a_rate() {
 }
 
 /// The broker bench at a tiny size: its shape run and its JVM run, each with the CPU per GB of each case against
-/// broker-sendfile paired by `xferbench stats`, and the loop's own cost against plain sendfile.
+/// broker-sendfile paired by `xferbench stats` (and the JVM's TLS against rustls's), and the loop's own cost against
+/// plain sendfile.
 #[test]
 fn broker_bench_pairs_cpu_per_gb_and_times_the_loop() {
     let dir = tempfile::tempdir().unwrap();
@@ -472,8 +473,21 @@ fn broker_bench_pairs_cpu_per_gb_and_times_the_loop() {
     }
     // The JVM's broker against broker-sendfile (javac is on PATH here: the default steps include it).
     let jvm = std::fs::read_to_string(dir.path().join("broker/jvm/cpu.md")).unwrap();
-    for line in ["## 3 consumer(s), reno", "| broker-jvm-transferto | 2 |"] {
+    for line in [
+        "## 3 consumer(s), reno",
+        "| broker-jvm-transferto | 2 |",
+        "| broker-jvm-tls | 2 |",
+    ] {
         assert!(jvm.contains(line), "{line} in:\n{jvm}");
+    }
+    let tls = std::fs::read_to_string(dir.path().join("broker/jvm/tls.md")).unwrap();
+    for line in [
+        "## 1 consumer(s), reno: mb_s",
+        "## 3 consumer(s), reno: cpu_s_per_gb",
+        "| broker-tls-read-send | 2 |",
+        "| broker-jvm-tls | 2 |",
+    ] {
+        assert!(tls.contains(line), "{line} in:\n{tls}");
     }
     let loop_md = std::fs::read_to_string(dir.path().join("broker/loop/loop.md")).unwrap();
     assert!(loop_md.contains("| broker-sendfile | 2 |"), "{loop_md}");

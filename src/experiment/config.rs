@@ -240,7 +240,7 @@ fn broker_cases(args: &RunArgs, strategy: Strategy, template: CaseKey) -> Vec<Ca
     for threads in or(&args.network_threads, DEFAULT_NETWORK_THREADS) {
         for count in or(&args.consumers, DEFAULT_CONSUMERS) {
             for &fetch_bytes in &fetches {
-                let reads = matches!(strategy.method, Method::ReadSend | Method::TlsReadSend);
+                let reads = matches!(strategy.method, Method::ReadSend | Method::TlsReadSend | Method::JvmTls);
                 cases.push(CaseKey {
                     strategy,
                     threads,

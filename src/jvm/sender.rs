@@ -124,6 +124,21 @@ pub fn groups(plan: &StreamPlan) -> Vec<[u64; 4]> {
     out
 }
 
+/// The JVM's answer to `tls`: what its handshake negotiated.
+#[derive(Deserialize)]
+struct Shook {
+    cipher: String,
+    protocol: String,
+}
+
+/// A suite as rustls names it (and the native TLS rows record it): Java writes TLS 1.3's suites without the 13.
+fn suite_name(shook: &Shook) -> String {
+    match (shook.protocol.as_str(), shook.cipher.strip_prefix("TLS_")) {
+        ("TLSv1.3", Some(rest)) => format!("TLS13_{rest}"),
+        _ => shook.cipher.clone(),
+    }
+}
+
 #[derive(Deserialize)]
 struct Armed {
     tids: Vec<i32>,
@@ -154,7 +169,8 @@ struct Sent {
 
 impl<'a> Streams<'a> {
     /// Opens the file for every connection in the JVM, with its buffer and ranges (outside the timed section);
-    /// with `served`, a broker's network threads will send them.
+    /// with `served`, a broker's network threads will send them. A TLS method's connections shake hands in the
+    /// JVM's own engine, each pinned to the certificate fingerprint in `pins` (one per connection).
     #[allow(clippy::too_many_arguments)]
     pub fn prepare(
         jvm: &'a mut Jvm,
@@ -164,11 +180,18 @@ impl<'a> Streams<'a> {
         socks: &'a [TcpStream],
         copies: u64,
         served: Option<Served>,
+        pins: &[String],
         stop: &AtomicBool,
     ) -> anyhow::Result<Streams<'a>> {
         anyhow::ensure!(
-            served.is_none() || method == Method::JvmTransferto,
-            "a broker's network threads in the JVM send with transferTo only, not {method}"
+            !method.tls() || pins.len() == plans.len(),
+            "{method}: {} certificate pins for {} connections",
+            pins.len(),
+            plans.len()
+        );
+        anyhow::ensure!(
+            served.is_none() || matches!(method, Method::JvmTransferto | Method::JvmTls),
+            "a broker's network threads in the JVM send with transferTo or SSLEngine, not {method}"
         );
         let chunk = plans.first().map_or(1, |p| p.chunk_bytes);
         anyhow::ensure!(
@@ -184,12 +207,19 @@ impl<'a> Streams<'a> {
             let command = format!("stream {i} {method} {chunk} {}", groups.join(" "));
             jvm.call::<IgnoredAny>(command.trim_end(), SETUP_LIMIT, stop)?;
         }
+        let mut stats: Vec<CallStats> = plans.iter().map(|_| CallStats::default()).collect();
+        if method.tls() {
+            for (i, (pin, stats)) in pins.iter().zip(stats.iter_mut()).enumerate() {
+                let shook = jvm.call::<Shook>(&format!("tls {i} {pin}"), SETUP_LIMIT, stop)?;
+                stats.tls_cipher = Some(suite_name(&shook));
+            }
+        }
         let file_fds = sockets::files(jvm.pid, path)?;
         Ok(Streams {
             jvm,
             socks,
             served,
-            stats: plans.iter().map(|_| CallStats::default()).collect(),
+            stats,
             selects: 0,
             copies,
             totals: Totals::default(),
@@ -215,12 +245,14 @@ impl<'a> Streams<'a> {
         all
     }
 
-    /// Sends `passes` passes of every stream; with `notices`, waits for the sink's word that the pass arrived.
-    pub fn run(&mut self, passes: u32, notices: bool, limits: Limits) -> anyhow::Result<Span> {
+    /// Sends `passes` passes of every stream; with `notices`, waits for the sink's word that the pass arrived; with
+    /// `last`, each stream ends (a TLS session's close_notify).
+    pub fn run(&mut self, passes: u32, notices: bool, last: bool, limits: Limits) -> anyhow::Result<Span> {
         let stop = limits.stop;
+        let end = u8::from(last);
         let arm = match self.served {
-            None => format!("arm {passes}"),
-            Some(b) => format!("arm {passes} {} {}", b.network_threads, b.fetch_bytes),
+            None => format!("arm {passes} {end}"),
+            Some(b) => format!("arm {passes} {end} {} {}", b.network_threads, b.fetch_bytes),
         };
         // A broker's channels are non-blocking while its network threads send, and the copies here share that
         // flag: the notices are read once they are blocking again, as a native broker reads them after its loop.
@@ -401,6 +433,7 @@ fn send_error(s: &Sent) -> Option<SendError> {
         Some("transferTo") => "transferTo",
         Some("read") => "read",
         Some("write") => "write",
+        Some("wrap") => "SSLEngine.wrap",
         _ => "send",
     };
     Some(match errno_of(message) {

@@ -191,8 +191,11 @@ methods! {
     JvmReadWrite = "jvm-read-write",
     /// In a JVM: `FileChannel.read` into a direct `ByteBuffer` of `chunk`, then `SocketChannel.write` (NIO).
     JvmNio = "jvm-nio",
+    /// In a JVM: `FileChannel.read` into a direct `ByteBuffer` of `chunk`, `SSLEngine.wrap` into TLS 1.3 records,
+    /// `SocketChannel.write`: Kafka's `SslTransportLayer` (as a broker, its 32 KiB reads).
+    JvmTls = "jvm-tls",
     ;
-    broker: [ReadSend, Sendfile, TlsReadSend, KtlsSendfile, JvmTransferto]
+    broker: [ReadSend, Sendfile, TlsReadSend, KtlsSendfile, JvmTransferto, JvmTls]
 }
 
 /// Serial sendfile: the baseline every ratio is taken against.
@@ -213,12 +216,15 @@ impl Method {
 
     /// Whether the method runs in a JVM (`jvm-*`), driven by the runner over the JVM's command channel.
     pub fn jvm(self) -> bool {
-        matches!(self, Method::JvmTransferto | Method::JvmReadWrite | Method::JvmNio)
+        matches!(
+            self,
+            Method::JvmTransferto | Method::JvmReadWrite | Method::JvmNio | Method::JvmTls
+        )
     }
 
     /// Whether the method's streams are TLS sessions (the sink terminates them).
     pub fn tls(self) -> bool {
-        matches!(self, Method::TlsReadSend | Method::KtlsSendfile)
+        matches!(self, Method::TlsReadSend | Method::KtlsSendfile | Method::JvmTls)
     }
 }
 
@@ -411,7 +417,7 @@ mod tests {
         }
         let brokers = Method::all().iter().filter(|m| m.serves_consumers()).count();
         assert_eq!(Strategy::all().len(), 2 * Method::all().len() + brokers);
-        assert_eq!(brokers, 5);
+        assert_eq!(brokers, 6);
         assert!("broker-splice".parse::<Strategy>().is_err());
         for c in Cache::all() {
             assert_eq!(Cache::from_name(c.name()).unwrap(), *c);

@@ -22,8 +22,17 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// kernel's clock.
 pub struct Opened {
     pub socks: Vec<TcpStream>,
-    pub sessions: Vec<Option<rustls::ClientConnection>>,
+    pub tls: Sessions,
     pub same_clock: bool,
+}
+
+/// A TLS strategy's sessions: this process's own (handshakes done here), or a JVM's to make.
+#[derive(Default)]
+pub struct Sessions {
+    pub native: Vec<Option<rustls::ClientConnection>>,
+    /// A JVM's TLS connections: the certificate fingerprint each sink's ack announced, for the JVM's own TLS
+    /// engine to shake hands pinned to it (this process holds no session of those).
+    pub pins: Vec<String>,
 }
 
 /// Connects every stream and, unless raw, sends its header and reads the ack.
@@ -88,7 +97,7 @@ fn greet_each(
 ) -> Result<Opened, Failure> {
     let mut opened = Opened {
         socks: Vec::with_capacity(plans.len()),
-        sessions: Vec::with_capacity(plans.len()),
+        tls: Sessions::default(),
         same_clock: ctx.target.transport != Transport::Raw,
     };
     for stream_plan in plans {
@@ -171,7 +180,10 @@ fn greet(
         opened.same_clock &= ack.boot_id == local_boot && !local_boot.is_empty();
         take_ack(&ack, &header, case, row, &target.label)?;
         if header.tls {
-            opened.sessions.push(Some(handshake(&sock, &ack, &target.label)?));
+            match how.owner {
+                Owner::Here => opened.tls.native.push(Some(handshake(&sock, &ack, &target.label)?)),
+                Owner::Jvm => opened.tls.pins.push(pin(&ack, &target.label)?.to_string()),
+            }
         }
     }
     opened.socks.push(sock);
@@ -204,16 +216,21 @@ fn take_ack(ack: &wire::Ack, header: &StreamHeader, case: &CaseKey, row: &mut Ro
 
 /// The sender's TLS handshake, pinned to the certificate the sink's ack announced (outside the timed section).
 fn handshake(sock: &TcpStream, ack: &wire::Ack, label: &str) -> Result<rustls::ClientConnection, Failure> {
-    let Some(fingerprint) = &ack.tls_fingerprint else {
-        return Err(fail(Status::TlsFailed)(anyhow::anyhow!(
-            "the sink at {label} offered no TLS certificate (a sink of another xferbench release?)"
-        )));
-    };
+    let fingerprint = pin(ack, label)?;
     let config = crate::experiment::tls::client_config(fingerprint).map_err(fail(Status::TlsFailed))?;
     sock.set_read_timeout(Some(ACK_TIMEOUT))
         .map_err(|e| fail(Status::SetupFailed)(e.into()))?;
     crate::experiment::tls::connect(sock, config)
         .map_err(|e| fail(Status::TlsFailed)(e.context(format!("sink at {label}"))))
+}
+
+/// The certificate fingerprint the sink's ack announced, which a TLS sender pins.
+fn pin<'a>(ack: &'a wire::Ack, label: &str) -> Result<&'a str, Failure> {
+    ack.tls_fingerprint.as_deref().ok_or_else(|| {
+        fail(Status::TlsFailed)(anyhow::anyhow!(
+            "the sink at {label} offered no TLS certificate (a sink of another xferbench release?)"
+        ))
+    })
 }
 
 /// Connects to the first address that answers, within CONNECT_TIMEOUT each.

@@ -148,11 +148,12 @@ fn check_pass(ctx: &Context, case: &CaseKey, jvm: &mut Jvm, strace: &std::path::
         &opened.socks,
         0,
         served,
+        &opened.tls.pins,
         ctx.stop,
     )?;
     // Attached once the file is open: no other file can then hold the descriptor numbers the calls are judged by.
     let tracer = check::Tracer::attach(strace, streams.pid())?;
-    let span = streams.run(1, false, limits)?;
+    let span = streams.run(1, false, true, limits)?;
     let file_fds = streams.file_fds.clone();
     let calls = tracer.finish()?;
     if let Some((_, e)) = span.errors.first() {
@@ -202,7 +203,8 @@ pub fn open(
     connect::greet_all(ctx, case, row, plans, pass_notices, connected.socks)
 }
 
-/// The JVM's streams of a repetition, with its files open and buffers made; notes the repetition in the row.
+/// The JVM's streams of a repetition, with its files open and buffers made (and a TLS method's handshakes done,
+/// pinned by `pins`); notes the repetition in the row.
 pub(super) fn prepare<'a>(
     ctx: &Context,
     case: &CaseKey,
@@ -210,6 +212,7 @@ pub(super) fn prepare<'a>(
     running: &'a mut Running,
     plans: &[StreamPlan],
     socks: &'a [TcpStream],
+    pins: &[String],
 ) -> Result<sender::Streams<'a>, Failure> {
     row.jvm_version = running.jvm.about.text();
     row.jvm_path = running.check.path.clone();
@@ -226,9 +229,17 @@ pub(super) fn prepare<'a>(
         socks,
         copies,
         served(case),
+        pins,
         ctx.stop,
     )
-    .map_err(fail(Status::SetupFailed))
+    .map_err(|e| {
+        // A handshake the JVM's engine refused is the TLS's failure, as a native sender's would be.
+        let status = match case.strategy.method.tls() && format!("{e:#}").contains("TLS") {
+            true => Status::TlsFailed,
+            false => Status::SetupFailed,
+        };
+        fail(status)(e)
+    })
 }
 
 /// A broker case's shape for the JVM's network threads (None for a serial or parallel case).

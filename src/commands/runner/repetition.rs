@@ -89,7 +89,7 @@ fn measure(ctx: &Context, case: &CaseKey, row: &mut Row, mut jvm: Option<&mut Ru
         None => connect::open_streams(ctx, case, row, &plans, cold_passes)?,
     };
     let socks = &opened.socks;
-    let mut senders = super::senders::senders(ctx, case, row, jvm, &plans, socks, opened.sessions)?;
+    let mut senders = super::senders::senders(ctx, case, row, jvm, &plans, socks, opened.tls)?;
     let deadline = Instant::now() + plan.settings.timeout;
     let limits = Limits {
         deadline,

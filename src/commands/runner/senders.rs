@@ -25,7 +25,7 @@ impl Senders<'_> {
         match self {
             Senders::Native(s) => s.run(passes, notices, last, limits),
             Senders::Broker(b) => b.run(passes, notices, last, limits),
-            Senders::Jvm(s) => s.run(passes, notices, limits),
+            Senders::Jvm(s) => s.run(passes, notices, last, limits),
         }
     }
 
@@ -59,8 +59,8 @@ impl Senders<'_> {
     }
 }
 
-/// A repetition's senders, set up: the case's JVM's streams, a broker's network threads, or this process's own
-/// threads (a TLS method's on `sessions`).
+/// A repetition's senders, set up: the case's JVM's streams (a TLS method's handshakes made by the JVM, pinned as
+/// `tls` says), a broker's network threads, or this process's own threads (a TLS method's on `tls`'s sessions).
 pub fn senders<'a>(
     ctx: &Context,
     case: &CaseKey,
@@ -68,11 +68,12 @@ pub fn senders<'a>(
     jvm: Option<&'a mut Running>,
     plans: &'a [StreamPlan],
     socks: &'a [TcpStream],
-    sessions: Vec<Option<rustls::ClientConnection>>,
+    tls: super::connect::Sessions,
 ) -> Result<Senders<'a>, Failure> {
     if let Some(running) = jvm {
-        return super::jvm::prepare(ctx, case, row, running, plans, socks).map(Senders::Jvm);
+        return super::jvm::prepare(ctx, case, row, running, plans, socks, &tls.pins).map(Senders::Jvm);
     }
+    let sessions = tls.native;
     if let Some(c) = case.consumers {
         let shape = crate::broker::Shape {
             network_threads: case.threads,

@@ -312,6 +312,9 @@ pub fn prepare(
     opts: &SendOptions,
     session: Option<rustls::ClientConnection>,
 ) -> anyhow::Result<Box<dyn Transfer>> {
+    if method.jvm() {
+        anyhow::bail!("{method} sends from a JVM (jvm::sender), not from this process");
+    }
     if method.tls() {
         let session = session.ok_or_else(|| anyhow::anyhow!("{method} needs a TLS session"))?;
         return tls_send::prepare(method, file, sock, opts, session);
@@ -328,8 +331,8 @@ pub fn prepare(
         Method::IoUringSendZcFixed => Box::new(io_uring_zc::IoUringSendZc::fixed(&file, sock, opts)?),
         Method::DirectReadSend => Box::new(direct_read_send::DirectReadSend::new(file, opts)?),
         Method::TlsReadSend | Method::KtlsSendfile => unreachable!("TLS methods are prepared above"),
-        Method::JvmTransferto | Method::JvmReadWrite | Method::JvmNio => {
-            anyhow::bail!("{method} sends from a JVM (jvm::sender), not from this process")
+        Method::JvmTransferto | Method::JvmReadWrite | Method::JvmNio | Method::JvmTls => {
+            unreachable!("JVM methods are refused above")
         }
     })
 }

@@ -496,6 +496,55 @@ mod tests {
         assert_eq!(bucket_value(7), 7);
     }
 
+    /// The JVM's TLS engine shakes hands with a sink's TLS server only when the certificate is the pinned one; a
+    /// wrong pin is refused with the line that says so. Needs a JDK (CI installs one).
+    #[test]
+    fn the_jvm_s_engine_trusts_only_the_pinned_certificate() {
+        let jdk = super::super::jdk::locate(None, "jvm-tls").expect("a JDK on PATH");
+        let cache = tempfile::tempdir().unwrap();
+        let compiled = super::super::jdk::compile(&jdk, cache.path()).unwrap();
+        let stop = AtomicBool::new(false);
+        let mut jvm = Jvm::start(&jdk, &compiled, None, &stop).unwrap();
+        let identity = crate::experiment::tls::SinkIdentity::generate().unwrap();
+        for (pin, right) in [("ab".repeat(32), false), (identity.fingerprint(), true)] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let config = identity.server_config();
+            let server = std::thread::spawn(move || {
+                let (sock, _) = listener.accept().unwrap();
+                sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                crate::experiment::tls::accept(&sock, config).map(|c| suite_name_of(&c))
+            });
+            jvm.call::<Ports>(&format!("connect jvm-tls 127.0.0.1 {port} 1"), SETUP_LIMIT, &stop)
+                .unwrap();
+            let shook = jvm.call::<Shook>(&format!("tls 0 {pin}"), SETUP_LIMIT, &stop);
+            let _ = jvm.call::<IgnoredAny>("close", SETUP_LIMIT, &stop);
+            let served = server.join().unwrap();
+            match (right, shook) {
+                (true, Ok(shook)) => {
+                    assert_eq!(suite_name(&shook), served.unwrap());
+                    assert_eq!(shook.protocol, "TLSv1.3");
+                }
+                (false, Err(CallError::Refused(why))) => {
+                    assert!(
+                        why.contains("TLS handshake (the JVM) failed")
+                            && why.contains(&format!("but its ack announced {pin}")),
+                        "{why}"
+                    );
+                    assert!(served.is_err(), "the sink's side of a refused handshake fails too");
+                }
+                (right, other) => panic!("pin right: {right}, the JVM said {:?}", other.map(|s| s.cipher)),
+            }
+        }
+    }
+
+    fn suite_name_of(c: &rustls::ServerConnection) -> String {
+        c.negotiated_cipher_suite()
+            .and_then(|s| s.suite().as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
     #[test]
     fn java_messages_name_their_errno() {
         assert_eq!(errno_of("Broken pipe"), Some(nix::errno::Errno::EPIPE));

@@ -234,7 +234,7 @@ pub(super) fn prepare<'a>(
     )
     .map_err(|e| {
         // A handshake the JVM's engine refused is the TLS's failure, as a native sender's would be.
-        let status = match case.strategy.method.tls() && format!("{e:#}").contains("TLS") {
+        let status = match format!("{e:#}").contains("TLS handshake (the JVM) failed") {
             true => Status::TlsFailed,
             false => Status::SetupFailed,
         };

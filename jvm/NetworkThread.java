@@ -17,8 +17,6 @@ final class NetworkThread {
     private static final long SELECT_MS = 200;
 
     final List<Stream> consumers = new ArrayList<>();
-    /** The thread's kernel id, for xferbench to read its counters. */
-    volatile long tid;
     /** Selects made in the last span. */
     long selects;
 

@@ -160,38 +160,18 @@ public final class Sender {
         return "{\"ok\":true}";
     }
 
-    /** One thread per connection, each waiting for `go` once it has said which thread it is. */
+    /** One thread per connection. */
     private String arm(int passes, boolean end) throws InterruptedException {
         release();
         Span sp = new Span(streams.size());
-        span = sp;
+        List<Runnable> jobs = new ArrayList<>();
         for (Stream s : streams) {
-            Thread t = new Thread(() -> {
-                s.learnTid();
-                sp.ready.countDown();
-                awaitQuietly(sp.go);
-                try {
-                    if (!sp.cancelled) {
-                        s.send(passes, end);
-                    }
-                } finally {
-                    sp.sent.countDown();
-                }
-                // Alive until xferbench has read this thread's counters in /proc.
-                awaitQuietly(sp.exit);
-            }, "xferbench-send-" + s.index);
-            sp.threads.add(t);
-            t.start();
+            jobs.add(() -> s.send(passes, end));
         }
-        sp.ready.await();
-        StringBuilder tids = new StringBuilder();
-        for (Stream s : streams) {
-            tids.append(tids.length() == 0 ? "" : ",").append(s.tid);
-        }
-        return "{\"ok\":true,\"tids\":[" + tids + "]}";
+        return start(sp, jobs, "xferbench-send-");
     }
 
-    /** The broker's network threads, each waiting for `go` once it has said which thread it is. */
+    /** The broker's network threads, consumer k to thread k mod N. */
     private String armBroker(int passes, boolean end, int threads, long fetch) throws InterruptedException {
         release();
         int n = Math.max(1, Math.min(threads, streams.size()));
@@ -204,32 +184,48 @@ public final class Sender {
         }
         Span sp = new Span(n);
         sp.network = network;
-        span = sp;
         java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();
-        for (int t = 0; t < n; t++) {
-            NetworkThread nt = network.get(t);
-            Thread thread = new Thread(() -> {
-                nt.tid = Stream.ownTid();
+        List<Runnable> jobs = new ArrayList<>();
+        for (NetworkThread nt : network) {
+            jobs.add(() -> nt.serve(passes, fetch, end, failed));
+        }
+        return start(sp, jobs, "xferbench-network-");
+    }
+
+    /**
+     * Starts `sp`'s threads, one per job: each says which kernel thread it is, waits for `go`, runs its job (unless
+     * the span was released without going) and stays alive until xferbench has read its counters in /proc. Answers
+     * with their thread ids once every one waits.
+     */
+    private String start(Span sp, List<Runnable> jobs, String name) throws InterruptedException {
+        span = sp;
+        long[] tids = new long[jobs.size()];
+        for (int k = 0; k < jobs.size(); k++) {
+            int index = k;
+            Runnable job = jobs.get(k);
+            Thread t = new Thread(() -> {
+                tids[index] = Stream.ownTid();
                 sp.ready.countDown();
                 awaitQuietly(sp.go);
                 try {
                     if (!sp.cancelled) {
-                        nt.serve(passes, fetch, end, failed);
+                        job.run();
                     }
                 } finally {
                     sp.sent.countDown();
                 }
                 awaitQuietly(sp.exit);
-            }, "xferbench-network-" + t);
-            sp.threads.add(thread);
-            thread.start();
+            }, name + k);
+            sp.threads.add(t);
+            t.start();
         }
+        // Each thread's id is written before it counts down `ready`, so it is seen once `ready` is through.
         sp.ready.await();
-        StringBuilder tids = new StringBuilder();
-        for (NetworkThread nt : network) {
-            tids.append(tids.length() == 0 ? "" : ",").append(nt.tid);
+        StringBuilder reply = new StringBuilder();
+        for (long tid : tids) {
+            reply.append(reply.length() == 0 ? "" : ",").append(tid);
         }
-        return "{\"ok\":true,\"tids\":[" + tids + "]}";
+        return "{\"ok\":true,\"tids\":[" + reply + "]}";
     }
 
     private String go() throws InterruptedException {

@@ -62,8 +62,6 @@ final class Stream {
     /** Where the file's own position stands, for the methods that read at it. */
     private long position;
 
-    /** The sending thread's kernel id (from /proc/thread-self), for xferbench to read its counters. */
-    volatile long tid;
 
     // What the last span did.
     private long bytes;
@@ -123,11 +121,7 @@ final class Stream {
         }
     }
 
-    void learnTid() {
-        tid = ownTid();
-    }
-
-    /** The calling thread's kernel id (0 where /proc/thread-self cannot tell). */
+    /** The calling thread's kernel id (0 where /proc/thread-self cannot tell), for xferbench to read its counters. */
     static long ownTid() {
         try {
             String self = Files.readSymbolicLink(Paths.get("/proc/thread-self")).toString();
@@ -655,7 +649,7 @@ final class Stream {
                 h.append(h.length() == 0 ? "" : ",").append('[').append(b).append(',').append(hist[b]).append(']');
             }
         }
-        return "{\"tid\":" + tid + ",\"bytes\":" + bytes + ",\"calls\":" + calls + ",\"first_ns\":" + firstNs
+        return "{\"bytes\":" + bytes + ",\"calls\":" + calls + ",\"first_ns\":" + firstNs
                 + ",\"last_ns\":" + lastNs + ",\"hist\":[" + h + "],\"error\":" + Json.text(error)
                 + ",\"error_call\":" + Json.text(error == null ? null : errorCall)
                 + ",\"ended_at\":" + (endedAt < 0 ? "null" : Long.toString(endedAt)) + "}";

@@ -29,24 +29,35 @@ EXTRA=${EXTRA:-}
 OUT=$(abs "${OUT:-results/broker-$stamp}")
 need_bin
 mkdir -p "$OUT"
+# The (congestion control, consumers) groups of the ok rows of RUNS, one "cc,k" a line.
+groups_of() {   # RUNS
+    columns "$1" congestion_control consumers status | awk -F, '$3 == "ok" { print $1 "," $2 }' | sort -u -t, -k1,1 -k2,2n
+}
+# A CSV of round,name,value for `xferbench stats`: each ok row of RUNS under congestion control CC with K consumers,
+# its WHAT: mb_s (its MB/s) or cpu_s_per_gb (sender, sink and softirq CPU seconds per 10^9 bytes moved, every
+# consumer's); NAMES, where given, the |-separated strategies to keep.
+per_round() {   # RUNS CC K WHAT [NAMES]
+    echo "round,name,value"
+    columns "$1" round strategy consumers congestion_control status throughput_mb_s sender_user_s sender_sys_s \
+        sink_user_s sink_sys_s softirq_s file_bytes passes |
+        awk -F, -v cc="$2" -v k="$3" -v what="$4" -v names="${5:-}" '$5 == "ok" && $4 == cc && $3 == k &&
+            (names == "" || index("|" names "|", "|" $2 "|")) {
+            v = what == "mb_s" ? $6 : ($7 + $8 + $9 + $10 + $11) / ($12 * $13 * $3 / 1e9)
+            print $1 "," $2 "," v }'
+}
 # Each (congestion control, consumers) group's CPU seconds per GB moved, one CSV of round,name,value each, and
 # `xferbench stats` of it against broker-sendfile (above 1: more CPU per GB than broker-sendfile).
 cpu_report() {   # STEP: the step folder under OUT whose runs.csv is read
-    local runs="$OUT/$1/runs.csv" md="$OUT/$1/cpu.md" groups
-    groups=$(columns "$runs" congestion_control consumers status | awk -F, '$3 == "ok" { print $1 "," $2 }' | sort -u -t, -k1,1 -k2,2n)
+    local runs="$OUT/$1/runs.csv" md="$OUT/$1/cpu.md"
     {
         echo "# CPU per GB: each broker case over broker-sendfile with the same consumers and congestion control"
         echo
         echo "Sender, sink and softirq CPU seconds per 10^9 bytes moved (every consumer's), paired by round; above 1:"
         echo "more CPU per GB than broker-sendfile."
-        for g in $groups; do
+        for g in $(groups_of "$runs"); do
             local cc=${g%,*} k=${g#*,}
             local csv="$OUT/$1/cpu-$cc-$k.csv"
-            echo "round,name,value" >"$csv"
-            columns "$runs" round strategy consumers congestion_control status sender_user_s sender_sys_s sink_user_s \
-                sink_sys_s softirq_s file_bytes passes |
-                awk -F, -v cc="$cc" -v k="$k" '$5 == "ok" && $4 == cc && $3 == k {
-                    print $1 "," $2 "," ($6 + $7 + $8 + $9 + $10) / ($11 * $12 * $3 / 1e9) }' >>"$csv"
+            per_round "$runs" "$cc" "$k" cpu_s_per_gb >"$csv"
             echo
             echo "## $k consumer(s), $cc"
             echo
@@ -63,24 +74,17 @@ fi
 # OUT/STEP/tls.md: broker-jvm-tls against broker-tls-read-send with the same consumers and congestion control,
 # MB/s and CPU seconds per GB, each paired by round by `xferbench stats`.
 tls_report() {   # STEP
-    local runs="$OUT/$1/runs.csv" md="$OUT/$1/tls.md" groups
-    groups=$(columns "$runs" congestion_control consumers status | awk -F, '$3 == "ok" { print $1 "," $2 }' | sort -u -t, -k1,1 -k2,2n)
+    local runs="$OUT/$1/runs.csv" md="$OUT/$1/tls.md"
     {
         echo "# Java's TLS engine against rustls: broker-jvm-tls over broker-tls-read-send"
         echo
         echo "The same calls (32 KiB reads, records of at most 16 KiB, written as the socket takes them), sealed by"
         echo "SSLEngine in a JVM or by rustls in xferbench; paired by round, per consumers and congestion control."
-        for g in $groups; do
+        for g in $(groups_of "$runs"); do
             local cc=${g%,*} k=${g#*,}
             for what in mb_s cpu_s_per_gb; do
                 local csv="$OUT/$1/tls-$what-$cc-$k.csv"
-                echo "round,name,value" >"$csv"
-                columns "$runs" round strategy consumers congestion_control status throughput_mb_s sender_user_s \
-                    sender_sys_s sink_user_s sink_sys_s softirq_s file_bytes passes |
-                    awk -F, -v cc="$cc" -v k="$k" -v what="$what" '$5 == "ok" && $4 == cc && $3 == k &&
-                        ($2 == "broker-tls-read-send" || $2 == "broker-jvm-tls") {
-                        v = what == "mb_s" ? $6 : ($7 + $8 + $9 + $10 + $11) / ($12 * $13 * $3 / 1e9)
-                        print $1 "," $2 "," v }' >>"$csv"
+                per_round "$runs" "$cc" "$k" "$what" "broker-tls-read-send|broker-jvm-tls" >"$csv"
                 echo
                 echo "## $k consumer(s), $cc: $what"
                 echo

@@ -8,12 +8,6 @@ use std::path::Path;
 use xferbench::model::Status;
 use xferbench::record::{ConsumerRow, Row};
 
-/// Every consumer line of a run's consumers.csv.
-fn consumer_rows(out: &Path) -> Vec<ConsumerRow> {
-    let mut r = csv::Reader::from_path(out.join("consumers.csv")).expect("consumers.csv opens");
-    r.deserialize().collect::<Result<_, _>>().expect("consumers.csv reads")
-}
-
 /// A quiet run in `dir` with `args`, which must succeed; its rows.
 fn run_ok(dir: &Path, size: &str, args: &[&str]) -> Vec<Row> {
     let out = common::run_small(dir, size, args).output().expect("xferbench runs");
@@ -66,7 +60,7 @@ fn every_consumer_of_every_broker_strategy_gets_every_byte() {
         let fell_back = r.path.method.to_string() == "tls-read-send" && !r.fallback_reason.is_empty();
         assert!(r.path == r.strategy || fell_back, "{} ran as {}", r.strategy, r.path);
     }
-    let lines = consumer_rows(&tmp.path().join("out"));
+    let lines = common::consumer_rows(&tmp.path().join("out"));
     assert_eq!(lines.len(), 4 * (1 + 3 + 7) * 2, "one line per consumer and repetition");
     for l in &lines {
         assert_eq!(l.bytes, 3 << 21, "consumer {} of {}", l.consumer, l.case_id);
@@ -113,7 +107,7 @@ fn a_stalled_consumer_holds_back_only_itself() {
         // The row says one consumer took longer than the rest.
         assert!(r.consumer_slowest_s > r.consumer_median_s, "{}", r.case_id);
     }
-    let lines = consumer_rows(&tmp.path().join("out"));
+    let lines = common::consumer_rows(&tmp.path().join("out"));
     for rep in lines.chunk_by(|a, b| (&a.case_id, a.round) == (&b.case_id, b.round)) {
         let (stalled, others): (Vec<&ConsumerRow>, Vec<&ConsumerRow>) = rep.iter().partition(|l| l.stalled);
         assert_eq!((stalled.len(), others.len()), (1, 3), "{rep:?}");
@@ -242,7 +236,7 @@ fn a_sink_of_its_own_serves_every_consumer_and_stalls_the_one_told() {
         assert!(r.is_ok() && r.verified, "{}: {}", r.case_id, r.error);
         assert_eq!(r.bytes_received, Some(5 * (4 << 20)));
     }
-    let lines = consumer_rows(&tmp.path().join("out"));
+    let lines = common::consumer_rows(&tmp.path().join("out"));
     assert_eq!(lines.iter().filter(|l| l.stalled).count(), 4, "two of five, twice");
     for rep in lines.chunk_by(|a, b| a.case_id == b.case_id) {
         let others = rep

@@ -350,8 +350,7 @@ fn a_broker_sweep_killed_and_resumed_keeps_one_row_per_case_and_round() {
             .all(|id| id.contains("/k2-f1048576") || id.contains("/k3-f1048576")),
         "{ids:?}"
     );
-    let mut reader = csv::Reader::from_path(out.join("consumers.csv")).expect("consumers.csv");
-    let lines: Vec<xferbench::record::ConsumerRow> = reader.deserialize().map(|l| l.unwrap()).collect();
+    let lines = common::consumer_rows(&out);
     let mut seen = BTreeSet::new();
     for l in &lines {
         let key = (l.run_id.clone(), l.case_id.clone(), l.repetition, l.consumer);

@@ -96,12 +96,6 @@ fn every_jvm_strategy_is_byte_exact_serial_and_parallel_warm_and_cold() {
     }
 }
 
-/// Every consumer line of a run's consumers.csv.
-fn consumer_rows(out: &Path) -> Vec<xferbench::record::ConsumerRow> {
-    let mut r = csv::Reader::from_path(out.join("consumers.csv")).expect("consumers.csv opens");
-    r.deserialize().collect::<Result<_, _>>().expect("consumers.csv reads")
-}
-
 #[test]
 fn a_broker_in_the_jvm_gives_every_consumer_every_byte_by_transferto_and_by_sslengine() {
     let dir = tmp();
@@ -159,7 +153,7 @@ fn a_broker_in_the_jvm_gives_every_consumer_every_byte_by_transferto_and_by_ssle
         assert!(r.syscalls > fetches, "{what}: {} calls", r.syscalls);
         assert!(r.consumer_jain.is_some_and(|j| j > 0.0 && j <= 1.0), "{what}");
     }
-    let lines = consumer_rows(&dir.path().join("out"));
+    let lines = common::consumer_rows(&dir.path().join("out"));
     assert_eq!(lines.len(), 2 * (1 + 3 + 7) * 2, "one line per consumer and repetition");
     for l in &lines {
         assert_eq!(l.bytes, 3 << 21, "consumer {} of {}", l.consumer, l.case_id);
@@ -203,7 +197,7 @@ fn a_stalled_consumer_holds_back_only_itself_in_the_jvm_too() {
         assert_eq!(r.status, Status::Ok, "{}: {}", r.case_id, r.error);
         assert!(r.consumer_slowest_s > r.consumer_median_s, "{}", r.case_id);
     }
-    let lines = consumer_rows(&dir.path().join("out"));
+    let lines = common::consumer_rows(&dir.path().join("out"));
     for rep in lines.chunk_by(|a, b| (&a.case_id, a.round) == (&b.case_id, b.round)) {
         let (stalled, others): (Vec<_>, Vec<_>) = rep.iter().partition(|l| l.stalled);
         assert_eq!((stalled.len(), others.len()), (1, 3), "{rep:?}");

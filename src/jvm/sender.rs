@@ -190,8 +190,8 @@ impl<'a> Streams<'a> {
             plans.len()
         );
         anyhow::ensure!(
-            served.is_none() || matches!(method, Method::JvmTransferto | Method::JvmTls),
-            "a broker's network threads in the JVM send with transferTo or SSLEngine, not {method}"
+            served.is_none() || method.serves_consumers(),
+            "a broker's network threads do not serve {method}"
         );
         let chunk = plans.first().map_or(1, |p| p.chunk_bytes);
         anyhow::ensure!(

@@ -64,6 +64,12 @@ pub fn csv_rows(path: &Path) -> Vec<Row> {
     file.rows
 }
 
+/// Every consumer line of a run's consumers.csv (in the result folder `out`).
+pub fn consumer_rows(out: &Path) -> Vec<xferbench::record::ConsumerRow> {
+    let mut r = csv::Reader::from_path(out.join("consumers.csv")).expect("consumers.csv opens");
+    r.deserialize().collect::<Result<_, _>>().expect("consumers.csv reads")
+}
+
 /// Every whole row of a runs.csv, or why it cannot be read; a torn last row is left out (see `csv_rows`).
 pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
     Ok(xferbench::record::read(path)?.rows)
